@@ -1,0 +1,393 @@
+//! The run directory and the three sinks: accepted, rejected, retryable.
+//!
+//! This is the one place that decides how a sorted row is written, and the
+//! [`Sinks::sort`] method is the one door every row goes through, so the
+//! counts it keeps are what the invariant (rows read = accepted + rejected
+//! + retryable) is checked against. CSV/TSV input gives CSV outputs with the
+//! input's columns as read; JSON/NDJSON input gives NDJSON outputs with the
+//! input's objects as read. Files are created with mode 0600, the directory
+//! with 0700, and an existing non-empty directory is never written into.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::input::{Raw, Row};
+
+/// Where a rejection was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    Local,
+    Server,
+}
+
+impl Origin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Origin::Local => "local",
+            Origin::Server => "server",
+        }
+    }
+}
+
+/// Which file a row goes to, with what that file records about it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Accepted { lead_id: Option<String>, e164: Option<String>, note: Cow<'static, str> },
+    Rejected { code: Cow<'static, str>, reason: String, origin: Origin, http_status: Option<u16> },
+    Retryable { reason: String },
+}
+
+/// The three files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    Accepted,
+    Rejected,
+    Retryable,
+}
+
+impl FileKind {
+    pub const ALL: [FileKind; 3] = [FileKind::Accepted, FileKind::Rejected, FileKind::Retryable];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FileKind::Accepted => "accepted",
+            FileKind::Rejected => "rejected",
+            FileKind::Retryable => "retryable",
+        }
+    }
+
+    /// The columns leadctl adds after the input's own.
+    pub fn extra_columns(self) -> &'static [&'static str] {
+        match self {
+            FileKind::Accepted => &["leadctl_line", "leadctl_lead_id", "leadctl_phone_e164", "leadctl_note"],
+            FileKind::Rejected => {
+                &["leadctl_line", "leadctl_code", "leadctl_reason", "leadctl_source", "leadctl_http_status"]
+            }
+            FileKind::Retryable => &["leadctl_reason"],
+        }
+    }
+}
+
+/// CSV or NDJSON outputs, following the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutFormat {
+    Csv,
+    Ndjson,
+}
+
+impl OutFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutFormat::Csv => "csv",
+            OutFormat::Ndjson => "ndjson",
+        }
+    }
+}
+
+/// Path of one output file in a run directory.
+pub fn file_path(dir: &Path, kind: FileKind, format: OutFormat) -> PathBuf {
+    dir.join(format!("{}.{}", kind.name(), format.extension()))
+}
+
+/// Creates the run directory (mode 0700, parents as needed). An existing
+/// directory is used only when empty: outputs are never overwritten.
+pub fn create_run_dir(dir: &Path) -> io::Result<()> {
+    if dir.exists() {
+        let mut entries = std::fs::read_dir(dir)?;
+        if entries.next().is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("output directory {} exists and is not empty; leadctl never overwrites outputs", dir.display()),
+            ));
+        }
+    } else {
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir)?;
+    }
+    #[cfg(unix)]
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    Ok(())
+}
+
+/// Opens a new private file (mode 0600); fails if it exists.
+pub fn create_private(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+enum Writer {
+    Csv(csv::Writer<File>),
+    Ndjson(BufWriter<File>),
+}
+
+/// One output file.
+struct Sink {
+    kind: FileKind,
+    writer: Writer,
+}
+
+impl Sink {
+    fn new(file: File, kind: FileKind, format: OutFormat, columns: &[String], write_header: bool) -> io::Result<Sink> {
+        let writer = match format {
+            OutFormat::Csv => {
+                let mut w = csv::WriterBuilder::new().flexible(true).buffer_capacity(1 << 16).from_writer(file);
+                if write_header {
+                    for c in columns {
+                        w.write_field(c)?;
+                    }
+                    for c in kind.extra_columns() {
+                        w.write_field(c)?;
+                    }
+                    w.write_record(None::<&[u8]>)?;
+                }
+                Writer::Csv(w)
+            }
+            OutFormat::Ndjson => Writer::Ndjson(BufWriter::with_capacity(1 << 16, file)),
+        };
+        Ok(Sink { kind, writer })
+    }
+
+    fn write(&mut self, row: &Row, width: usize, extras: &[Extra<'_>]) -> io::Result<()> {
+        match &mut self.writer {
+            Writer::Csv(w) => {
+                match &row.raw {
+                    Raw::Csv(record) => {
+                        for i in 0..width {
+                            w.write_field(record.get(i).unwrap_or_default())?;
+                        }
+                    }
+                    other => {
+                        // Not expected (CSV outputs come from CSV input), but never lose the row.
+                        let text = serde_json::to_string(&raw_json(other)).unwrap_or_default();
+                        w.write_field(text)?;
+                        for _ in 1..width {
+                            w.write_field("")?;
+                        }
+                    }
+                }
+                for e in extras {
+                    match e {
+                        Extra::Str(_, s) => w.write_field(s)?,
+                        Extra::Num(_, Some(n)) => w.write_field(itoa(*n))?,
+                        Extra::Num(_, None) => w.write_field("")?,
+                    }
+                }
+                w.write_record(None::<&[u8]>)?;
+            }
+            Writer::Ndjson(w) => {
+                w.write_all(b"{")?;
+                let mut first = true;
+                let mut sep = |w: &mut BufWriter<File>| -> io::Result<()> {
+                    if !std::mem::take(&mut first) {
+                        w.write_all(b",")?;
+                    }
+                    Ok(())
+                };
+                match &row.raw {
+                    Raw::Json(map) => {
+                        for (k, v) in map {
+                            sep(w)?;
+                            serde_json::to_writer(&mut *w, k)?;
+                            w.write_all(b":")?;
+                            serde_json::to_writer(&mut *w, v)?;
+                        }
+                    }
+                    other => {
+                        sep(w)?;
+                        w.write_all(b"\"leadctl_raw\":")?;
+                        serde_json::to_writer(&mut *w, &raw_json(other))?;
+                    }
+                }
+                for e in extras {
+                    sep(w)?;
+                    match e {
+                        Extra::Str(k, s) => {
+                            serde_json::to_writer(&mut *w, k)?;
+                            w.write_all(b":")?;
+                            serde_json::to_writer(&mut *w, s)?;
+                        }
+                        Extra::Num(k, n) => {
+                            serde_json::to_writer(&mut *w, k)?;
+                            w.write_all(b":")?;
+                            serde_json::to_writer(&mut *w, n)?;
+                        }
+                    }
+                }
+                w.write_all(b"}\n")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, durable: bool) -> io::Result<()> {
+        let file = match &mut self.writer {
+            Writer::Csv(w) => {
+                w.flush()?;
+                w.get_ref()
+            }
+            Writer::Ndjson(w) => {
+                w.flush()?;
+                w.get_ref()
+            }
+        };
+        if durable { file.sync_data() } else { Ok(()) }
+    }
+}
+
+/// A value as JSON, for rows whose raw form does not fit the output format.
+fn raw_json(raw: &Raw) -> Value {
+    match raw {
+        Raw::Json(m) => Value::Object(m.clone()),
+        Raw::Other(v) => v.clone(),
+        Raw::Csv(r) => Value::Array(r.iter().map(|f| Value::String(String::from_utf8_lossy(f).into_owned())).collect()),
+    }
+}
+
+fn itoa(n: u64) -> String {
+    n.to_string()
+}
+
+enum Extra<'a> {
+    Str(&'static str, &'a str),
+    Num(&'static str, Option<u64>),
+}
+
+/// How many rows went where, by file and by reason code.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Tally {
+    pub accepted: u64,
+    pub rejected: u64,
+    pub retryable: u64,
+    /// Rejections by reason code.
+    pub rejected_by_code: BTreeMap<String, u64>,
+    /// Accepted rows confirmed by an "already exists" answer after a lost response.
+    pub accepted_after_lost_response: u64,
+}
+
+impl Tally {
+    /// Rows sorted so far.
+    pub fn total(&self) -> u64 {
+        self.accepted + self.rejected + self.retryable
+    }
+}
+
+/// The three open files of a run, and the tally of what went in them.
+pub struct Sinks {
+    format: OutFormat,
+    width: usize,
+    sinks: Vec<Sink>,
+    tally: Tally,
+}
+
+/// The note on an accepted row confirmed after a lost response.
+pub const NOTE_LOST_RESPONSE: &str =
+    "created by an earlier attempt whose response was lost; confirmed by the server's \"already exists\" answer";
+
+impl Sinks {
+    /// Creates the given files (header rows for CSV) in `dir`, which must
+    /// exist; `columns` are the input's kept columns (CSV) or empty (NDJSON).
+    pub fn create(dir: &Path, format: OutFormat, columns: &[String], kinds: &[FileKind]) -> io::Result<Sinks> {
+        let sinks = kinds
+            .iter()
+            .map(|&k| Sink::new(create_private(&file_path(dir, k, format))?, k, format, columns, true))
+            .collect::<io::Result<Vec<_>>>()?;
+        let mut s = Sinks { format, width: columns.len(), sinks, tally: Tally::default() };
+        s.flush(true)?;
+        Ok(s)
+    }
+
+    /// Reopens the files of an interrupted run for appending (resume):
+    /// accepted and rejected keep their rows, `tally` counts them; the
+    /// retryable file starts over, since its rows are sent again.
+    pub fn reopen(dir: &Path, format: OutFormat, columns: &[String], tally: Tally) -> io::Result<Sinks> {
+        let mut sinks = Vec::new();
+        for k in FileKind::ALL {
+            let path = file_path(dir, k, format);
+            let (file, header) = if k == FileKind::Retryable {
+                let f = OpenOptions::new().write(true).truncate(true).open(&path)?;
+                (f, true)
+            } else {
+                (OpenOptions::new().append(true).open(&path)?, false)
+            };
+            sinks.push(Sink::new(file, k, format, columns, header)?);
+        }
+        Ok(Sinks { format, width: columns.len(), sinks, tally })
+    }
+
+    pub fn format(&self) -> OutFormat {
+        self.format
+    }
+
+    pub fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
+    /// Writes one row to the file its verdict names, and counts it.
+    pub fn sort(&mut self, row: &Row, verdict: &Verdict) -> io::Result<()> {
+        let line = Some(row.line);
+        let (kind, extras): (FileKind, Vec<Extra<'_>>) = match verdict {
+            Verdict::Accepted { lead_id, e164, note } => {
+                self.tally.accepted += 1;
+                if note.as_ref() == NOTE_LOST_RESPONSE {
+                    self.tally.accepted_after_lost_response += 1;
+                }
+                (
+                    FileKind::Accepted,
+                    vec![
+                        Extra::Num("leadctl_line", line),
+                        Extra::Str("leadctl_lead_id", lead_id.as_deref().unwrap_or("")),
+                        Extra::Str("leadctl_phone_e164", e164.as_deref().unwrap_or("")),
+                        Extra::Str("leadctl_note", note),
+                    ],
+                )
+            }
+            Verdict::Rejected { code, reason, origin, http_status } => {
+                self.tally.rejected += 1;
+                *self.tally.rejected_by_code.entry(code.to_string()).or_default() += 1;
+                (
+                    FileKind::Rejected,
+                    vec![
+                        Extra::Num("leadctl_line", line),
+                        Extra::Str("leadctl_code", code),
+                        Extra::Str("leadctl_reason", reason),
+                        Extra::Str("leadctl_source", origin.as_str()),
+                        Extra::Num("leadctl_http_status", http_status.map(u64::from)),
+                    ],
+                )
+            }
+            Verdict::Retryable { reason } => {
+                self.tally.retryable += 1;
+                (FileKind::Retryable, vec![Extra::Str("leadctl_reason", reason)])
+            }
+        };
+        let width = self.width;
+        match self.sinks.iter_mut().find(|s| s.kind == kind) {
+            Some(sink) => sink.write(row, width, &extras),
+            None => Err(io::Error::other(format!("this command writes no {} file", kind.name()))),
+        }
+    }
+
+    /// Hands buffered rows to the operating system (they then survive
+    /// `kill -9`), and with `durable` also to the disk (`fsync`: they then
+    /// survive a power cut).
+    pub fn flush(&mut self, durable: bool) -> io::Result<()> {
+        self.sinks.iter_mut().try_for_each(|s| s.flush(durable))
+    }
+}

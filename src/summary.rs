@@ -1,0 +1,147 @@
+//! The end of a run: `summary.json`, the `--json` object, and the short
+//! table an operator reads on stderr (with the command that resends the
+//! retryable rows).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::journal::RunSettings;
+use crate::output::{FileKind, OutFormat, Tally, file_path};
+
+/// Identity of the input, as the summary reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputInfo {
+    pub path: PathBuf,
+    pub format: crate::input::Format,
+    pub size: Option<u64>,
+    pub sha256: Option<String>,
+}
+
+/// Row counts of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Counts {
+    pub read: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub retryable: u64,
+    /// `validate` and `--dry-run`: rows that passed every local check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passed: Option<u64>,
+    pub accepted_after_lost_response: u64,
+}
+
+/// The requests a run made.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Requests {
+    pub sent: u64,
+    pub retries: u64,
+    pub rate_limited: u64,
+    pub rate_limit_wait_s: f64,
+}
+
+/// Everything `summary.json` holds. Never the key.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub command: &'static str,
+    pub exit_code: u8,
+    /// Why the run stopped sending early, if it did.
+    pub stopped: Option<String>,
+    pub resumed: bool,
+    pub input: InputInfo,
+    pub run_dir: PathBuf,
+    pub files: BTreeMap<&'static str, PathBuf>,
+    pub counts: Counts,
+    pub rejected_by_code: BTreeMap<String, u64>,
+    pub requests: Requests,
+    pub started_at: String,
+    pub finished_at: String,
+    pub elapsed_s: f64,
+    pub rows_per_s: f64,
+    pub settings: RunSettings,
+}
+
+impl Summary {
+    pub fn files_for(dir: &Path, format: OutFormat, kinds: &[FileKind]) -> BTreeMap<&'static str, PathBuf> {
+        kinds.iter().map(|&k| (k.name(), file_path(dir, k, format))).collect()
+    }
+
+    pub fn counts(read: u64, tally: &Tally, passed: Option<u64>) -> Counts {
+        Counts {
+            read,
+            accepted: tally.accepted,
+            rejected: tally.rejected,
+            retryable: tally.retryable,
+            passed,
+            accepted_after_lost_response: tally.accepted_after_lost_response,
+        }
+    }
+
+    /// Writes `summary.json` into the run directory (mode 0600, replacing an
+    /// earlier one from an interrupted run).
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        let path = dir.join("summary.json");
+        let tmp = dir.join(".summary.json.tmp");
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = crate::output::create_private(&tmp)?;
+        serde_json::to_writer_pretty(&mut f, self)?;
+        std::io::Write::write_all(&mut f, b"\n")?;
+        f.sync_data()?;
+        std::fs::rename(&tmp, &path)
+    }
+
+    /// The table shown on stderr at the end.
+    pub fn table(&self, resend: Option<&str>) -> String {
+        let mut s = String::new();
+        let c = &self.counts;
+        let w = [c.read, c.accepted, c.rejected, c.retryable].iter().map(|n| n.to_string().len()).max().unwrap_or(1);
+        let _ = writeln!(s, "{:<10} {:>w$}", "read", c.read);
+        if let Some(p) = c.passed {
+            let _ = writeln!(s, "{:<10} {:>w$}", "passed", p);
+        }
+        for (name, n) in [("accepted", c.accepted), ("rejected", c.rejected), ("retryable", c.retryable)] {
+            match self.files.get(name) {
+                Some(p) => {
+                    let _ = writeln!(s, "{name:<10} {n:>w$}  {}", p.display());
+                }
+                None if n > 0 => {
+                    let _ = writeln!(s, "{name:<10} {n:>w$}");
+                }
+                None => {}
+            }
+        }
+        if c.accepted_after_lost_response > 0 {
+            let _ = writeln!(
+                s,
+                "  ({} accepted leads were confirmed by an \"already exists\" answer after a lost response)",
+                c.accepted_after_lost_response
+            );
+        }
+        if !self.rejected_by_code.is_empty() {
+            let mut codes: Vec<_> = self.rejected_by_code.iter().collect();
+            codes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let _ = writeln!(s, "top reject reasons:");
+            for (code, n) in codes.iter().take(5) {
+                let _ = writeln!(s, "  {code:<24} {n}");
+            }
+        }
+        if let Some(stop) = &self.stopped {
+            let _ = writeln!(s, "stopped early: {stop}");
+        }
+        if let Some(cmd) = resend {
+            let _ = writeln!(s, "send the retryable rows again with:\n  {cmd}");
+        }
+        s
+    }
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:@%+,".contains(&b)) {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}

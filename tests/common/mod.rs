@@ -1,0 +1,180 @@
+//! Test helpers: a temporary world per test (its own directory, a clean
+//! environment), the sandbox on port 0 in the test process, the real
+//! `leadctl` binary, and readers for what it leaves behind.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use leadctl::sandbox::{Sandbox, SandboxConfig, StateSnapshot};
+use tempfile::TempDir;
+
+/// One test's world.
+pub struct World {
+    pub dir: TempDir,
+    pub rt: tokio::runtime::Runtime,
+    pub sandbox: Option<Sandbox>,
+}
+
+impl World {
+    /// A world with no server.
+    pub fn new() -> World {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        World { dir: tempfile::tempdir().expect("tempdir"), rt, sandbox: None }
+    }
+
+    /// A world with a sandbox configured by `f` (port 0, loopback).
+    pub fn with_sandbox(f: impl FnOnce(&mut SandboxConfig)) -> World {
+        let mut w = World::new();
+        let mut cfg = SandboxConfig::default();
+        f(&mut cfg);
+        w.sandbox = Some(w.rt.block_on(Sandbox::start(cfg)).expect("sandbox starts"));
+        w
+    }
+
+    pub fn sandbox(&self) -> &Sandbox {
+        self.sandbox.as_ref().expect("this world has a sandbox")
+    }
+
+    pub fn state(&self) -> StateSnapshot {
+        self.sandbox().state()
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a file into the world.
+    pub fn file(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, contents).expect("write file");
+        p
+    }
+
+    /// The binary with a clean environment, run from the world's directory.
+    pub fn cmd(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_leadctl"));
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg"))
+            .current_dir(self.dir.path())
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    /// `leadctl ARGS` with the sandbox's URL and key in the environment.
+    pub fn leadctl(&self, args: &[&str]) -> Run {
+        let mut c = self.cmd();
+        if let Some(sb) = &self.sandbox {
+            c.env("LEADCTL_API_URL", sb.url()).env("LEADCTL_API_KEY", sb.api_key());
+        }
+        c.args(args);
+        Run::from(c.output().expect("leadctl runs"))
+    }
+
+    /// `leadctl upload FILE --out-dir out ARGS` against the sandbox.
+    pub fn upload(&self, file: &Path, args: &[&str]) -> Run {
+        let out = self.path("out");
+        let mut all = vec!["upload", file.to_str().expect("utf-8 path"), "--out-dir", out.to_str().expect("utf-8")];
+        all.extend_from_slice(args);
+        let mut run = self.leadctl(&all);
+        run.out = out;
+        run
+    }
+}
+
+/// What one run of the binary did and left.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub out: PathBuf,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            out: PathBuf::new(),
+        }
+    }
+}
+
+pub type Record = BTreeMap<String, String>;
+
+impl Run {
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Run {
+        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// The rows of an output CSV (`accepted`, `rejected`, `retryable`).
+    pub fn csv(&self, name: &str) -> Vec<Record> {
+        read_csv(&self.out.join(format!("{name}.csv")))
+    }
+
+    /// The rows of an output NDJSON file.
+    pub fn ndjson(&self, name: &str) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.out.join(format!("{name}.ndjson"))).expect("ndjson output");
+        text.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
+    }
+
+    pub fn summary(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.out.join("summary.json")).expect("summary.json");
+        serde_json::from_str(&text).expect("summary is JSON")
+    }
+
+    /// Counts of (accepted, rejected, retryable) from the CSV outputs.
+    pub fn csv_counts(&self) -> (usize, usize, usize) {
+        (self.csv("accepted").len(), self.csv("rejected").len(), self.csv("retryable").len())
+    }
+}
+
+pub fn read_csv(path: &Path) -> Vec<Record> {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let headers = r.headers().expect("header").clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.expect("record");
+            headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_owned(), v.to_owned())).collect()
+        })
+        .collect()
+}
+
+/// Count of each `leadctl_code` among rejected rows.
+pub fn codes(rows: &[Record]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for r in rows {
+        *m.entry(r.get("leadctl_code").cloned().unwrap_or_default()).or_default() += 1;
+    }
+    m
+}
+
+/// `n` distinct valid US leads as CSV (phone, process_id, external_id).
+pub fn leads_csv(n: usize, process: &str) -> String {
+    let mut s = String::from("external_id,first_name,phone,process_id\n");
+    for i in 0..n {
+        s.push_str(&format!("crm-{i},Lead{i},{},{process}\n", valid_phone(i)));
+    }
+    s
+}
+
+/// A distinct valid US number for each `i` (area codes that libphonenumber
+/// accepts, exchange 2xx-9xx, no repeating patterns).
+pub fn valid_phone(i: usize) -> String {
+    const AREAS: [&str; 8] = ["415", "212", "646", "312", "617", "206", "303", "404"];
+    let area = AREAS[i % AREAS.len()];
+    let n = i / AREAS.len();
+    let exchange = 230 + (n / 10_000) % 700;
+    let line = n % 10_000;
+    format!("+1{area}{exchange}{line:04}")
+}
