@@ -71,7 +71,9 @@ impl World {
     pub fn leadctl(&self, args: &[&str]) -> Run {
         let mut c = self.cmd();
         if let Some(sb) = &self.sandbox {
-            c.env("LEADCTL_API_URL", sb.url()).env("LEADCTL_API_KEY", sb.api_key());
+            c.env("LEADCTL_API_URL", sb.url())
+                .env("LEADCTL_API_KEY", sb.api_key())
+                .env("LEADCTL_PROJECT_ID", sb.project_id());
         }
         c.args(args);
         Run::from(c.output().expect("leadctl runs"))
