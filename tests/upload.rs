@@ -78,7 +78,7 @@ fn a_mixed_file_sorts_every_row_into_one_file_with_exact_codes() {
     assert!(state.resent_after_error.is_empty());
 
     let summary = run.summary();
-    assert_eq!(summary["counts"]["read"], 22);
+    assert_eq!(summary["counts"]["read"], 21);
     assert_eq!(summary["exit_code"], 3);
     assert_eq!(summary["rejected_by_code"]["process_not_found"], 2);
 }
