@@ -176,6 +176,10 @@ pub struct UploadArgs {
     #[arg(long, value_name = "SECONDS")]
     pub max_rate_limit_wait: Option<f64>,
 
+    /// First retry delay in milliseconds (doubling, full jitter); for tests.
+    #[arg(long, value_name = "MS", hide = true)]
+    pub retry_base_ms: Option<u64>,
+
     /// Check and batch, send nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -113,6 +113,8 @@ pub struct UploadConfig {
     pub max_rate_limit_wait: Duration,
     /// A run directory to continue.
     pub resume: Option<PathBuf>,
+    /// First retry delay (doubles each retry, with full jitter).
+    pub retry_base: Duration,
 }
 
 /// Everything `validate` needs, validated.
@@ -229,6 +231,7 @@ pub fn upload(args: &UploadArgs, env: &Env) -> Result<UploadConfig> {
         timeout,
         max_rate_limit_wait,
         resume: args.resume.clone(),
+        retry_base: Duration::from_millis(args.retry_base_ms.unwrap_or(250).max(1)),
     })
 }
 

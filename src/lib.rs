@@ -58,7 +58,13 @@ pub fn main_entry() -> Exit {
     }
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, color: cli::ColorChoice) {
+    use std::io::IsTerminal;
+    let ansi = match color {
+        cli::ColorChoice::Always => true,
+        cli::ColorChoice::Never => false,
+        cli::ColorChoice::Auto => std::io::stderr().is_terminal(),
+    };
     let level = match verbose {
         0 => "warn",
         1 => "leadctl=info,warn",
@@ -69,6 +75,7 @@ fn init_logging(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))
         .with_target(false)
+        .with_ansi(ansi)
         .try_init();
 }
 
@@ -77,23 +84,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     let env = config::process_env();
     match cli.command {
         Command::Upload(args) => {
-            init_logging(args.common.verbose);
             let cfg = config::upload(&args, &env)?;
+            init_logging(cfg.common.verbose, cfg.common.color);
             let (json, quiet) = (cfg.common.json, cfg.common.quiet);
             let outcome = run::upload(cfg).await?;
             report(&outcome, json, quiet);
             Ok(outcome.exit)
         }
         Command::Validate(args) => {
-            init_logging(args.common.verbose);
             let cfg = config::validate(&args, &env)?;
+            init_logging(cfg.common.verbose, cfg.common.color);
             let (json, quiet) = (cfg.common.json, cfg.common.quiet);
             let outcome = run::validate(cfg).await?;
             report(&outcome, json, quiet);
             Ok(outcome.exit)
         }
         Command::Sandbox(args) => {
-            init_logging(1);
+            init_logging(1, cli::ColorChoice::Auto);
             sandbox::run(args).await?;
             Ok(Exit::Success)
         }

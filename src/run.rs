@@ -366,7 +366,7 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
                 max_attempts: cfg.max_attempts,
                 max_rate_limit_wait: cfg.max_rate_limit_wait,
                 initialize: common.initialize,
-                backoff_min: Duration::from_millis(250),
+                backoff_min: cfg.retry_base,
                 backoff_max: Duration::from_secs(30),
             },
             Arc::clone(&unknown),
