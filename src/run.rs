@@ -225,6 +225,60 @@ fn watch_signals(cancel: CancellationToken) {
     });
 }
 
+/// `--initialize` starts real calls: on a terminal, show how many leads
+/// would be called and ask; off a terminal, the flag is the intent.
+fn confirm_initialize(cfg: &UploadConfig, project_id: Option<&str>) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let common = &cfg.common;
+    if !common.initialize || cfg.yes || matches!(cfg.target, Target::DryRun) {
+        return Ok(true);
+    }
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        if !common.quiet {
+            eprintln!("leadctl: --initialize without a terminal: starting calls without asking (the flag is the intent)");
+        }
+        return Ok(true);
+    }
+    // A checking pass over the file, sending nothing, to say how many calls.
+    let mut source = open_source(common)?;
+    let mut checker = Checker::new(
+        CheckSettings { project_id: project_id.map(str::to_owned), ..check_settings(common) },
+        Arc::new(RwLock::new(Default::default())),
+    );
+    let mut calls = 0u64;
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut read = 0u64;
+    loop {
+        chunk.clear();
+        while chunk.len() < CHUNK && common.limit.is_none_or(|l| read < l) {
+            match source.next() {
+                Some(row) => {
+                    read += 1;
+                    chunk.push(row);
+                }
+                None => break,
+            }
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        calls += checker.check_chunk(&chunk).iter().filter(|c| !matches!(c, Checked::Rejected(_))).count() as u64;
+    }
+    let target = match &cfg.target {
+        Target::Sandbox => "the bundled sandbox".to_owned(),
+        Target::Remote { api_url, .. } => api_url.clone(),
+        Target::DryRun => String::new(),
+    };
+    eprint!(
+        "--initialize will start phone calls to {calls} leads (project {}) through {target}.\nType yes to start calling: ",
+        project_id.unwrap_or("from the rows")
+    );
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y"))
+}
+
 /// `leadctl upload`.
 pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
     let started = Instant::now();
@@ -260,6 +314,10 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
         && let Some(sb) = &sandbox
     {
         project_id = Some(sb.project_id().to_owned());
+    }
+
+    if !confirm_initialize(&cfg, project_id.as_deref())? {
+        bail!("not confirmed: nothing was sent and no call was started");
     }
 
     let settings = RunSettings {

@@ -1,0 +1,145 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[leadctl] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'leadctl'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'leadctl'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand upload 'Read, check, send, and sort every row into accepted, rejected, retryable'
+            cand validate 'Check a lead file locally: no network, no key. Writes the rejected rows'
+            cand sandbox 'Run the bundled API emulator on loopback (rehearsals, demos, tests)'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'leadctl;upload'= {
+            cand --api-url 'API base URL, e.g. https://api.vendor.example/v1 [env: LEADCTL_API_URL]'
+            cand --api-key-file 'Read the API key from this file (`-` = stdin) [env: LEADCTL_API_KEY holds the key itself]'
+            cand --batch-size 'Leads per request, 1..=1000 [default: 1000]'
+            cand --concurrency 'Requests in flight at most [default: 4]'
+            cand --rate 'Client-side cap on requests per second [default: none]'
+            cand --max-attempts 'Attempts per batch for 5xx and network errors [default: 5]'
+            cand --timeout 'Request timeout in seconds [default: 60]'
+            cand --max-rate-limit-wait 'Total seconds a run may wait out 429 answers [default: 300]'
+            cand --retry-base-ms 'First retry delay in milliseconds (doubling, full jitter); for tests'
+            cand --resume 'Continue an interrupted run from its run directory'
+            cand --process-id 'Process id for rows without their own processId'
+            cand --project-id 'Project id of the API key; rows must match it [env: LEADCTL_PROJECT_ID]'
+            cand --default-region 'Region for numbers written without a leading `+` (ISO code) [default: US]'
+            cand --map 'Map an API field to a column, e.g. `--map phoneNumber=Cell` (repeatable)'
+            cand --format 'Input format; needed when reading stdin (`-`). Default: from the extension'
+            cand --delimiter 'Field delimiter for CSV input (one character)'
+            cand --limit 'Only the first N rows (CI smoke checks)'
+            cand --out-dir 'Output directory [default: <input dir>/<input stem>.leadctl/<UTC time>/]'
+            cand --config 'Config file (TOML) [env: LEADCTL_CONFIG] [default: ./leadctl.toml, then $XDG_CONFIG_HOME/leadctl/config.toml]'
+            cand --progress-interval 'Seconds between plain progress lines when stderr is not a terminal [default: 10]'
+            cand --color 'When to use colour (NO_COLOR is honoured by `auto`)'
+            cand --existing 'FILE holds existing lead ids (one a line, or a leadId column): send `leadIds`'
+            cand --sandbox 'Start the bundled sandbox in this process and upload to it (no risk)'
+            cand --initialize 'Initialize the leads for calling: this starts real phone calls'
+            cand -y 'Do not ask for confirmation before `--initialize`'
+            cand --yes 'Do not ask for confirmation before `--initialize`'
+            cand --dry-run 'Check and batch, send nothing'
+            cand --json 'Print the summary as one JSON object on stdout, and nothing else there'
+            cand -q 'No progress and no final table on stderr (errors still show)'
+            cand --quiet 'No progress and no final table on stderr (errors still show)'
+            cand -v 'More log detail on stderr: -v batches, -vv retries, -vvv lead values'
+            cand --verbose 'More log detail on stderr: -v batches, -vv retries, -vvv lead values'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'leadctl;validate'= {
+            cand --process-id 'Process id for rows without their own processId'
+            cand --project-id 'Project id of the API key; rows must match it [env: LEADCTL_PROJECT_ID]'
+            cand --default-region 'Region for numbers written without a leading `+` (ISO code) [default: US]'
+            cand --map 'Map an API field to a column, e.g. `--map phoneNumber=Cell` (repeatable)'
+            cand --format 'Input format; needed when reading stdin (`-`). Default: from the extension'
+            cand --delimiter 'Field delimiter for CSV input (one character)'
+            cand --limit 'Only the first N rows (CI smoke checks)'
+            cand --out-dir 'Output directory [default: <input dir>/<input stem>.leadctl/<UTC time>/]'
+            cand --config 'Config file (TOML) [env: LEADCTL_CONFIG] [default: ./leadctl.toml, then $XDG_CONFIG_HOME/leadctl/config.toml]'
+            cand --progress-interval 'Seconds between plain progress lines when stderr is not a terminal [default: 10]'
+            cand --color 'When to use colour (NO_COLOR is honoured by `auto`)'
+            cand --initialize 'Also apply the `--initialize` rules (one call per phone in the file)'
+            cand --existing 'The file holds existing lead ids'
+            cand --json 'Print the summary as one JSON object on stdout, and nothing else there'
+            cand -q 'No progress and no final table on stderr (errors still show)'
+            cand --quiet 'No progress and no final table on stderr (errors still show)'
+            cand -v 'More log detail on stderr: -v batches, -vv retries, -vvv lead values'
+            cand --verbose 'More log detail on stderr: -v batches, -vv retries, -vvv lead values'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'leadctl;sandbox'= {
+            cand --port 'Port on 127.0.0.1; 0 picks a free one (the first line on stdout says which)'
+            cand --project-id 'The project the API key belongs to'
+            cand --api-key 'The key clients send as `Authorization: Bearer <KEY>` (a sandbox key, not a secret)'
+            cand --process-id 'A process id of the project (repeat for several)'
+            cand --max-leads 'Most leads (or lead ids) allowed in one request; more gets 400'
+            cand --rate 'Requests per second allowed for the project; 0 = no rate limit'
+            cand --burst 'Requests allowed in a burst above the rate'
+            cand --block-threshold 'Block the key when more than N bad leads arrive within --block-window'
+            cand --block-window 'The window of --block-threshold, in seconds'
+            cand --block-for 'How long a block lasts, in seconds (a re-sent rejected lead starts it over)'
+            cand --preexisting 'Leads that exist at start: CSV with a header row and the columns `phoneNumber` (E.164, or US without `+`) and `processId`, optionally `initialized` (true/false; a call attempt was made) and `leadId`.'
+            cand --seed 'Seed of the fault dice, so a run can be replayed [default: random, printed on stderr]'
+            cand --latency-ms 'Wait this long before answering each request'
+            cand --latency-jitter-ms 'Add a random wait of up to this long to each request'
+            cand --fail-rate 'Share of requests answered 500 before anything is done (0 to 1)'
+            cand --drop-rate 'Share of requests whose connection is closed without an answer, before anything is done'
+            cand --lost-rate 'Share of requests carried out (leads created) and then answered 500: lost responses'
+            cand --inactive 'Make the project inactive: every request gets 403 `Project is inactive`'
+            cand --idempotency 'Honour `Idempotency-Key`: the same key gets the stored answer again, without redoing it'
+            cand -q 'No line per request on stderr'
+            cand --quiet 'No line per request on stderr'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'leadctl;completions'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'leadctl;help'= {
+            cand upload 'Read, check, send, and sort every row into accepted, rejected, retryable'
+            cand validate 'Check a lead file locally: no network, no key. Writes the rejected rows'
+            cand sandbox 'Run the bundled API emulator on loopback (rehearsals, demos, tests)'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'leadctl;help;upload'= {
+        }
+        &'leadctl;help;validate'= {
+        }
+        &'leadctl;help;sandbox'= {
+        }
+        &'leadctl;help;completions'= {
+        }
+        &'leadctl;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

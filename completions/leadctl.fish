@@ -1,0 +1,123 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_leadctl_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_leadctl_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_leadctl_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_leadctl_using_subcommand
+    set -l cmd (__fish_leadctl_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c leadctl -n "__fish_leadctl_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c leadctl -n "__fish_leadctl_needs_command" -s V -l version -d 'Print version'
+complete -c leadctl -n "__fish_leadctl_needs_command" -f -a "upload" -d 'Read, check, send, and sort every row into accepted, rejected, retryable'
+complete -c leadctl -n "__fish_leadctl_needs_command" -f -a "validate" -d 'Check a lead file locally: no network, no key. Writes the rejected rows'
+complete -c leadctl -n "__fish_leadctl_needs_command" -f -a "sandbox" -d 'Run the bundled API emulator on loopback (rehearsals, demos, tests)'
+complete -c leadctl -n "__fish_leadctl_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c leadctl -n "__fish_leadctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l api-url -d 'API base URL, e.g. https://api.vendor.example/v1 [env: LEADCTL_API_URL]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l api-key-file -d 'Read the API key from this file (`-` = stdin) [env: LEADCTL_API_KEY holds the key itself]' -r -F
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l batch-size -d 'Leads per request, 1..=1000 [default: 1000]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l concurrency -d 'Requests in flight at most [default: 4]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l rate -d 'Client-side cap on requests per second [default: none]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l max-attempts -d 'Attempts per batch for 5xx and network errors [default: 5]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l timeout -d 'Request timeout in seconds [default: 60]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l max-rate-limit-wait -d 'Total seconds a run may wait out 429 answers [default: 300]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l retry-base-ms -d 'First retry delay in milliseconds (doubling, full jitter); for tests' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l resume -d 'Continue an interrupted run from its run directory' -r -F
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l process-id -d 'Process id for rows without their own processId' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l project-id -d 'Project id of the API key; rows must match it [env: LEADCTL_PROJECT_ID]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l default-region -d 'Region for numbers written without a leading `+` (ISO code) [default: US]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l map -d 'Map an API field to a column, e.g. `--map phoneNumber=Cell` (repeatable)' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l format -d 'Input format; needed when reading stdin (`-`). Default: from the extension' -r -f -a "csv\t''
+tsv\t''
+json\t''
+ndjson\t''
+lines\t'One lead id a line (only for `upload --existing`)'"
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l delimiter -d 'Field delimiter for CSV input (one character)' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l limit -d 'Only the first N rows (CI smoke checks)' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l out-dir -d 'Output directory [default: <input dir>/<input stem>.leadctl/<UTC time>/]' -r -F
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l config -d 'Config file (TOML) [env: LEADCTL_CONFIG] [default: ./leadctl.toml, then $XDG_CONFIG_HOME/leadctl/config.toml]' -r -F
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l progress-interval -d 'Seconds between plain progress lines when stderr is not a terminal [default: 10]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l color -d 'When to use colour (NO_COLOR is honoured by `auto`)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l existing -d 'FILE holds existing lead ids (one a line, or a leadId column): send `leadIds`'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l sandbox -d 'Start the bundled sandbox in this process and upload to it (no risk)'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l initialize -d 'Initialize the leads for calling: this starts real phone calls'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -s y -l yes -d 'Do not ask for confirmation before `--initialize`'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l dry-run -d 'Check and batch, send nothing'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l json -d 'Print the summary as one JSON object on stdout, and nothing else there'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -s q -l quiet -d 'No progress and no final table on stderr (errors still show)'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -s v -l verbose -d 'More log detail on stderr: -v batches, -vv retries, -vvv lead values'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -s V -l version -d 'Print version'
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l process-id -d 'Process id for rows without their own processId' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l project-id -d 'Project id of the API key; rows must match it [env: LEADCTL_PROJECT_ID]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l default-region -d 'Region for numbers written without a leading `+` (ISO code) [default: US]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l map -d 'Map an API field to a column, e.g. `--map phoneNumber=Cell` (repeatable)' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l format -d 'Input format; needed when reading stdin (`-`). Default: from the extension' -r -f -a "csv\t''
+tsv\t''
+json\t''
+ndjson\t''
+lines\t'One lead id a line (only for `upload --existing`)'"
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l delimiter -d 'Field delimiter for CSV input (one character)' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l limit -d 'Only the first N rows (CI smoke checks)' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l out-dir -d 'Output directory [default: <input dir>/<input stem>.leadctl/<UTC time>/]' -r -F
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l config -d 'Config file (TOML) [env: LEADCTL_CONFIG] [default: ./leadctl.toml, then $XDG_CONFIG_HOME/leadctl/config.toml]' -r -F
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l progress-interval -d 'Seconds between plain progress lines when stderr is not a terminal [default: 10]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l color -d 'When to use colour (NO_COLOR is honoured by `auto`)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l initialize -d 'Also apply the `--initialize` rules (one call per phone in the file)'
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l existing -d 'The file holds existing lead ids'
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l json -d 'Print the summary as one JSON object on stdout, and nothing else there'
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -s q -l quiet -d 'No progress and no final table on stderr (errors still show)'
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -s v -l verbose -d 'More log detail on stderr: -v batches, -vv retries, -vvv lead values'
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -s V -l version -d 'Print version'
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l port -d 'Port on 127.0.0.1; 0 picks a free one (the first line on stdout says which)' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l project-id -d 'The project the API key belongs to' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l api-key -d 'The key clients send as `Authorization: Bearer <KEY>` (a sandbox key, not a secret)' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l process-id -d 'A process id of the project (repeat for several)' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l max-leads -d 'Most leads (or lead ids) allowed in one request; more gets 400' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l rate -d 'Requests per second allowed for the project; 0 = no rate limit' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l burst -d 'Requests allowed in a burst above the rate' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l block-threshold -d 'Block the key when more than N bad leads arrive within --block-window' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l block-window -d 'The window of --block-threshold, in seconds' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l block-for -d 'How long a block lasts, in seconds (a re-sent rejected lead starts it over)' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l preexisting -d 'Leads that exist at start: CSV with a header row and the columns `phoneNumber` (E.164, or US without `+`) and `processId`, optionally `initialized` (true/false; a call attempt was made) and `leadId`.' -r -F
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l seed -d 'Seed of the fault dice, so a run can be replayed [default: random, printed on stderr]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l latency-ms -d 'Wait this long before answering each request' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l latency-jitter-ms -d 'Add a random wait of up to this long to each request' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l fail-rate -d 'Share of requests answered 500 before anything is done (0 to 1)' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l drop-rate -d 'Share of requests whose connection is closed without an answer, before anything is done' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l lost-rate -d 'Share of requests carried out (leads created) and then answered 500: lost responses' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l inactive -d 'Make the project inactive: every request gets 403 `Project is inactive`'
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l idempotency -d 'Honour `Idempotency-Key`: the same key gets the stored answer again, without redoing it'
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -s q -l quiet -d 'No line per request on stderr'
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -s h -l help -d 'Print help'
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -s V -l version -d 'Print version'
+complete -c leadctl -n "__fish_leadctl_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c leadctl -n "__fish_leadctl_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c leadctl -n "__fish_leadctl_using_subcommand help; and not __fish_seen_subcommand_from upload validate sandbox completions help" -f -a "upload" -d 'Read, check, send, and sort every row into accepted, rejected, retryable'
+complete -c leadctl -n "__fish_leadctl_using_subcommand help; and not __fish_seen_subcommand_from upload validate sandbox completions help" -f -a "validate" -d 'Check a lead file locally: no network, no key. Writes the rejected rows'
+complete -c leadctl -n "__fish_leadctl_using_subcommand help; and not __fish_seen_subcommand_from upload validate sandbox completions help" -f -a "sandbox" -d 'Run the bundled API emulator on loopback (rehearsals, demos, tests)'
+complete -c leadctl -n "__fish_leadctl_using_subcommand help; and not __fish_seen_subcommand_from upload validate sandbox completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c leadctl -n "__fish_leadctl_using_subcommand help; and not __fish_seen_subcommand_from upload validate sandbox completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,161 @@
+//! What the operator sets and sees: `validate`, `--existing`, config file
+//! precedence and its safety checks, `--initialize` confirmation, `--json`,
+//! help text, and the plain progress lines off a terminal.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::{Run, World, leads_csv, valid_phone};
+use leadctl::sandbox::PreexistingLead;
+
+#[test]
+fn validate_needs_no_key_or_network_and_exits_0_or_3() {
+    let world = World::new();
+    let good = world.file("good.csv", leads_csv(10, "proc_sales"));
+    let run = world.leadctl(&["validate", good.to_str().expect("utf-8"), "--project-id", "p", "--out-dir", "v1", "--quiet"]);
+    run.assert_code(0);
+    let mut csv = leads_csv(10, "proc_sales");
+    csv.push_str("bad,Bad,+1 555 555 5555,proc_sales\n");
+    let bad = world.file("bad.csv", csv);
+    let run = world.leadctl(&["validate", bad.to_str().expect("utf-8"), "--project-id", "p", "--out-dir", "v2", "--json"]);
+    run.assert_code(3);
+    let summary: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("--json: one object on stdout");
+    assert_eq!(summary["counts"]["passed"], 10);
+    assert_eq!(summary["rejected_by_code"]["repeating_digits"], 1);
+    let rejected = common::read_csv(&world.path("v2/rejected.csv"));
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["leadctl_line"], "12");
+    assert!(!world.path("v2/accepted.csv").exists());
+}
+
+#[test]
+fn existing_leads_are_initialized_by_id() {
+    let pre: Vec<PreexistingLead> = (0..5)
+        .map(|i| PreexistingLead {
+            phone_number: valid_phone(i),
+            process_id: "proc_sales".into(),
+            initialized: false,
+            lead_id: Some(format!("ld_pre_{i}")),
+        })
+        .collect();
+    let world = World::with_sandbox(|c| c.preexisting = pre);
+    let ids = world.file("ids.txt", "ld_pre_0\nld_pre_1\n\nld_pre_2\nld_pre_3\nld_pre_4\nld_missing\n");
+    let run = world.upload(&ids, &["--existing", "--initialize", "--quiet"]);
+    run.assert_code(3);
+    let accepted = run.csv("accepted");
+    assert_eq!(accepted.len(), 5);
+    assert_eq!(accepted[0]["leadctl_lead_id"], "ld_pre_0");
+    let rejected = run.csv("rejected");
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["leadctl_code"], "server_lead_not_found");
+    assert_eq!(world.state().call_attempts.len(), 5, "the five known leads were initialized");
+    assert!(run.stderr.is_empty() || !run.stderr.contains("Type yes"), "no prompt off a terminal");
+}
+
+#[test]
+fn settings_come_from_flag_then_env_then_config_file() {
+    let world = World::with_sandbox(|_| {});
+    let file = world.file("l.csv", leads_csv(3, "proc_sales"));
+    let url = world.sandbox().url();
+    let key_file = world.file("key", world.sandbox().api_key());
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    world.file(
+        "leadctl.toml",
+        format!("api-url = \"{url}\"\napi-key-file = \"{}\"\nproject-id = \"prj_sandbox\"\nbatch-size = 2\n", key_file.display()),
+    );
+    // Everything from ./leadctl.toml.
+    let run = Run::from(world.cmd().args(["upload", "l.csv", "--quiet", "--out-dir", "o1"]).output().expect("run"));
+    run.assert_code(0);
+    let state = world.state();
+    assert_eq!(state.requests.iter().map(|r| r.lead_count).collect::<Vec<_>>(), vec![2, 1], "batch-size from the file");
+
+    // A flag beats the file.
+    let file2 = world.file("m.csv", leads_csv(6, "proc_support"));
+    let run = Run::from(
+        world.cmd().args(["upload", file2.to_str().expect("utf-8"), "--quiet", "--out-dir", "o2", "--batch-size", "6"]).output().expect("run"),
+    );
+    run.assert_code(0);
+    assert_eq!(world.state().requests.last().map(|r| r.lead_count), Some(6));
+
+    // The environment beats the file: a wrong project from the env is refused locally.
+    let run = Run::from(
+        world.cmd().args(["upload", "l.csv", "--quiet", "--out-dir", "o3"]).env("LEADCTL_PROJECT_ID", "prj_other").output().expect("run"),
+    );
+    run.assert_code(1);
+    assert!(run.stderr.contains("403") && run.stderr.contains("prj_other"), "{}", run.stderr);
+    let _ = file;
+}
+
+#[test]
+fn a_key_others_can_read_is_refused_with_the_fix() {
+    let world = World::with_sandbox(|_| {});
+    let file = world.file("l.csv", leads_csv(2, "proc_sales"));
+    let key_file = world.file("key", world.sandbox().api_key());
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let run = Run::from(
+        world
+            .cmd()
+            .args(["upload", file.to_str().expect("utf-8"), "--api-key-file", key_file.to_str().expect("utf-8")])
+            .env("LEADCTL_API_URL", world.sandbox().url())
+            .output()
+            .expect("run"),
+    );
+    run.assert_code(1);
+    assert!(run.stderr.contains("chmod 600"), "{}", run.stderr);
+    let config = world.file("c.toml", "api-key = \"sk_sandbox\"\n");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let run = world.leadctl(&["upload", file.to_str().expect("utf-8"), "--config", config.to_str().expect("utf-8")]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("chmod 600") && !run.stderr.contains("sk_sandbox"), "{}", run.stderr);
+    assert!(world.state().requests.is_empty());
+}
+
+#[test]
+fn unknown_config_keys_are_named() {
+    let world = World::new();
+    let config = world.file("c.toml", "batch-size = 10\nbatchsize = 5\n");
+    let file = world.file("l.csv", leads_csv(2, "proc_sales"));
+    let run = world.leadctl(&["validate", file.to_str().expect("utf-8"), "--config", config.to_str().expect("utf-8")]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("batchsize"), "{}", run.stderr);
+}
+
+#[test]
+fn off_a_terminal_progress_is_plain_lines_and_the_end_table_names_the_files() {
+    let world = World::with_sandbox(|c| c.latency = std::time::Duration::from_millis(300));
+    let file = world.file("l.csv", leads_csv(40, "proc_sales"));
+    let run = world.upload(&file, &["--batch-size", "10", "--concurrency", "1", "--progress-interval", "1"]);
+    run.assert_code(0);
+    assert!(run.stderr.contains("leadctl upload: "), "plain progress lines: {}", run.stderr);
+    assert!(!run.stderr.contains('\u{1b}'), "no escape codes off a terminal");
+    assert!(run.stderr.contains("accepted") && run.stderr.contains("accepted.csv"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "stdout is for --json only");
+}
+
+#[test]
+fn retryable_rows_come_with_the_command_that_resends_them_and_it_works() {
+    let world = World::with_sandbox(|c| c.fail_rate = 1.0);
+    let file = world.file("l.csv", leads_csv(5, "proc_sales"));
+    let run = world.upload(&file, &["--max-attempts", "1"]);
+    run.assert_code(4);
+    let retry_file = run.out.join("retryable.csv");
+    assert!(run.stderr.contains(&format!("leadctl upload {}", retry_file.display())), "{}", run.stderr);
+    // Feeding the retryable file back works as is (its leadctl_ column is ignored).
+    let world2 = World::with_sandbox(|_| {});
+    let again = world2.leadctl(&["upload", retry_file.to_str().expect("utf-8"), "--quiet", "--out-dir", "again"]);
+    again.assert_code(0);
+    let accepted = common::read_csv(&world2.path("again/accepted.csv"));
+    assert_eq!(accepted.len(), 5);
+    assert_eq!(accepted[0].keys().filter(|k| k.as_str() == "leadctl_reason").count(), 0);
+}
+
+#[test]
+fn help_shows_real_examples() {
+    let world = World::new();
+    let run = world.leadctl(&["upload", "--help"]);
+    run.assert_code(0);
+    for needle in ["--sandbox", "--quiet --json", "retryable.csv", "--resume"] {
+        assert!(run.stdout.contains(needle), "upload --help lacks {needle}");
+    }
+}
