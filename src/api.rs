@@ -36,8 +36,7 @@ pub mod limits {
 /// The exact messages of the contract, shared by the sandbox (which says
 /// them) and the client (which recognises them).
 pub mod msg {
-    pub const CALL_ATTEMPTED: &str =
-        "A call attempt has already been made to this phone number for this project";
+    pub const CALL_ATTEMPTED: &str = "A call attempt has already been made to this phone number for this project";
     pub const REPEATING_DIGITS: &str = "Phone number contains repeating digits pattern";
     /// The tail of the duplicate message; the whole is
     /// `Lead with phone number <E.164> already exists for this project and process`.
@@ -60,8 +59,7 @@ pub mod msg {
     pub const PROJECT_NOT_FOUND: &str = "Project not found";
     pub const PROCESS_NOT_FOUND_PREFIX: &str = "Process not found for lead with processId: ";
     pub const RATE_LIMITED: &str = "Rate limit exceeded";
-    pub const KEY_BLOCKED: &str =
-        "API key temporarily blocked due to repeated invalid or duplicate leads";
+    pub const KEY_BLOCKED: &str = "API key temporarily blocked due to repeated invalid or duplicate leads";
     pub const INTERNAL: &str = "Internal server error";
 
     /// `Lead with phone number <e164> already exists for this project and process`.
@@ -216,16 +214,12 @@ pub fn match_results(items: &[ItemKey<'_>], answer: BulkResponse) -> Vec<Option<
     for ((index, external_id, phone, process, lead_id), result) in entries {
         let slot = index.filter(|&i| i < items.len() && out[i].is_none()).or_else(|| {
             let free = |i: &usize| out[*i].is_none();
-            let find = |pred: &dyn Fn(&ItemKey<'_>) -> bool| {
-                (0..items.len()).filter(free).find(|&i| pred(&items[i]))
-            };
+            let find = |pred: &dyn Fn(&ItemKey<'_>) -> bool| (0..items.len()).filter(free).find(|&i| pred(&items[i]));
             external_id
                 .as_deref()
                 .and_then(|x| find(&|k| k.external_id == Some(x)))
                 .or_else(|| match (phone.as_deref(), process.as_deref()) {
-                    (Some(p), Some(q)) => {
-                        find(&|k| k.phone_number == Some(p) && k.process_id == Some(q))
-                    }
+                    (Some(p), Some(q)) => find(&|k| k.phone_number == Some(p) && k.process_id == Some(q)),
                     _ => None,
                 })
                 .or_else(|| lead_id.as_deref().and_then(|x| find(&|k| k.lead_id == Some(x))))
@@ -273,10 +267,9 @@ impl Answer {
         match status {
             200 => match serde_json::from_slice::<BulkResponse>(body) {
                 Ok(r) => Answer::Ok(r),
-                Err(e) => Answer::Retryable {
-                    reason: format!("HTTP 200 with an unreadable body: {e}"),
-                    maybe_created: true,
-                },
+                Err(e) => {
+                    Answer::Retryable { reason: format!("HTTP 200 with an unreadable body: {e}"), maybe_created: true }
+                }
             },
             429 => Answer::RateLimited { retry_after: retry_after.and_then(parse_retry_after), message: message() },
             408 => Answer::Retryable { reason: format!("HTTP 408: {}", message()), maybe_created: false },
@@ -296,10 +289,7 @@ impl Answer {
                 }
             }
             501 => Answer::Fatal { status, message: message() },
-            500..=599 => Answer::Retryable {
-                reason: format!("HTTP {status}: {}", message()),
-                maybe_created: true,
-            },
+            500..=599 => Answer::Retryable { reason: format!("HTTP {status}: {}", message()), maybe_created: true },
             _ => Answer::Fatal { status, message: message() },
         }
     }
@@ -352,7 +342,10 @@ mod tests {
         assert!(matches!(Answer::classify(503, None, b"oops"), Answer::Retryable { maybe_created: true, .. }));
         assert!(matches!(Answer::classify(501, None, b""), Answer::Fatal { status: 501, .. }));
         assert!(matches!(Answer::classify(200, None, b"{trunc"), Answer::Retryable { .. }));
-        assert!(matches!(Answer::classify(403, None, &body(msg::PROJECT_INACTIVE)), Answer::Denied { status: 403, .. }));
+        assert!(matches!(
+            Answer::classify(403, None, &body(msg::PROJECT_INACTIVE)),
+            Answer::Denied { status: 403, .. }
+        ));
     }
 
     #[test]

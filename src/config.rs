@@ -152,9 +152,7 @@ pub type Env = HashMap<String, String>;
 
 /// The real environment, for `main`.
 pub fn process_env() -> Env {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
 }
 
 fn nonempty(env: &Env, name: &str) -> Option<String> {
@@ -182,17 +180,15 @@ pub fn upload(args: &UploadArgs, env: &Env) -> Result<UploadConfig> {
     } else if args.sandbox {
         Target::Sandbox
     } else {
-        let api_url = args
-            .api_url
-            .clone()
-            .or_else(|| nonempty(env, ENV_API_URL))
-            .or_else(|| file.api_url.clone())
-            .ok_or_else(|| {
-                anyhow!(
-                    "no API URL: pass --api-url URL, set {ENV_API_URL}, or put `api-url = \"https://...\"` \
+        let api_url =
+            args.api_url.clone().or_else(|| nonempty(env, ENV_API_URL)).or_else(|| file.api_url.clone()).ok_or_else(
+                || {
+                    anyhow!(
+                        "no API URL: pass --api-url URL, set {ENV_API_URL}, or put `api-url = \"https://...\"` \
                      in the config file (or use --sandbox to rehearse against the bundled emulator)"
-                )
-            })?;
+                    )
+                },
+            )?;
         let api_url = check_url(&api_url)?;
         let api_key = api_key(args, &file, file_path.as_deref(), env)?;
         Target::Remote { api_url, api_key }
@@ -282,7 +278,8 @@ fn common(
     initialize: bool,
     env: &Env,
 ) -> Result<Common> {
-    let region_code = args.default_region.clone().or_else(|| file.default_region.clone()).unwrap_or_else(|| "US".into());
+    let region_code =
+        args.default_region.clone().or_else(|| file.default_region.clone()).unwrap_or_else(|| "US".into());
     let default_region = phone::parse_region(&region_code).ok_or_else(|| {
         anyhow!("--default-region {region_code:?} is not a region code; use a two-letter ISO code such as US or GB")
     })?;
@@ -311,7 +308,11 @@ fn common(
     };
     Ok(Common {
         input: InputSpec { path, format, delimiter, map, existing },
-        project_id: args.project_id.clone().or_else(|| nonempty(env, ENV_PROJECT_ID)).or_else(|| file.project_id.clone()),
+        project_id: args
+            .project_id
+            .clone()
+            .or_else(|| nonempty(env, ENV_PROJECT_ID))
+            .or_else(|| file.project_id.clone()),
         process_id: args.process_id.clone().or_else(|| file.process_id.clone()),
         default_region,
         default_region_code: region_code.to_ascii_uppercase(),
@@ -345,7 +346,8 @@ fn load_file(flag: Option<&Path>, env: &Env) -> Result<(FileConfig, Option<PathB
         }
     };
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read config file {}", path.display()))?;
-    let parsed: FileConfig = toml::from_str(&text).map_err(|e| anyhow!("config file {}: {}", path.display(), e.message()))?;
+    let parsed: FileConfig =
+        toml::from_str(&text).map_err(|e| anyhow!("config file {}: {}", path.display(), e.message()))?;
     if parsed.api_key.is_some() {
         refuse_if_readable_by_others(&path, "config file holding `api-key`")?;
     }

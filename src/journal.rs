@@ -59,12 +59,25 @@ pub struct InputId {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Entry {
-    Start { version: u32, input: InputId, out_format: OutFormat, settings: RunSettings },
+    Start {
+        version: u32,
+        input: InputId,
+        out_format: OutFormat,
+        settings: RunSettings,
+    },
     /// Lines (inclusive ranges) of a batch about to be sent.
-    Sent { lines: Vec<(u64, u64)> },
-    ProcessNotFound { process_id: String },
-    BatchSize { size: usize },
-    Finished { exit_code: u8 },
+    Sent {
+        lines: Vec<(u64, u64)>,
+    },
+    ProcessNotFound {
+        process_id: String,
+    },
+    BatchSize {
+        size: usize,
+    },
+    Finished {
+        exit_code: u8,
+    },
 }
 
 /// The append-only journal of a run.
@@ -174,9 +187,8 @@ pub fn read_settings(dir: &Path) -> anyhow::Result<RunSettings> {
 pub fn recover(dir: &Path) -> anyhow::Result<Recovered> {
     use anyhow::{Context, bail};
     let path = dir.join(FILE_NAME);
-    let file = File::open(&path).with_context(|| {
-        format!("{} is not a leadctl run directory (no {FILE_NAME} in it)", dir.display())
-    })?;
+    let file = File::open(&path)
+        .with_context(|| format!("{} is not a leadctl run directory (no {FILE_NAME} in it)", dir.display()))?;
     let mut start = None;
     let mut sent = Vec::new();
     let mut unknown_processes = Vec::new();
@@ -217,7 +229,13 @@ pub fn recover(dir: &Path) -> anyhow::Result<Recovered> {
 
 /// Reads one output file's rows back into `done` and `tally`, truncating
 /// the file after its last complete record.
-fn scan_output(path: &Path, format: OutFormat, kind: FileKind, done: &mut LineSet, tally: &mut Tally) -> anyhow::Result<()> {
+fn scan_output(
+    path: &Path,
+    format: OutFormat,
+    kind: FileKind,
+    done: &mut LineSet,
+    tally: &mut Tally,
+) -> anyhow::Result<()> {
     let mut file = OpenOptions::new().read(true).write(true).open(path)?;
     let len = file.metadata()?.len();
     let mut good_end = 0u64;
@@ -243,7 +261,8 @@ fn scan_output(path: &Path, format: OutFormat, kind: FileKind, done: &mut LineSe
                 std::os::unix::fs::FileExt::read_exact_at(&file, &mut last, len - 1)?;
                 last[0] == b'\n'
             };
-            let mut rdr = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(BufReader::new(&file));
+            let mut rdr =
+                csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(BufReader::new(&file));
             let mut rec = csv::ByteRecord::new();
             let mut header: Option<csv::ByteRecord> = None;
             let col = |h: &csv::ByteRecord, name: &str| h.iter().rposition(|f| f == name.as_bytes());
@@ -263,7 +282,9 @@ fn scan_output(path: &Path, format: OutFormat, kind: FileKind, done: &mut LineSe
                         if rec.len() != h.len() {
                             break;
                         }
-                        let get = |name: &str| col(h, name).and_then(|i| rec.get(i)).and_then(|f| std::str::from_utf8(f).ok());
+                        let get = |name: &str| {
+                            col(h, name).and_then(|i| rec.get(i)).and_then(|f| std::str::from_utf8(f).ok())
+                        };
                         let Some(line) = get("leadctl_line").and_then(|s| s.parse().ok()) else { break };
                         record(line, get("leadctl_code"), get("leadctl_note"));
                     }
@@ -280,7 +301,9 @@ fn scan_output(path: &Path, format: OutFormat, kind: FileKind, done: &mut LineSe
                 if n == 0 || buf.last() != Some(&b'\n') {
                     break;
                 }
-                let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice::<serde_json::Value>(&buf) else { break };
+                let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice::<serde_json::Value>(&buf) else {
+                    break;
+                };
                 let Some(line) = obj.get("leadctl_line").and_then(|v| v.as_u64()) else { break };
                 let s = |k: &str| obj.get(k).and_then(|v| v.as_str());
                 record(line, s("leadctl_code"), s("leadctl_note"));

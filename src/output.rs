@@ -2,8 +2,8 @@
 //!
 //! This is the one place that decides how a sorted row is written, and the
 //! [`Sinks::sort`] method is the one door every row goes through, so the
-//! counts it keeps are what the invariant (rows read = accepted + rejected
-//! + retryable) is checked against. CSV/TSV input gives CSV outputs with the
+//! counts it keeps are what the invariant (rows read equals accepted plus
+//! rejected plus retryable) is checked against. CSV/TSV input gives CSV outputs with the
 //! input's columns as read; JSON/NDJSON input gives NDJSON outputs with the
 //! input's objects as read. Files are created with mode 0600, the directory
 //! with 0700, and an existing non-empty directory is never written into.

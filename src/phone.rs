@@ -44,9 +44,7 @@ impl Phone {
 
 /// The digits of an E.164 string as an integer (0 if it is not E.164).
 pub fn e164_key(e164: &str) -> u64 {
-    e164.bytes()
-        .filter(u8::is_ascii_digit)
-        .fold(0u64, |acc, b| acc.wrapping_mul(10).wrapping_add(u64::from(b - b'0')))
+    e164.bytes().filter(u8::is_ascii_digit).fold(0u64, |acc, b| acc.wrapping_mul(10).wrapping_add(u64::from(b - b'0')))
 }
 
 /// Parses `raw` (with `default_region` for numbers written without `+`) and

@@ -22,7 +22,7 @@ use crate::deliver::{self, Client, Engine, Item, Payload, Stop};
 use crate::exit::Exit;
 use crate::input::{Format, Row, Source};
 use crate::journal::{self, Entry, InputId, Journal, LineSet, RunSettings};
-use crate::output::{self, FileKind, OutFormat, Origin, Sinks, Verdict};
+use crate::output::{self, FileKind, Origin, OutFormat, Sinks, Verdict};
 use crate::progress::{Counters, Display, Mode};
 use crate::summary::{InputInfo, Requests, Summary, shell_quote};
 use crate::writer::{self, Outbox};
@@ -99,20 +99,23 @@ fn check_settings(common: &Common) -> CheckSettings {
     }
 }
 
-/// The reader/checker loop, on its own thread: reads every row (up to
-/// `limit`), checks it, sends rejected rows to the writer and valid ones to
-/// `valid`. Rows in `skip` were sorted by the run being resumed: they are
-/// checked again (so duplicate memory is as it was) but not sorted again.
-fn read_and_check(
-    mut source: Source,
-    mut checker: Checker,
+/// What the reader/checker thread works with.
+struct ReadJob {
+    source: Source,
+    checker: Checker,
     limit: Option<u64>,
     skip: LineSet,
     maybe_sent: LineSet,
     out: Outbox,
     counters: Arc<Counters>,
-    mut valid: impl FnMut(Vec<Item>) -> bool,
-) -> ReadReport {
+}
+
+/// The reader/checker loop, on its own thread: reads every row (up to
+/// `limit`), checks it, sends rejected rows to the writer and valid ones to
+/// `valid`. Rows in `skip` were sorted by the run being resumed: they are
+/// checked again (so duplicate memory is as it was) but not sorted again.
+fn read_and_check(job: ReadJob, mut valid: impl FnMut(Vec<Item>) -> bool) -> ReadReport {
+    let ReadJob { mut source, mut checker, limit, skip, maybe_sent, out, counters } = job;
     let mut report = ReadReport { read: 0, skipped: 0, passed: 0, error: None };
     let mut chunk: Vec<Row> = Vec::with_capacity(CHUNK);
     let mut more = true;
@@ -235,7 +238,9 @@ fn confirm_initialize(cfg: &UploadConfig, project_id: Option<&str>) -> Result<bo
     }
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
         if !common.quiet {
-            eprintln!("leadctl: --initialize without a terminal: starting calls without asking (the flag is the intent)");
+            eprintln!(
+                "leadctl: --initialize without a terminal: starting calls without asking (the flag is the intent)"
+            );
         }
         return Ok(true);
     }
@@ -301,13 +306,17 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
             let key = crate::config::ApiKey::new(sb.api_key());
             let url = sb.url();
             if !common.quiet {
-                eprintln!("leadctl: uploading to the bundled sandbox at {url} (an emulator in this process: nothing leaves this machine)");
+                eprintln!(
+                    "leadctl: uploading to the bundled sandbox at {url} (an emulator in this process: nothing leaves this machine)"
+                );
             }
             let client = Client::new(&url, &key, cfg.timeout)?;
             sandbox = Some(sb);
             (Some(client), Some(url))
         }
-        Target::Remote { api_url, api_key } => (Some(Client::new(api_url, api_key, cfg.timeout)?), Some(api_url.clone())),
+        Target::Remote { api_url, api_key } => {
+            (Some(Client::new(api_url, api_key, cfg.timeout)?), Some(api_url.clone()))
+        }
     };
     let mut project_id = common.project_id.clone();
     if project_id.is_none()
@@ -360,11 +369,19 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
             let sinks = Sinks::reopen(&dir, rec.out_format, &columns, rec.tally)
                 .with_context(|| format!("cannot reopen the output files in {}", dir.display()))?;
             let journal = Journal::reopen(&dir)?;
-            (dir, sinks, Some(journal), rec.done, rec.maybe_sent, rec.batch_size.unwrap_or(cfg.batch_size).min(cfg.batch_size))
+            (
+                dir,
+                sinks,
+                Some(journal),
+                rec.done,
+                rec.maybe_sent,
+                rec.batch_size.unwrap_or(cfg.batch_size).min(cfg.batch_size),
+            )
         }
         None => {
             let dir = common.out_dir.clone().unwrap_or_else(|| default_run_dir(&common.input.path));
-            output::create_run_dir(&dir).with_context(|| format!("cannot create the output directory {}", dir.display()))?;
+            output::create_run_dir(&dir)
+                .with_context(|| format!("cannot create the output directory {}", dir.display()))?;
             let sinks = Sinks::create(&dir, out_fmt, &columns, &FileKind::ALL)
                 .with_context(|| format!("cannot create the output files in {}", dir.display()))?;
             let journal = match (&input_id, &cfg.target) {
@@ -381,7 +398,8 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
 
     let counters = Arc::new(Counters { bytes: source.progress(), ..Counters::default() });
     let (outbox, writer) = writer::spawn(sinks, journal, Arc::clone(&counters))?;
-    let checker = Checker::new(CheckSettings { project_id: project_id.clone(), ..check_settings(common) }, Arc::clone(&unknown));
+    let checker =
+        Checker::new(CheckSettings { project_id: project_id.clone(), ..check_settings(common) }, Arc::clone(&unknown));
 
     let cancel = CancellationToken::new();
     watch_signals(cancel.clone());
@@ -399,7 +417,8 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
     let dry_run = client.is_none();
     let dry_out = outbox.clone();
     let reader = tokio::task::spawn_blocking(move || {
-        read_and_check(source, checker, limit, skip, maybe_sent, reader_out, reader_counters, |items| {
+        let job = ReadJob { source, checker, limit, skip, maybe_sent, out: reader_out, counters: reader_counters };
+        read_and_check(job, |items| {
             if dry_run {
                 let rows = items
                     .into_iter()
@@ -479,7 +498,11 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
             Some(Stop::Interrupted) => Exit::Interrupted,
             Some(Stop::Denied { .. } | Stop::Fatal { .. } | Stop::Output(_)) => Exit::Error,
             _ if dry_run => {
-                if tally.rejected > 0 { Exit::Rejected } else { Exit::Success }
+                if tally.rejected > 0 {
+                    Exit::Rejected
+                } else {
+                    Exit::Success
+                }
             }
             _ if tally.retryable > 0 => Exit::Retryable,
             _ if tally.rejected > 0 => Exit::Rejected,
@@ -583,7 +606,8 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
     let columns: Vec<String> = source.columns().map(<[String]>::to_vec).unwrap_or_default();
     let input_id = identify(&common.input.path)?;
     let run_dir = common.out_dir.clone().unwrap_or_else(|| default_run_dir(&common.input.path));
-    output::create_run_dir(&run_dir).with_context(|| format!("cannot create the output directory {}", run_dir.display()))?;
+    output::create_run_dir(&run_dir)
+        .with_context(|| format!("cannot create the output directory {}", run_dir.display()))?;
     let sinks = Sinks::create(&run_dir, out_fmt, &columns, &[FileKind::Rejected])
         .with_context(|| format!("cannot create the output files in {}", run_dir.display()))?;
     let counters = Arc::new(Counters { bytes: source.progress(), ..Counters::default() });
@@ -599,7 +623,16 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
     let reader_out = outbox.clone();
     let reader_counters = Arc::clone(&counters);
     let report = tokio::task::spawn_blocking(move || {
-        read_and_check(source, checker, limit, LineSet::default(), LineSet::default(), reader_out, reader_counters, |_| true)
+        let job = ReadJob {
+            source,
+            checker,
+            limit,
+            skip: LineSet::default(),
+            maybe_sent: LineSet::default(),
+            out: reader_out,
+            counters: reader_counters,
+        };
+        read_and_check(job, |_| true)
     })
     .await
     .map_err(|e| anyhow!("the reader failed: {e}"))?;
@@ -611,7 +644,10 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
         eprintln!("leadctl: error: {err}");
         Exit::Error
     } else if report.read != report.passed + tally.rejected {
-        eprintln!("leadctl: internal error: {} rows read, {} passed, {} rejected", report.read, report.passed, tally.rejected);
+        eprintln!(
+            "leadctl: internal error: {} rows read, {} passed, {} rejected",
+            report.read, report.passed, tally.rejected
+        );
         Exit::Error
     } else if tally.rejected > 0 {
         Exit::Rejected

@@ -65,43 +65,41 @@ pub fn spawn(
     counters: std::sync::Arc<crate::progress::Counters>,
 ) -> io::Result<(Outbox, WriterHandle)> {
     let (tx, mut rx) = mpsc::channel::<Event>(256);
-    let handle = std::thread::Builder::new()
-        .name("leadctl-writer".into())
-        .spawn(move || {
-            let mut sinks = sinks;
-            let mut journal = journal;
-            while let Some(event) = rx.blocking_recv() {
-                match event {
-                    Event::Sorted { rows, answered } => {
-                        for (row, verdict) in &rows {
-                            sinks.sort(row, verdict)?;
-                        }
-                        counters.publish(sinks.tally());
-                        if answered {
-                            sinks.flush(false)?;
-                        }
+    let handle = std::thread::Builder::new().name("leadctl-writer".into()).spawn(move || {
+        let mut sinks = sinks;
+        let mut journal = journal;
+        while let Some(event) = rx.blocking_recv() {
+            match event {
+                Event::Sorted { rows, answered } => {
+                    for (row, verdict) in &rows {
+                        sinks.sort(row, verdict)?;
                     }
-                    Event::Sent { lines, ack } => {
-                        let result = sinks.flush(true).and_then(|()| match journal.as_mut() {
-                            Some(j) => j.append(&Entry::Sent { lines }),
-                            None => Ok(()),
-                        });
-                        let failed = result.as_ref().err().map(|e| io::Error::new(e.kind(), e.to_string()));
-                        let _ = ack.send(result);
-                        if let Some(e) = failed {
-                            return Err(e);
-                        }
+                    counters.publish(sinks.tally());
+                    if answered {
+                        sinks.flush(false)?;
                     }
-                    Event::Journal(entry) => {
-                        if let Some(j) = journal.as_mut() {
-                            j.append(&entry)?;
-                        }
+                }
+                Event::Sent { lines, ack } => {
+                    let result = sinks.flush(true).and_then(|()| match journal.as_mut() {
+                        Some(j) => j.append(&Entry::Sent { lines }),
+                        None => Ok(()),
+                    });
+                    let failed = result.as_ref().err().map(|e| io::Error::new(e.kind(), e.to_string()));
+                    let _ = ack.send(result);
+                    if let Some(e) = failed {
+                        return Err(e);
+                    }
+                }
+                Event::Journal(entry) => {
+                    if let Some(j) = journal.as_mut() {
+                        j.append(&entry)?;
                     }
                 }
             }
-            sinks.flush(true)?;
-            Ok((sinks, journal))
-        })?;
+        }
+        sinks.flush(true)?;
+        Ok((sinks, journal))
+    })?;
     Ok((Outbox(tx), WriterHandle(handle)))
 }
 

@@ -13,12 +13,14 @@ use leadctl::sandbox::PreexistingLead;
 fn validate_needs_no_key_or_network_and_exits_0_or_3() {
     let world = World::new();
     let good = world.file("good.csv", leads_csv(10, "proc_sales"));
-    let run = world.leadctl(&["validate", good.to_str().expect("utf-8"), "--project-id", "p", "--out-dir", "v1", "--quiet"]);
+    let run =
+        world.leadctl(&["validate", good.to_str().expect("utf-8"), "--project-id", "p", "--out-dir", "v1", "--quiet"]);
     run.assert_code(0);
     let mut csv = leads_csv(10, "proc_sales");
     csv.push_str("bad,Bad,+1 555 555 5555,proc_sales\n");
     let bad = world.file("bad.csv", csv);
-    let run = world.leadctl(&["validate", bad.to_str().expect("utf-8"), "--project-id", "p", "--out-dir", "v2", "--json"]);
+    let run =
+        world.leadctl(&["validate", bad.to_str().expect("utf-8"), "--project-id", "p", "--out-dir", "v2", "--json"]);
     run.assert_code(3);
     let summary: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("--json: one object on stdout");
     assert_eq!(summary["counts"]["passed"], 10);
@@ -62,7 +64,10 @@ fn settings_come_from_flag_then_env_then_config_file() {
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     world.file(
         "leadctl.toml",
-        format!("api-url = \"{url}\"\napi-key-file = \"{}\"\nproject-id = \"prj_sandbox\"\nbatch-size = 2\n", key_file.display()),
+        format!(
+            "api-url = \"{url}\"\napi-key-file = \"{}\"\nproject-id = \"prj_sandbox\"\nbatch-size = 2\n",
+            key_file.display()
+        ),
     );
     // Everything from ./leadctl.toml.
     let run = Run::from(world.cmd().args(["upload", "l.csv", "--quiet", "--out-dir", "o1"]).output().expect("run"));
@@ -73,14 +78,23 @@ fn settings_come_from_flag_then_env_then_config_file() {
     // A flag beats the file.
     let file2 = world.file("m.csv", leads_csv(6, "proc_support"));
     let run = Run::from(
-        world.cmd().args(["upload", file2.to_str().expect("utf-8"), "--quiet", "--out-dir", "o2", "--batch-size", "6"]).output().expect("run"),
+        world
+            .cmd()
+            .args(["upload", file2.to_str().expect("utf-8"), "--quiet", "--out-dir", "o2", "--batch-size", "6"])
+            .output()
+            .expect("run"),
     );
     run.assert_code(0);
     assert_eq!(world.state().requests.last().map(|r| r.lead_count), Some(6));
 
     // The environment beats the file: a wrong project from the env is refused locally.
     let run = Run::from(
-        world.cmd().args(["upload", "l.csv", "--quiet", "--out-dir", "o3"]).env("LEADCTL_PROJECT_ID", "prj_other").output().expect("run"),
+        world
+            .cmd()
+            .args(["upload", "l.csv", "--quiet", "--out-dir", "o3"])
+            .env("LEADCTL_PROJECT_ID", "prj_other")
+            .output()
+            .expect("run"),
     );
     run.assert_code(1);
     assert!(run.stderr.contains("403") && run.stderr.contains("prj_other"), "{}", run.stderr);

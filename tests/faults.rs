@@ -35,7 +35,8 @@ fn assert_every_row_once(run: &Run, rows: usize) {
 fn assert_files_match_server(world: &World, run: &Run) {
     let state = world.state();
     assert!(state.no_lead_created_twice(), "a lead was created twice");
-    let created: BTreeSet<String> = state.leads.iter().filter(|l| !l.preexisting).map(|l| l.phone_number.clone()).collect();
+    let created: BTreeSet<String> =
+        state.leads.iter().filter(|l| !l.preexisting).map(|l| l.phone_number.clone()).collect();
     let accepted: BTreeSet<String> = run.csv("accepted").iter().map(|r| r["leadctl_phone_e164"].clone()).collect();
     assert_eq!(created, accepted, "every created lead is accepted, and only those");
     assert!(state.resent_after_error.is_empty(), "a rejected lead was sent again: {:?}", state.resent_after_error);
@@ -62,7 +63,10 @@ fn server_faults_and_lost_responses_lose_nothing_and_create_nothing_twice() {
     let state = world.state();
     assert!(state.requests.iter().any(|r| r.fault.is_some()), "faults were injected");
     let summary = run.summary();
-    assert!(summary["counts"]["accepted_after_lost_response"].as_u64().unwrap_or(0) > 0, "lost responses were confirmed");
+    assert!(
+        summary["counts"]["accepted_after_lost_response"].as_u64().unwrap_or(0) > 0,
+        "lost responses were confirmed"
+    );
     let noted = run.csv("accepted").iter().filter(|r| r["leadctl_note"].contains("lost")).count();
     assert_eq!(noted as u64, summary["counts"]["accepted_after_lost_response"].as_u64().unwrap_or(0));
 }
@@ -90,7 +94,8 @@ fn the_rate_limit_wait_cap_stops_sending_and_keeps_the_rest_retryable() {
         c.burst = 1;
     });
     let file = world.file("l.csv", leads_csv(50, "proc_sales"));
-    let run = world.upload(&file, &["--quiet", "--batch-size", "10", "--concurrency", "1", "--max-rate-limit-wait", "1"]);
+    let run =
+        world.upload(&file, &["--quiet", "--batch-size", "10", "--concurrency", "1", "--max-rate-limit-wait", "1"]);
     run.assert_code(4);
     let (a, r, t) = run.csv_counts();
     assert_eq!((a, r, t), (10, 0, 40));

@@ -221,12 +221,18 @@ fn bad_settings_stop_before_anything_is_sent_and_say_what_to_set() {
     run.assert_code(1);
     assert!(run.stderr.contains("LEADCTL_API_URL") && run.stderr.contains("--api-url"), "{}", run.stderr);
 
-    let run = Run::from(world.cmd().args(["upload", f]).env("LEADCTL_API_URL", world.sandbox().url()).output().expect("run"));
+    let run =
+        Run::from(world.cmd().args(["upload", f]).env("LEADCTL_API_URL", world.sandbox().url()).output().expect("run"));
     run.assert_code(1);
     assert!(run.stderr.contains("LEADCTL_API_KEY") && run.stderr.contains("--api-key-file"), "{}", run.stderr);
 
     let run = Run::from(
-        world.cmd().args(["upload", f, "--api-url", "http://api.example.com"]).env("LEADCTL_API_KEY", "k").output().expect("run"),
+        world
+            .cmd()
+            .args(["upload", f, "--api-url", "http://api.example.com"])
+            .env("LEADCTL_API_KEY", "k")
+            .output()
+            .expect("run"),
     );
     run.assert_code(1);
     assert!(run.stderr.contains("https://"), "{}", run.stderr);

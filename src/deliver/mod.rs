@@ -118,7 +118,13 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(client: Client, settings: Settings, unknown: UnknownProcesses, out: Outbox, cancel: CancellationToken) -> Engine {
+    pub fn new(
+        client: Client,
+        settings: Settings,
+        unknown: UnknownProcesses,
+        out: Outbox,
+        cancel: CancellationToken,
+    ) -> Engine {
         Engine {
             pacer: Arc::new(Pacer::new(settings.concurrency, settings.max_rate_limit_wait, settings.rate)),
             batch_size: AtomicUsize::new(settings.batch_size),
@@ -276,7 +282,9 @@ impl Engine {
                         budget::RETRY_COST
                     };
                     if !self.budget.withdraw(cost) {
-                        let reason = format!("{reason} (not retried: the run's retry budget is spent, the server keeps failing)");
+                        let reason = format!(
+                            "{reason} (not retried: the run's retry budget is spent, the server keeps failing)"
+                        );
                         return self.sort_all(items, &reason).await;
                     }
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
@@ -290,7 +298,8 @@ impl Engine {
                 Answer::RateLimited { retry_after, message } => {
                     attempts -= 1; // the rate limiter speaking is not a failed attempt
                     self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    let wait = retry_after.unwrap_or_else(|| full_jitter(backoff.next().unwrap_or(self.settings.backoff_max)));
+                    let wait =
+                        retry_after.unwrap_or_else(|| full_jitter(backoff.next().unwrap_or(self.settings.backoff_max)));
                     tracing::info!(wait_s = wait.as_secs_f64(), %message, "rate limited by the server");
                     if let Err(e) = self.pacer.on_rate_limited(wait) {
                         self.set_stop(Stop::RateLimitWait { until: e.until, message });
@@ -299,7 +308,8 @@ impl Engine {
                 Answer::TooLarge { max } => {
                     let max = max.max(1);
                     if items.len() <= max {
-                        let message = format!("the server refused a batch of {} as over its maximum of {max}", items.len());
+                        let message =
+                            format!("the server refused a batch of {} as over its maximum of {max}", items.len());
                         self.set_stop(Stop::Fatal { status: 400, message });
                         continue;
                     }
@@ -319,12 +329,16 @@ impl Engine {
                     self.unknown.write().unwrap_or_else(|e| e.into_inner()).insert(process_id.clone());
                     let _ = self.out.journal(Entry::ProcessNotFound { process_id: process_id.clone() }).await;
                     let message = api::msg::process_not_found(&process_id);
-                    let (gone, rest): (Vec<Item>, Vec<Item>) =
-                        items.into_iter().partition(|i| matches!(&i.payload, Payload::Lead(l) if l.process_id == process_id));
+                    let (gone, rest): (Vec<Item>, Vec<Item>) = items
+                        .into_iter()
+                        .partition(|i| matches!(&i.payload, Payload::Lead(l) if l.process_id == process_id));
                     if gone.is_empty() {
-                        let message = format!("the server answered 404 for process {process_id}, which this batch does not hold");
+                        let message =
+                            format!("the server answered 404 for process {process_id}, which this batch does not hold");
                         self.set_stop(Stop::Fatal { status: 404, message });
-                        return self.sort_all(rest, &Stop::Fatal { status: 404, message: String::new() }.reason()).await;
+                        return self
+                            .sort_all(rest, &Stop::Fatal { status: 404, message: String::new() }.reason())
+                            .await;
                     }
                     let rows = gone
                         .into_iter()

@@ -53,7 +53,13 @@ impl Pacer {
             Some(RateLimiter::direct(quota.allow_burst(NonZeroU32::MIN)))
         });
         Pacer {
-            state: Mutex::new(State { pause_until: None, waited: Duration::ZERO, limit: concurrency, in_flight: 0, successes: 0 }),
+            state: Mutex::new(State {
+                pause_until: None,
+                waited: Duration::ZERO,
+                limit: concurrency,
+                in_flight: 0,
+                successes: 0,
+            }),
             slot_freed: Notify::new(),
             max: concurrency,
             max_wait,
