@@ -1,0 +1,500 @@
+//! Local checks: every rule a row must pass before it may be sent, with the
+//! stable reason codes of the spec's "Local checks" table.
+//!
+//! A chunk of rows is checked in two passes. The stateless rules (phone
+//! parsing, which dominates the cost, and the field limits) run in parallel
+//! with rayon. The stateful rules (the project of the first row, in-file
+//! duplicates, calls already queued, processes the server refused) then run
+//! in input order, so the outcome never depends on thread timing. A row
+//! failing several rules lists every code, one [`Reject`] per code.
+//!
+//! The in-file duplicate memory holds no strings: see [`DupTable`] for its
+//! keys and its size (about 22 bytes a distinct lead at 5 million leads).
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, RwLock};
+
+use hashbrown::HashTable;
+use rayon::prelude::*;
+use serde_json::Value;
+
+use crate::api::{self, limits};
+use crate::input::{Fields, Row};
+use crate::phone::{self, PhoneError, Region};
+
+/// The reason codes of local rejections.
+pub mod code {
+    pub const MALFORMED_ROW: &str = "malformed_row";
+    pub const MISSING_PHONE: &str = "missing_phone";
+    pub const INVALID_PHONE: &str = "invalid_phone";
+    pub const REPEATING_DIGITS: &str = "repeating_digits";
+    pub const MISSING_PROCESS: &str = "missing_process";
+    pub const MISSING_PROJECT: &str = "missing_project";
+    pub const PROJECT_MISMATCH: &str = "project_mismatch";
+    pub const INVALID_EMAIL: &str = "invalid_email";
+    pub const FIELD_TOO_LONG: &str = "field_too_long";
+    pub const TOO_MANY_CUSTOM_FIELDS: &str = "too_many_custom_fields";
+    pub const DUPLICATE_IN_FILE: &str = "duplicate_in_file";
+    pub const CALL_ALREADY_QUEUED: &str = "call_already_queued";
+    pub const UNKNOWN_PROCESS: &str = "unknown_process";
+    /// `upload --existing`: a row without a lead id.
+    pub const MISSING_LEAD_ID: &str = "missing_lead_id";
+}
+
+/// One broken rule: a stable code and a message for a human.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// The settings the checks depend on.
+#[derive(Debug, Clone)]
+pub struct CheckSettings {
+    /// `--project-id`: every row's project, and what a row's own must equal.
+    pub project_id: Option<String>,
+    /// `--process-id`: the process of rows without one.
+    pub process_id: Option<String>,
+    /// `--default-region`: for numbers written without `+`.
+    pub default_region: Region,
+    /// `--initialize`: enables `call_already_queued`.
+    pub initialize: bool,
+    /// `upload --existing`: rows are lead ids.
+    pub existing: bool,
+}
+
+/// What the checks made of one row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Checked {
+    /// A lead to send: phone in E.164, project and process resolved.
+    Lead(api::Lead),
+    /// `--existing`: a lead id to send.
+    Existing(String),
+    /// Every rule the row broke, in a stable order.
+    Rejected(Vec<Reject>),
+}
+
+/// Processes the server answered 404 for in this run (filled by delivery).
+pub type UnknownProcesses = Arc<RwLock<HashSet<String>>>;
+
+/// Judges rows in input order, remembering what the stateful rules need.
+pub struct Checker {
+    settings: CheckSettings,
+    unknown: UnknownProcesses,
+    memory: Memory,
+}
+
+impl Checker {
+    pub fn new(settings: CheckSettings, unknown: UnknownProcesses) -> Checker {
+        Checker { settings, unknown, memory: Memory::default() }
+    }
+
+    /// Checks a chunk of rows in input order: the stateless part (phone
+    /// parsing, field limits) in parallel with rayon, then the stateful part
+    /// (first-row project, duplicates, unknown processes) sequentially in
+    /// order. Returns one result per row, in the rows' order.
+    pub fn check_chunk(&mut self, rows: &[Row]) -> Vec<Checked> {
+        let settings = &self.settings;
+        let pre: Vec<Pre<'_>> = rows.par_iter().with_min_len(256).map(|row| Pre::new(row, settings)).collect();
+        let unknown = Arc::clone(&self.unknown);
+        // A poisoned lock still holds a usable set: the writer only inserts.
+        let unknown = unknown.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        pre.into_iter().map(|p| self.memory.judge(p, settings, &unknown)).collect()
+    }
+
+    /// Feeds rows already sorted by an earlier run (resume) into the
+    /// duplicate memory without producing results: the same judgement as
+    /// [`Checker::check_chunk`], so the state is as if the run had gone on.
+    pub fn remember_chunk(&mut self, rows: &[Row]) {
+        drop(self.check_chunk(rows));
+    }
+}
+
+/// The stateless verdict on one row, borrowing from the row and settings.
+struct Pre<'a> {
+    line: u32,
+    rejects: Vec<Reject>,
+    kind: PreKind<'a>,
+}
+
+enum PreKind<'a> {
+    /// `fields` was `Err`: `rejects` holds the `malformed_row`.
+    Malformed,
+    /// `--existing`: the id and its 64-bit hash, if the row has one.
+    Existing(Option<(&'a str, u64)>),
+    New {
+        /// The lead, built only when no stateless rule failed.
+        lead: Option<api::Lead>,
+        /// The row's own `projectId`, for the first-row rule.
+        own_project: Option<&'a str>,
+        process: Option<&'a str>,
+        /// [`phone::Phone::key`], when the number is valid.
+        phone: Option<u64>,
+    },
+}
+
+impl<'a> Pre<'a> {
+    fn new(row: &'a Row, settings: &'a CheckSettings) -> Pre<'a> {
+        let line = u32::try_from(row.line).unwrap_or(u32::MAX);
+        let fields = match &row.fields {
+            Ok(fields) => fields,
+            Err(reason) => {
+                let rejects = vec![reject(code::MALFORMED_ROW, reason.clone())];
+                return Pre { line, rejects, kind: PreKind::Malformed };
+            }
+        };
+        let mut rejects = Vec::new();
+        if settings.existing {
+            let id = fields.lead_id.as_deref().map(|id| (id, hash_str(id)));
+            if id.is_none() {
+                rejects.push(reject(code::MISSING_LEAD_ID, "no leadId".into()));
+            }
+            return Pre { line, rejects, kind: PreKind::Existing(id) };
+        }
+
+        let parsed = match fields.phone.as_deref() {
+            None => Err(PhoneError::Missing),
+            Some(raw) => phone::parse(raw, settings.default_region),
+        };
+        if let Err(e) = &parsed {
+            rejects.push(phone_reject(*e, fields.phone.as_deref().unwrap_or("")));
+        }
+        let process = fields.process_id.as_deref().or(settings.process_id.as_deref());
+        if process.is_none() {
+            rejects.push(reject(code::MISSING_PROCESS, "no processId and no --process-id".into()));
+        }
+        let own_project = fields.project_id.as_deref();
+        match (own_project, settings.project_id.as_deref()) {
+            (None, None) => rejects.push(reject(code::MISSING_PROJECT, "no projectId and no --project-id".into())),
+            (Some(own), Some(wanted)) if own != wanted => rejects.push(reject(
+                code::PROJECT_MISMATCH,
+                format!("projectId \"{own}\" differs from --project-id \"{wanted}\""),
+            )),
+            _ => {}
+        }
+        field_rules(fields, &mut rejects);
+
+        let phone = parsed.ok();
+        let lead = match (&phone, process, own_project.or(settings.project_id.as_deref())) {
+            (Some(phone), Some(process), Some(project)) if rejects.is_empty() => Some(api::Lead {
+                project_id: project.to_owned(),
+                process_id: process.to_owned(),
+                phone_number: phone.e164.clone(),
+                first_name: fields.first_name.clone(),
+                last_name: fields.last_name.clone(),
+                email: fields.email.clone(),
+                external_id: fields.external_id.clone(),
+                custom_fields: fields.custom.clone(),
+            }),
+            _ => None,
+        };
+        let phone = phone.as_ref().map(phone::Phone::key);
+        Pre { line, rejects, kind: PreKind::New { lead, own_project, process, phone } }
+    }
+}
+
+fn reject(code: &'static str, message: String) -> Reject {
+    Reject { code, message }
+}
+
+fn phone_reject(e: PhoneError, raw: &str) -> Reject {
+    match e {
+        PhoneError::Missing => reject(code::MISSING_PHONE, "no phone number".into()),
+        PhoneError::Unparseable => reject(code::INVALID_PHONE, format!("\"{raw}\" is not a phone number")),
+        PhoneError::Invalid => {
+            reject(code::INVALID_PHONE, format!("\"{raw}\" is not a valid phone number for its region"))
+        }
+        PhoneError::RepeatingDigits => {
+            reject(code::REPEATING_DIGITS, format!("\"{raw}\" is a repeating digits pattern, which the API refuses"))
+        }
+    }
+}
+
+/// Email, lengths and custom fields (`api-contract.md`, lead table).
+fn field_rules(fields: &Fields, rejects: &mut Vec<Reject>) {
+    let mut too_long: Vec<String> = Vec::new();
+    for (name, value) in [("firstName", &fields.first_name), ("lastName", &fields.last_name)] {
+        if let Some(n) = value.as_deref().and_then(|v| chars_over(v, limits::NAME_CHARS)) {
+            too_long.push(format!("{name} has {n} characters, at most {}", limits::NAME_CHARS));
+        }
+    }
+    if let Some(email) = fields.email.as_deref() {
+        if let Some(n) = chars_over(email, limits::EMAIL_CHARS) {
+            too_long.push(format!("email has {n} characters, at most {}", limits::EMAIL_CHARS));
+        } else if !is_email(email) {
+            rejects.push(reject(code::INVALID_EMAIL, format!("\"{email}\" is not an email address")));
+        }
+    }
+    for (key, value) in &fields.custom {
+        if let Some(n) = chars_over(key, limits::CUSTOM_KEY_CHARS) {
+            too_long
+                .push(format!("custom field name \"{key}\" has {n} characters, at most {}", limits::CUSTOM_KEY_CHARS));
+        }
+        if let Value::String(s) = value
+            && let Some(n) = chars_over(s, limits::CUSTOM_VALUE_CHARS)
+        {
+            too_long.push(format!("custom field \"{key}\" has {n} characters, at most {}", limits::CUSTOM_VALUE_CHARS));
+        }
+    }
+    if !too_long.is_empty() {
+        rejects.push(reject(code::FIELD_TOO_LONG, too_long.join("; ")));
+    }
+    if fields.custom.len() > limits::CUSTOM_FIELDS {
+        rejects.push(reject(
+            code::TOO_MANY_CUSTOM_FIELDS,
+            format!("{} custom fields, at most {}", fields.custom.len(), limits::CUSTOM_FIELDS),
+        ));
+    }
+}
+
+/// The number of characters of `s` when over `limit`.
+fn chars_over(s: &str, limit: usize) -> Option<usize> {
+    if s.len() <= limit {
+        return None; // bytes >= characters
+    }
+    let n = s.chars().count();
+    (n > limit).then_some(n)
+}
+
+/// A practical address check: `local@domain`, one `@`, no spaces or
+/// characters that need quoting, a dotted domain of non-empty labels.
+/// Quoted local parts and IP-literal domains are refused on purpose: real
+/// lead lists do not hold them, and typos often look like them.
+fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let plain = |c: char| !c.is_whitespace() && !c.is_control() && !"<>()[]\\,;:\"@".contains(c);
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && local.chars().all(plain)
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..");
+    let mut labels = 0;
+    let domain_ok = domain.split('.').all(|label| {
+        labels += 1;
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c == '-' || c.is_alphanumeric())
+    });
+    local_ok && domain_ok && labels >= 2
+}
+
+/// SipHash-1-3 with fixed keys: stable within a run (resume replays in the
+/// same process), good enough that 64-bit collisions are only a matter of
+/// the birthday bound.
+fn hash_str(s: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// What the stateful rules remember across chunks.
+#[derive(Default)]
+struct Memory {
+    /// Without `--project-id`: the first row's projectId and its line.
+    first_project: Option<(String, u32)>,
+    processes: Interner,
+    /// `(process, phone)` (or a lead id hash) → line of the first row.
+    duplicates: DupTable,
+    /// `--initialize`: phone → line of the first row calling it.
+    queued: DupTable,
+}
+
+impl Memory {
+    fn judge(&mut self, pre: Pre<'_>, settings: &CheckSettings, unknown: &HashSet<String>) -> Checked {
+        let Pre { line, mut rejects, kind } = pre;
+        match kind {
+            PreKind::Malformed => Checked::Rejected(rejects),
+            PreKind::Existing(None) => Checked::Rejected(rejects),
+            PreKind::Existing(Some((id, key))) => match self.duplicates.first_or_insert(key, line, true) {
+                Some(first) => {
+                    rejects.push(reject(code::DUPLICATE_IN_FILE, format!("same lead id as the row at line {first}")));
+                    Checked::Rejected(rejects)
+                }
+                None => Checked::Existing(id.to_owned()),
+            },
+            PreKind::New { lead, own_project, process, phone } => {
+                if settings.project_id.is_none()
+                    && let Some(own) = own_project
+                {
+                    match &self.first_project {
+                        None => self.first_project = Some((own.to_owned(), line)),
+                        Some((first, first_line)) if first != own => rejects.push(reject(
+                            code::PROJECT_MISMATCH,
+                            format!(
+                                "projectId \"{own}\" differs from \"{first}\", the projectId of \
+                                 the first row that has one (line {first_line}); one API key \
+                                 serves one project"
+                            ),
+                        )),
+                        Some(_) => {}
+                    }
+                }
+                if let Some(p) = process.filter(|p| !unknown.is_empty() && unknown.contains(*p)) {
+                    rejects.push(reject(
+                        code::UNKNOWN_PROCESS,
+                        format!("the server answered that process \"{p}\" does not exist"),
+                    ));
+                }
+                if let (Some(process), Some(phone)) = (process, phone) {
+                    self.judge_repeats(line, process, phone, settings.initialize, &mut rejects);
+                }
+                match lead {
+                    Some(lead) if rejects.is_empty() => Checked::Lead(lead),
+                    _ => Checked::Rejected(rejects),
+                }
+            }
+        }
+    }
+
+    /// `duplicate_in_file` and `call_already_queued`. Only rows that pass
+    /// every other rule are remembered: a rejected row is never sent, so a
+    /// later copy of it is not a duplicate of anything sent.
+    fn judge_repeats(&mut self, line: u32, process: &str, phone: u64, initialize: bool, rejects: &mut Vec<Reject>) {
+        let queued = if initialize { self.queued.get(phone) } else { None };
+        let key = self.processes.key(process, phone);
+        let insert = rejects.is_empty() && queued.is_none();
+        if let Some(first) = self.duplicates.first_or_insert(key, line, insert) {
+            rejects.push(reject(
+                code::DUPLICATE_IN_FILE,
+                format!("same project, process and phone as the row at line {first}"),
+            ));
+        } else if let Some(first) = queued {
+            // Same process too would be the duplicate above; one code says it.
+            rejects.push(reject(
+                code::CALL_ALREADY_QUEUED,
+                format!(
+                    "the row at line {first} already starts a call to this phone for this \
+                     project (with --initialize, one call per phone and project)"
+                ),
+            ));
+        } else if initialize && rejects.is_empty() {
+            self.queued.first_or_insert(phone, line, true);
+        }
+    }
+}
+
+/// Process ids as small integers, for exact duplicate keys.
+///
+/// A duplicate key is `index << 50 | phone key`: the phone key is at most
+/// 15 decimal digits (< 2^50), so an index below 2^14 makes the key exact.
+/// Past 16,384 distinct processes (no real file has that many) the key of
+/// the further processes is a 64-bit SipHash of (process, phone) instead:
+/// two different leads then share a key with probability about n²/2^65 for
+/// n leads (about 7e-7 at 5 million), and the later would be reported as a
+/// duplicate.
+#[derive(Default)]
+struct Interner {
+    index: HashMap<String, u64>,
+    names: Vec<String>,
+    /// The last index returned: rows of one process usually come together.
+    last: usize,
+}
+
+impl Interner {
+    const EXACT: usize = 1 << 14;
+
+    fn key(&mut self, process: &str, phone: u64) -> u64 {
+        let index = match self.names.get(self.last) {
+            Some(name) if name == process => self.last as u64,
+            _ => match self.index.get(process) {
+                Some(&i) => {
+                    self.last = i as usize;
+                    i
+                }
+                None if self.names.len() < Self::EXACT => {
+                    let i = self.names.len();
+                    self.names.push(process.to_owned());
+                    self.index.insert(process.to_owned(), i as u64);
+                    self.last = i;
+                    i as u64
+                }
+                None => {
+                    let mut h = DefaultHasher::new();
+                    (process, phone).hash(&mut h);
+                    return h.finish();
+                }
+            },
+        };
+        (index << 50) | phone
+    }
+}
+
+/// An insert-only set of 64-bit keys with the line of each key's first row.
+///
+/// Entries are packed `[u32; 3]` (key low, key high, line): 12 bytes, plus
+/// hashbrown's 1 control byte per bucket, at a load between 7/16 and 7/8:
+/// 15 to 30 bytes per key, about 22 at 5 million keys (≈ 109 MB for the
+/// 2^23 buckets that 5 million keys need). The table is split in 256 shards
+/// chosen by middle bits of a mixed hash, so growing never reallocates (and
+/// briefly doubles) one huge table: a resize copies 1/256 of it.
+struct DupTable {
+    shards: Box<[HashTable<[u32; 3]>]>,
+}
+
+impl Default for DupTable {
+    fn default() -> DupTable {
+        DupTable { shards: (0..Self::SHARDS).map(|_| HashTable::new()).collect() }
+    }
+}
+
+impl DupTable {
+    const SHARDS: usize = 256;
+
+    /// splitmix64's finalizer: every key bit moves every hash bit.
+    fn mix(key: u64) -> u64 {
+        let mut z = key;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn key_of(entry: &[u32; 3]) -> u64 {
+        u64::from(entry[0]) | (u64::from(entry[1]) << 32)
+    }
+
+    /// Bits 32..40: independent of the low bits hashbrown indexes buckets
+    /// with (a shard holds far fewer than 2^32 buckets) and of its top 7.
+    fn shard(hash: u64) -> usize {
+        (hash >> 32) as usize & (Self::SHARDS - 1)
+    }
+
+    fn get(&self, key: u64) -> Option<u32> {
+        let hash = Self::mix(key);
+        self.shards[Self::shard(hash)].find(hash, |e| Self::key_of(e) == key).map(|e| e[2])
+    }
+
+    /// The line of `key`'s first row if it is known; else `None`, after
+    /// remembering `key` at `line` when `insert`.
+    fn first_or_insert(&mut self, key: u64, line: u32, insert: bool) -> Option<u32> {
+        let hash = Self::mix(key);
+        let shard = &mut self.shards[Self::shard(hash)];
+        match shard.entry(hash, |e| Self::key_of(e) == key, |e| Self::mix(Self::key_of(e))) {
+            hashbrown::hash_table::Entry::Occupied(e) => Some(e.get()[2]),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                if insert {
+                    e.insert([key as u32, (key >> 32) as u32, line]);
+                }
+                None
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards.iter().map(HashTable::len).sum()
+    }
+
+    #[cfg(test)]
+    fn allocation_size(&self) -> usize {
+        self.shards.iter().map(HashTable::allocation_size).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests;

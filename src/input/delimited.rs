@@ -1,0 +1,168 @@
+//! CSV and TSV with a header row (RFC 4180 quoting, CRLF or LF, an optional
+//! UTF-8 BOM), read record by record with the `csv` crate.
+//!
+//! Records are read flexibly and judged here, so a wrong field count is a
+//! malformed row rather than a stop. Values stay bytes until a column that
+//! feeds the lead is decoded, so a stray invalid byte rejects one row, names
+//! its column, and the bytes still reach the output files unchanged.
+
+use std::io::BufRead;
+
+use csv::{ByteRecord, ReaderBuilder};
+use serde_json::Value;
+
+use super::headers::{self, Field, MapSpec, Target};
+use super::{Fields, InputError, Raw, Row};
+
+pub(super) struct DelimitedReader {
+    reader: csv::Reader<Box<dyn BufRead + Send>>,
+    /// The header as read, every column (including `leadctl_*`).
+    header: Vec<String>,
+    /// What each header column feeds.
+    plan: Vec<Target>,
+    /// Indices of the columns kept in `Raw::Csv` (not `leadctl_*`), or
+    /// `None` when every column is kept (the common case: no copy).
+    keep: Option<Vec<usize>>,
+    /// Sizes of the previous record, to allocate the next one once.
+    last_bytes: usize,
+    name: String,
+}
+
+impl DelimitedReader {
+    /// Reads the header. `existing` requires a column feeding `leadId`.
+    pub(super) fn open(
+        input: Box<dyn BufRead + Send>,
+        delimiter: u8,
+        map: &MapSpec,
+        existing: bool,
+        name: String,
+    ) -> Result<DelimitedReader, InputError> {
+        let mut reader = ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(true)
+            .flexible(true)
+            .buffer_capacity(64 * 1024)
+            .from_reader(input);
+        let header_record = reader.byte_headers().map_err(|e| open_error(e, &name))?;
+        if header_record.is_empty() {
+            return Err(InputError::NoHeader { path: name });
+        }
+        let header: Vec<String> = header_record.iter().map(|h| String::from_utf8_lossy(h).into_owned()).collect();
+        let plan = headers::plan_columns(&header, map, &name)?;
+        if existing && !plan.contains(&Target::Field(Field::LeadId)) {
+            return Err(InputError::NoLeadIdColumn { path: name });
+        }
+        let kept: Vec<usize> = (0..header.len()).filter(|&i| !headers::is_leadctl(&header[i])).collect();
+        let keep = (kept.len() != header.len()).then_some(kept);
+        Ok(DelimitedReader { reader, header, plan, keep, last_bytes: 256, name })
+    }
+
+    /// The header names kept in the rows as read (`leadctl_*` removed).
+    pub(super) fn columns(&self) -> Vec<String> {
+        match &self.keep {
+            None => self.header.clone(),
+            Some(keep) => keep.iter().map(|&i| self.header[i].clone()).collect(),
+        }
+    }
+
+    pub(super) fn next_row(&mut self) -> Result<Option<Row>, InputError> {
+        let mut record = ByteRecord::with_capacity(self.last_bytes, self.header.len());
+        match self.reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(e) => {
+                let line = self.reader.position().line();
+                let detail = e.to_string();
+                let path = self.name.clone();
+                return Err(match e.into_kind() {
+                    csv::ErrorKind::Io(source) => InputError::Read { path, line, source },
+                    _ => InputError::Broken { path, line, detail },
+                });
+            }
+        }
+        self.last_bytes = record.as_slice().len().max(16);
+        let line = record.position().map_or(0, csv::Position::line);
+        let fields = self.fields(&record);
+        let raw = match &self.keep {
+            None => record,
+            Some(keep) => {
+                let mut kept = ByteRecord::with_capacity(record.as_slice().len(), keep.len());
+                for &i in keep {
+                    if let Some(value) = record.get(i) {
+                        kept.push_field(value);
+                    }
+                }
+                // Values past the header are no column's, so they are kept.
+                for value in record.iter().skip(self.header.len()) {
+                    kept.push_field(value);
+                }
+                kept
+            }
+        };
+        Ok(Some(Row { line, raw: Raw::Csv(raw), fields }))
+    }
+
+    fn fields(&self, record: &ByteRecord) -> Result<Fields, String> {
+        let (got, want) = (record.len(), self.header.len());
+        if got != want {
+            let mut reason = format!("row has {got} fields but the header has {want}");
+            if got > want {
+                let extra: Vec<String> =
+                    record.iter().skip(want).map(|v| format!("{:?}", String::from_utf8_lossy(v))).collect();
+                reason.push_str("; the extra values are ");
+                reason.push_str(&extra.join(", "));
+            }
+            return Err(reason);
+        }
+        let mut fields = Fields::default();
+        let mut bad_utf8: Vec<&str> = Vec::new();
+        for ((value, target), column) in record.iter().zip(&self.plan).zip(&self.header) {
+            if *target == Target::Ignore || value.is_empty() {
+                continue;
+            }
+            let Ok(text) = std::str::from_utf8(value) else {
+                bad_utf8.push(column);
+                continue;
+            };
+            match *target {
+                Target::Field(field) => set_field(&mut fields, field, text.trim()),
+                Target::Custom => {
+                    fields.custom.insert(column.clone(), Value::String(text.to_owned()));
+                }
+                Target::Ignore => {}
+            }
+        }
+        if !bad_utf8.is_empty() {
+            let names: Vec<String> = bad_utf8.iter().map(|c| format!("\"{c}\"")).collect();
+            let (noun, verb) = if names.len() == 1 { ("column", "is") } else { ("columns", "are") };
+            return Err(format!("{noun} {} {verb} not valid UTF-8; save the file as UTF-8", names.join(", ")));
+        }
+        Ok(fields)
+    }
+}
+
+/// Stores a known field's (trimmed) text; empty text leaves it absent.
+pub(super) fn set_field(fields: &mut Fields, field: Field, text: &str) {
+    if text.is_empty() {
+        return;
+    }
+    let slot = match field {
+        Field::Phone => &mut fields.phone,
+        Field::FirstName => &mut fields.first_name,
+        Field::LastName => &mut fields.last_name,
+        Field::Email => &mut fields.email,
+        Field::ProcessId => &mut fields.process_id,
+        Field::ProjectId => &mut fields.project_id,
+        Field::ExternalId => &mut fields.external_id,
+        Field::LeadId => &mut fields.lead_id,
+    };
+    *slot = Some(text.to_owned());
+}
+
+fn open_error(e: csv::Error, name: &str) -> InputError {
+    let detail = e.to_string();
+    match e.into_kind() {
+        csv::ErrorKind::Io(source) => InputError::Open { path: name.to_owned(), source },
+        _ => InputError::NotFormat { path: name.to_owned(), expected: "a CSV file", detail },
+    }
+}

@@ -1,0 +1,388 @@
+//! JSON arrays of objects and NDJSON, both streamed one element at a time.
+//!
+//! The array reader never holds more than one element: a small scanner
+//! finds each element's bytes (tracking strings, escapes and nesting, and
+//! counting lines so every row knows where it starts), then `serde_json`
+//! parses just that element. An element that does not parse is a malformed
+//! row carrying its text; the scan stays in step because element boundaries
+//! do not depend on the element being valid. Only a file that ends inside
+//! the array (cut short) stops the read, after the rows before it.
+
+use std::io::{self, BufRead};
+
+use serde_json::{Map, Value};
+
+use super::delimited::set_field;
+use super::headers::{KeyCache, Target};
+use super::{Fields, InputError, Raw, Row};
+
+/// The largest element the array reader will hold in memory. An element
+/// larger than this is almost surely not a lead (say, the whole data set
+/// nested one level deeper) and stops the read with a clear message.
+const MAX_ELEMENT_BYTES: usize = 16 * 1024 * 1024;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Turns JSON objects into rows: the fields by key, `leadctl_*` keys
+/// dropped, values of the wrong type reported.
+pub(super) struct ObjectMapper {
+    keys: KeyCache,
+}
+
+impl ObjectMapper {
+    pub(super) fn new(keys: KeyCache) -> ObjectMapper {
+        ObjectMapper { keys }
+    }
+
+    /// A row from one parsed JSON value.
+    pub(super) fn row(&mut self, line: u64, value: Value) -> Row {
+        match value {
+            Value::Object(object) => {
+                let (raw, fields) = self.object(object);
+                Row { line, raw: Raw::Json(raw), fields }
+            }
+            other => {
+                let reason = format!("a JSON {}, not an object", kind(&other));
+                Row { line, raw: Raw::Other(other), fields: Err(reason) }
+            }
+        }
+    }
+
+    fn object(&mut self, mut object: Map<String, Value>) -> (Map<String, Value>, Result<Fields, String>) {
+        let mut fields = Fields::default();
+        let mut taken = 0u8;
+        let mut has_leadctl = false;
+        let mut problems: Vec<String> = Vec::new();
+        for (key, value) in &object {
+            let target = match self.keys.target(key) {
+                Target::Field(f) if taken & f.bit() != 0 => Target::Custom,
+                Target::Field(f) => {
+                    taken |= f.bit();
+                    Target::Field(f)
+                }
+                Target::Ignore => {
+                    has_leadctl = true;
+                    continue;
+                }
+                Target::Custom => Target::Custom,
+            };
+            match (target, value) {
+                (_, Value::Null) => {}
+                (Target::Field(f), Value::String(s)) => set_field(&mut fields, f, s.trim()),
+                (Target::Field(f), Value::Number(n)) if f.accepts_number() => {
+                    set_field(&mut fields, f, &n.to_string());
+                }
+                (Target::Field(f), other) => {
+                    problems.push(format!("{} (key \"{key}\") is a {}; it must be a string", f.api_name(), kind(other)))
+                }
+                (_, Value::String(s)) if s.is_empty() => {}
+                (_, Value::Object(_) | Value::Array(_)) => problems.push(format!(
+                    "custom field \"{key}\" is a {}; custom values must be a string, number \
+                     or boolean",
+                    kind(value)
+                )),
+                (_, v) => {
+                    fields.custom.insert(key.clone(), v.clone());
+                }
+            }
+        }
+        if has_leadctl {
+            // Keys with an empty name are ignored for the lead but kept as read.
+            object.retain(|k, _| !super::headers::is_leadctl(k));
+        }
+        let fields = if problems.is_empty() { Ok(fields) } else { Err(problems.join("; ")) };
+        (object, fields)
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// "msg at line L column C" → "msg (line L+offset, column C)", so a
+/// parse error inside an element names the line in the file.
+fn parse_error(e: &serde_json::Error, first_line: u64) -> String {
+    let text = e.to_string();
+    let message = text.rsplit_once(" at line ").map_or(text.as_str(), |(m, _)| m);
+    let line = first_line + (e.line() as u64).saturating_sub(1);
+    format!("not valid JSON: {message} (line {line}, column {})", e.column())
+}
+
+/// A JSON array of objects, one element at a time.
+pub(super) struct ArrayReader {
+    input: Box<dyn BufRead + Send>,
+    mapper: ObjectMapper,
+    /// The line of the next unread byte.
+    line: u64,
+    element: Vec<u8>,
+    done: bool,
+    name: String,
+}
+
+impl ArrayReader {
+    /// Checks that the input starts with `[` (after whitespace and a BOM).
+    pub(super) fn open(
+        input: Box<dyn BufRead + Send>,
+        mapper: ObjectMapper,
+        name: String,
+    ) -> Result<ArrayReader, InputError> {
+        let mut r = ArrayReader { input, mapper, line: 1, element: Vec::new(), done: false, name };
+        let first = match r.skip_bom().and_then(|()| r.skip(false)) {
+            Ok(first) => first,
+            Err(source) => return Err(InputError::Open { path: r.name, source }),
+        };
+        let detail = match first {
+            Some(b'[') => {
+                r.input.consume(1);
+                return Ok(r);
+            }
+            None => "it is empty".to_owned(),
+            Some(b'{') => "it starts with `{`, not `[`; for one object a line, name it .ndjson \
+                           or pass --format ndjson"
+                .to_owned(),
+            Some(_) => "it does not start with `[`".to_owned(),
+        };
+        Err(InputError::NotFormat { path: r.name, expected: "a JSON array", detail })
+    }
+
+    fn skip_bom(&mut self) -> io::Result<()> {
+        if self.input.fill_buf()?.starts_with(BOM) {
+            self.input.consume(BOM.len());
+        }
+        Ok(())
+    }
+
+    /// Skips whitespace (and commas, when `commas`), counting lines; returns
+    /// the next byte without consuming it.
+    fn skip(&mut self, commas: bool) -> io::Result<Option<u8>> {
+        loop {
+            let buf = self.input.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            let mut used = 0;
+            for &b in buf {
+                match b {
+                    b'\n' => self.line += 1,
+                    b' ' | b'\t' | b'\r' => {}
+                    b',' if commas => {}
+                    _ => {
+                        self.input.consume(used);
+                        return Ok(Some(b));
+                    }
+                }
+                used += 1;
+            }
+            self.input.consume(used);
+        }
+    }
+
+    /// Reads one element's bytes into `self.element`: up to (not
+    /// including) the `,` or `]` that ends it. `Ok(false)` at the end of
+    /// the input inside the element.
+    fn scan_element(&mut self) -> Result<bool, InputError> {
+        self.element.clear();
+        let (mut depth, mut in_string, mut escape) = (0usize, false, false);
+        loop {
+            let buf = match self.input.fill_buf() {
+                Ok(buf) => buf,
+                Err(source) => {
+                    return Err(InputError::Read { path: self.name.clone(), line: self.line, source });
+                }
+            };
+            if buf.is_empty() {
+                return Ok(false);
+            }
+            let mut used = 0;
+            let mut finished = false;
+            for &b in buf {
+                if b == b'\n' {
+                    self.line += 1;
+                }
+                if in_string {
+                    if escape {
+                        escape = false;
+                    } else if b == b'\\' {
+                        escape = true;
+                    } else if b == b'"' {
+                        in_string = false;
+                    }
+                } else {
+                    match b {
+                        b'"' => in_string = true,
+                        b'{' | b'[' => depth += 1,
+                        b',' | b']' if depth == 0 => {
+                            finished = true;
+                            break;
+                        }
+                        b'}' | b']' => {
+                            depth = depth.saturating_sub(1);
+                            if depth == 0 {
+                                used += 1;
+                                finished = true;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                used += 1;
+            }
+            self.element.extend_from_slice(&buf[..used]);
+            self.input.consume(used);
+            if finished {
+                return Ok(true);
+            }
+            if self.element.len() > MAX_ELEMENT_BYTES {
+                return Err(InputError::Broken {
+                    path: self.name.clone(),
+                    line: self.line,
+                    detail: format!(
+                        "an array element is larger than {} MiB; leads must be the array's \
+                         objects, not nested deeper",
+                        MAX_ELEMENT_BYTES / (1024 * 1024)
+                    ),
+                });
+            }
+        }
+    }
+
+    pub(super) fn next_row(&mut self) -> Result<Option<Row>, InputError> {
+        if self.done {
+            return Ok(None);
+        }
+        let read_err = |r: &ArrayReader, source| InputError::Read { path: r.name.clone(), line: r.line, source };
+        let next = self.skip(true).map_err(|e| read_err(self, e))?;
+        match next {
+            None => {
+                return Err(self.cut_short("the file ends before the array's closing `]`"));
+            }
+            Some(b']') => {
+                self.input.consume(1);
+                self.done = true;
+                return match self.skip(false).map_err(|e| read_err(self, e))? {
+                    None => Ok(None),
+                    Some(_) => Err(InputError::Broken {
+                        path: self.name.clone(),
+                        line: self.line,
+                        detail: "there is more text after the array's closing `]`".into(),
+                    }),
+                };
+            }
+            Some(_) => {}
+        }
+        let first_line = self.line;
+        if !self.scan_element()? {
+            return Err(self.cut_short(&format!("the file ends inside the element that starts at line {first_line}")));
+        }
+        let row = match serde_json::from_slice::<Value>(&self.element) {
+            Ok(value) => self.mapper.row(first_line, value),
+            Err(e) => Row {
+                line: first_line,
+                raw: Raw::Other(Value::String(String::from_utf8_lossy(&self.element).trim_end().to_owned())),
+                fields: Err(parse_error(&e, first_line)),
+            },
+        };
+        Ok(Some(row))
+    }
+
+    fn cut_short(&mut self, detail: &str) -> InputError {
+        self.done = true;
+        InputError::Broken { path: self.name.clone(), line: self.line, detail: detail.to_owned() }
+    }
+}
+
+/// NDJSON: one JSON object a line; blank lines are skipped.
+pub(super) struct NdjsonReader {
+    input: Box<dyn BufRead + Send>,
+    mapper: ObjectMapper,
+    /// The number of lines read so far.
+    line: u64,
+    buf: Vec<u8>,
+    /// The first row, read by `open` to check the format.
+    pending: Option<Row>,
+    name: String,
+}
+
+impl NdjsonReader {
+    /// Reads the first non-blank line: it must be a JSON object, or the
+    /// file is not NDJSON (a JSON array, a CSV misnamed ...).
+    pub(super) fn open(
+        input: Box<dyn BufRead + Send>,
+        mapper: ObjectMapper,
+        name: String,
+    ) -> Result<NdjsonReader, InputError> {
+        let mut r = NdjsonReader { input, mapper, line: 0, buf: Vec::new(), pending: None, name };
+        let first = r.next_line().map_err(|e| match e {
+            InputError::Read { path, source, .. } => InputError::Open { path, source },
+            other => other,
+        })?;
+        if let Some(line) = first {
+            let text = r.buf.strip_prefix(BOM).unwrap_or(&r.buf).trim_ascii_start();
+            let detail = match text.first() {
+                Some(b'{') => None,
+                Some(b'[') => Some("it starts with `[`: a JSON array; name it .json or pass --format json"),
+                _ => Some("its first line is not a JSON object"),
+            };
+            if let Some(detail) = detail {
+                return Err(InputError::NotFormat {
+                    path: r.name,
+                    expected: "NDJSON (one JSON object a line)",
+                    detail: detail.to_owned(),
+                });
+            }
+            r.pending = Some(r.parse(line));
+        }
+        Ok(r)
+    }
+
+    /// Reads the next non-blank line into `self.buf`; returns its number.
+    fn next_line(&mut self) -> Result<Option<u64>, InputError> {
+        loop {
+            self.buf.clear();
+            let n = self.input.read_until(b'\n', &mut self.buf).map_err(|source| InputError::Read {
+                path: self.name.clone(),
+                line: self.line + 1,
+                source,
+            })?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            if self.line == 1 && self.buf.starts_with(BOM) {
+                self.buf.drain(..BOM.len());
+            }
+            if !self.buf.trim_ascii().is_empty() {
+                return Ok(Some(self.line));
+            }
+        }
+    }
+
+    fn parse(&mut self, line: u64) -> Row {
+        match serde_json::from_slice::<Value>(&self.buf) {
+            Ok(value) => self.mapper.row(line, value),
+            Err(e) => Row {
+                line,
+                raw: Raw::Other(Value::String(String::from_utf8_lossy(self.buf.trim_ascii_end()).into_owned())),
+                fields: Err(parse_error(&e, line)),
+            },
+        }
+    }
+
+    pub(super) fn next_row(&mut self) -> Result<Option<Row>, InputError> {
+        if let Some(row) = self.pending.take() {
+            return Ok(Some(row));
+        }
+        match self.next_line()? {
+            Some(line) => Ok(Some(self.parse(line))),
+            None => Ok(None),
+        }
+    }
+}
