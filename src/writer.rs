@@ -64,7 +64,9 @@ pub fn spawn(
     journal: Option<Journal>,
     counters: std::sync::Arc<crate::progress::Counters>,
 ) -> io::Result<(Outbox, WriterHandle)> {
-    let (tx, mut rx) = mpsc::channel::<Event>(256);
+    // Small on purpose: an event can hold a whole batch of rows, and a slow
+    // disk must slow the senders down rather than let rows pile up in memory.
+    let (tx, mut rx) = mpsc::channel::<Event>(16);
     let handle = std::thread::Builder::new().name("leadctl-writer".into()).spawn(move || {
         let mut sinks = sinks;
         let mut journal = journal;
