@@ -2,11 +2,15 @@
 //! UTF-8 BOM), read record by record with the `csv` crate.
 //!
 //! Records are read flexibly and judged here, so a wrong field count is a
-//! malformed row rather than a stop. Values stay bytes until a column that
+//! malformed row rather than a stop. Line numbers are counted here too, not
+//! taken from `csv::Position::line`: that one is the line where the parser
+//! *started*, which with CRLF endings or blank lines before a record is an
+//! earlier line than the record's first. Values stay bytes until a column that
 //! feeds the lead is decoded, so a stray invalid byte rejects one row, names
 //! its column, and the bytes still reach the output files unchanged.
 
-use std::io::BufRead;
+use std::collections::VecDeque;
+use std::io::{self, BufRead, Read};
 
 use csv::{ByteRecord, ReaderBuilder};
 use serde_json::Value;
@@ -15,7 +19,7 @@ use super::headers::{self, Field, MapSpec, Target};
 use super::{Fields, InputError, Raw, Row};
 
 pub(super) struct DelimitedReader {
-    reader: csv::Reader<Box<dyn BufRead + Send>>,
+    reader: csv::Reader<LineMarks<Box<dyn BufRead + Send>>>,
     /// The header as read, every column (including `leadctl_*`).
     header: Vec<String>,
     /// What each header column feeds.
@@ -42,7 +46,7 @@ impl DelimitedReader {
             .has_headers(true)
             .flexible(true)
             .buffer_capacity(64 * 1024)
-            .from_reader(input);
+            .from_reader(LineMarks::new(input));
         let header_record = reader.byte_headers().map_err(|e| open_error(e, &name))?;
         if header_record.is_empty() {
             return Err(InputError::NoHeader { path: name });
@@ -81,7 +85,8 @@ impl DelimitedReader {
             }
         }
         self.last_bytes = record.as_slice().len().max(16);
-        let line = record.position().map_or(0, csv::Position::line);
+        let start = record.position().map_or(0, csv::Position::byte);
+        let line = self.reader.get_mut().line_of_record(start);
         let fields = self.fields(&record);
         let raw = match &self.keep {
             None => record,
@@ -164,5 +169,90 @@ fn open_error(e: csv::Error, name: &str) -> InputError {
     match e.into_kind() {
         csv::ErrorKind::Io(source) => InputError::Open { path: name.to_owned(), source },
         _ => InputError::NotFormat { path: name.to_owned(), expected: "a CSV file", detail },
+    }
+}
+
+/// Remembers where the `\r` and `\n` bytes passing through are, so that a
+/// record's starting byte offset (which `csv` reports exactly) gives its
+/// first line: the parser's start offset may sit on the `\n` of a CRLF or
+/// on blank lines it skips, so those terminators are stepped over first.
+///
+/// Only the marks of bytes read but not yet reached by a query are held:
+/// about one read buffer's worth (or one record, for a huge quoted field).
+struct LineMarks<R> {
+    inner: R,
+    /// Offset of the next byte to be read.
+    offset: u64,
+    /// `(offset, is_newline)` of the `\r` and `\n` bytes not yet passed.
+    marks: VecDeque<(u64, bool)>,
+    /// `\n` bytes before the first mark.
+    newlines_before: u64,
+}
+
+impl<R> LineMarks<R> {
+    fn new(inner: R) -> LineMarks<R> {
+        LineMarks { inner, offset: 0, marks: VecDeque::new(), newlines_before: 0 }
+    }
+
+    /// The 1-based line of the first byte of the record whose parse started
+    /// at byte `start`. Queries must come in increasing `start` order.
+    fn line_of_record(&mut self, start: u64) -> u64 {
+        let mut first = start;
+        while let Some(&(at, newline)) = self.marks.front() {
+            if at <= first {
+                if at == first {
+                    first += 1; // a terminator where the record would start
+                }
+                self.newlines_before += u64::from(newline);
+                self.marks.pop_front();
+            } else {
+                break;
+            }
+        }
+        self.newlines_before + 1
+    }
+}
+
+impl<R: Read> Read for LineMarks<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' || b == b'\r' {
+                self.marks.push_back((self.offset + i as u64, b == b'\n'));
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first line of every record, read through `LineMarks`.
+    fn lines(text: &str) -> Vec<u64> {
+        let mut reader = ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(4) // tiny, so marks span many reads
+            .from_reader(LineMarks::new(text.as_bytes()));
+        let mut record = ByteRecord::new();
+        let mut out = Vec::new();
+        while reader.read_byte_record(&mut record).expect("csv") {
+            let start = record.position().map_or(0, csv::Position::byte);
+            out.push(reader.get_mut().line_of_record(start));
+        }
+        out
+    }
+
+    #[test]
+    fn records_start_on_the_right_line_with_any_line_ending() {
+        assert_eq!(lines("h\na\nb\n"), [1, 2, 3]);
+        assert_eq!(lines("h\r\na\r\nb\r\n"), [1, 2, 3]);
+        assert_eq!(lines("h\n\n\na\n\nb"), [1, 4, 6]);
+        assert_eq!(lines("h\r\n\r\n\r\na\r\n\r\nb"), [1, 4, 6]);
+        assert_eq!(lines("\n\nh\n\"x\ny\r\nz\",1\n\"\"\nlast"), [3, 4, 7, 8]);
+        assert_eq!(lines("h\r\n\"a\r\n\r\nb\"\r\nc"), [1, 2, 5]);
     }
 }

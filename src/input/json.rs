@@ -21,8 +21,6 @@ use super::{Fields, InputError, Raw, Row};
 /// nested one level deeper) and stops the read with a clear message.
 const MAX_ELEMENT_BYTES: usize = 16 * 1024 * 1024;
 
-const BOM: &[u8] = b"\xEF\xBB\xBF";
-
 /// Turns JSON objects into rows: the fields by key, `leadctl_*` keys
 /// dropped, values of the wrong type reported.
 pub(super) struct ObjectMapper {
@@ -127,14 +125,14 @@ pub(super) struct ArrayReader {
 }
 
 impl ArrayReader {
-    /// Checks that the input starts with `[` (after whitespace and a BOM).
+    /// Checks that the input starts with `[` (after whitespace).
     pub(super) fn open(
         input: Box<dyn BufRead + Send>,
         mapper: ObjectMapper,
         name: String,
     ) -> Result<ArrayReader, InputError> {
         let mut r = ArrayReader { input, mapper, line: 1, element: Vec::new(), done: false, name };
-        let first = match r.skip_bom().and_then(|()| r.skip(false)) {
+        let first = match r.skip(false) {
             Ok(first) => first,
             Err(source) => return Err(InputError::Open { path: r.name, source }),
         };
@@ -150,13 +148,6 @@ impl ArrayReader {
             Some(_) => "it does not start with `[`".to_owned(),
         };
         Err(InputError::NotFormat { path: r.name, expected: "a JSON array", detail })
-    }
-
-    fn skip_bom(&mut self) -> io::Result<()> {
-        if self.input.fill_buf()?.starts_with(BOM) {
-            self.input.consume(BOM.len());
-        }
-        Ok(())
     }
 
     /// Skips whitespace (and commas, when `commas`), counting lines; returns
@@ -325,7 +316,7 @@ impl NdjsonReader {
             other => other,
         })?;
         if let Some(line) = first {
-            let text = r.buf.strip_prefix(BOM).unwrap_or(&r.buf).trim_ascii_start();
+            let text = r.buf.trim_ascii_start();
             let detail = match text.first() {
                 Some(b'{') => None,
                 Some(b'[') => Some("it starts with `[`: a JSON array; name it .json or pass --format json"),
@@ -356,9 +347,6 @@ impl NdjsonReader {
                 return Ok(None);
             }
             self.line += 1;
-            if self.line == 1 && self.buf.starts_with(BOM) {
-                self.buf.drain(..BOM.len());
-            }
             if !self.buf.trim_ascii().is_empty() {
                 return Ok(Some(self.line));
             }

@@ -41,11 +41,7 @@ impl LinesReader {
                 return Ok(None);
             }
             self.line += 1;
-            let mut text = self.buf.as_slice();
-            if self.line == 1 {
-                text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
-            }
-            let text = text.trim_ascii();
+            let text = self.buf.trim_ascii();
             if text.is_empty() {
                 continue;
             }

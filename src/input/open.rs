@@ -4,7 +4,7 @@
 //! progress display.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,8 +60,9 @@ pub(super) fn open(spec: &InputSpec) -> Result<Opened, InputError> {
         (Box::new(file), meta.is_file().then_some(meta.len()))
     };
     let mut counted = Counting { inner: raw, count: Arc::clone(&progress) };
-    let (magic, n) = read_up_to_2(&mut counted).map_err(|source| InputError::Open { path: name.clone(), source })?;
-    let is_gzip = n == 2 && magic == [0x1f, 0x8b];
+    let open_err = |source| InputError::Open { path: name.clone(), source };
+    let magic = Prefixed::read_from(&mut counted, 2).map_err(open_err)?;
+    let is_gzip = magic.head() == [0x1f, 0x8b];
     if gz_by_name && !is_gzip {
         return Err(InputError::NotFormat {
             path: name,
@@ -69,13 +70,15 @@ pub(super) fn open(spec: &InputSpec) -> Result<Opened, InputError> {
             detail: "the name ends in .gz but the content is not gzip; rename or recompress it".into(),
         });
     }
-    let head = Cursor::new(magic).take(n as u64);
-    let joined = BufReader::with_capacity(BUF_SIZE, head.chain(counted));
-    let reader: Box<dyn BufRead + Send> = if is_gzip {
-        Box::new(BufReader::with_capacity(BUF_SIZE, MultiGzDecoder::new(joined)))
-    } else {
-        Box::new(joined)
-    };
+    let joined = BufReader::with_capacity(BUF_SIZE, magic.then(counted));
+    let mut decoded: Box<dyn Read + Send> =
+        if is_gzip { Box::new(MultiGzDecoder::new(joined)) } else { Box::new(joined) };
+    // The BOM is dropped here, once for every format.
+    let mut head = Prefixed::read_from(&mut decoded, BOM.len()).map_err(open_err)?;
+    if head.head() == BOM {
+        head.len = 0;
+    }
+    let reader: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(BUF_SIZE, head.then(decoded)));
     Ok(Opened { reader, format, progress, total, name })
 }
 
@@ -106,19 +109,68 @@ fn resolve_format(spec: &InputSpec, name: &str) -> Result<(Format, bool), InputE
     Ok((format, gz))
 }
 
-/// Reads up to 2 bytes (fewer only at the end of the input).
-fn read_up_to_2(r: &mut impl Read) -> io::Result<([u8; 2], usize)> {
-    let mut buf = [0u8; 2];
-    let mut n = 0;
-    while n < 2 {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+/// The UTF-8 byte order mark, which some tools write before CSV and JSON.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Up to 3 bytes read ahead from the start of a stream (to sniff gzip or a
+/// BOM), served again before the rest of the stream.
+struct Prefixed {
+    head: [u8; 3],
+    pos: usize,
+    len: usize,
+}
+
+impl Prefixed {
+    /// Reads `n` (at most 3) bytes, fewer only at the end of the input.
+    fn read_from(r: &mut impl Read, n: usize) -> io::Result<Prefixed> {
+        let mut p = Prefixed { head: [0; 3], pos: 0, len: 0 };
+        while p.len < n {
+            match r.read(&mut p.head[p.len..n]) {
+                Ok(0) => break,
+                Ok(k) => p.len += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(p)
+    }
+
+    fn head(&self) -> &[u8] {
+        &self.head[..self.len]
+    }
+
+    fn then<R: Read>(self, rest: R) -> Then<R> {
+        Then { prefix: self, rest }
+    }
+}
+
+/// The prefix, then the rest. Unlike `Read::chain`, one `read` call fills
+/// the caller's buffer from both, so a `BufReader` on top sees a full
+/// first buffer, not just the prefix.
+struct Then<R> {
+    prefix: Prefixed,
+    rest: R,
+}
+
+impl<R: Read> Read for Then<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let p = &mut self.prefix;
+        if p.pos == p.len {
+            return self.rest.read(buf);
+        }
+        let n = (p.len - p.pos).min(buf.len());
+        buf[..n].copy_from_slice(&p.head[p.pos..p.pos + n]);
+        p.pos += n;
+        if n == buf.len() {
+            return Ok(n);
+        }
+        // A failed read reads nothing, so the error can wait for the next
+        // call; the prefix bytes are returned now.
+        match self.rest.read(&mut buf[n..]) {
+            Ok(k) => Ok(n + k),
+            Err(_) => Ok(n),
         }
     }
-    Ok((buf, n))
 }
 
 /// Counts the bytes read from the underlying (possibly compressed) input.
