@@ -381,7 +381,7 @@ async fn malformed_bodies_never_break_the_server() {
 
 #[tokio::test]
 async fn rate_limit_429_then_recovers() {
-    let api = &Api::start(SandboxConfig { rate_per_sec: 2.0, burst: 3, ..config() }).await;
+    let api = &Api::start(SandboxConfig { rate_per_sec: 1.0, burst: 3, ..config() }).await;
     for n in 0..3 {
         assert_eq!(api.post(leads(vec![lead(&phone(n), json!({}))])).await.status, 200);
     }
@@ -399,7 +399,7 @@ async fn rate_limit_429_then_recovers() {
 
 #[tokio::test]
 async fn bad_leads_block_the_key_resends_extend_it_then_it_expires() {
-    let block_for = Duration::from_millis(600);
+    let block_for = Duration::from_millis(1000);
     let api = &Api::start(SandboxConfig { block_threshold: 2, block_for, ..config() }).await;
     let bad = |n: u32| lead(&phone(n), json!({"email": "x".repeat(300)}));
     // Two bad leads are not more than the threshold.
@@ -411,11 +411,11 @@ async fn bad_leads_block_the_key_resends_extend_it_then_it_expires() {
     assert_eq!((blocked.status, blocked.error()), (429, msg::KEY_BLOCKED));
     assert_eq!(blocked.retry_after, Some(1));
     // Re-sending a rejected lead while blocked starts the block over.
-    eventually(Duration::from_secs(3), || async move { (api.state().blocked_for_ms? < 300).then_some(()) }).await;
+    eventually(Duration::from_secs(3), || async move { (api.state().blocked_for_ms? < 500).then_some(()) }).await;
     let resend = api.post(leads(vec![bad(1)])).await;
     assert_eq!(resend.status, 429);
     let left = api.state().blocked_for_ms.expect("still blocked");
-    assert!(left > 300, "block restarted, {left} ms left");
+    assert!(left > 500, "block restarted, {left} ms left");
     let state = api.state();
     assert_eq!(state.resent_after_error.len(), 1);
     assert_eq!(state.resent_after_error[0].phone_number.as_deref(), Some(phone(1).as_str()));
