@@ -63,12 +63,7 @@ pub fn main_entry() -> Exit {
 }
 
 fn init_logging(verbose: u8, color: cli::ColorChoice) {
-    use std::io::IsTerminal;
-    let ansi = match color {
-        cli::ColorChoice::Always => true,
-        cli::ColorChoice::Never => false,
-        cli::ColorChoice::Auto => std::io::stderr().is_terminal(),
-    };
+    let ansi = stderr_color(color);
     let level = match verbose {
         0 => "warn",
         1 => "leadctl=info,warn",
@@ -76,7 +71,7 @@ fn init_logging(verbose: u8, color: cli::ColorChoice) {
         _ => "leadctl=trace,warn",
     };
     let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(progress::LogWriter)
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))
         .with_target(false)
         .with_ansi(ansi)
@@ -90,17 +85,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Upload(args) => {
             let cfg = config::upload(&args, &env)?;
             init_logging(cfg.common.verbose, cfg.common.color);
-            let (json, quiet) = (cfg.common.json, cfg.common.quiet);
+            let (json, quiet, color) = (cfg.common.json, cfg.common.quiet, cfg.common.color);
             let outcome = run::upload(cfg).await?;
-            report(&outcome, json, quiet);
+            report(&outcome, json, quiet, color);
             Ok(outcome.exit)
         }
         Command::Validate(args) => {
             let cfg = config::validate(&args, &env)?;
             init_logging(cfg.common.verbose, cfg.common.color);
-            let (json, quiet) = (cfg.common.json, cfg.common.quiet);
+            let (json, quiet, color) = (cfg.common.json, cfg.common.quiet, cfg.common.color);
             let outcome = run::validate(cfg).await?;
-            report(&outcome, json, quiet);
+            report(&outcome, json, quiet, color);
             Ok(outcome.exit)
         }
         Command::Sandbox(args) => {
@@ -116,7 +111,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     }
 }
 
-fn report(outcome: &run::Outcome, json: bool, quiet: bool) {
+/// Whether stderr gets colour: `--color`, with `auto` meaning a terminal
+/// (`NO_COLOR` already turned `auto` into `never` in `config`).
+fn stderr_color(choice: cli::ColorChoice) -> bool {
+    use std::io::IsTerminal;
+    match choice {
+        cli::ColorChoice::Always => true,
+        cli::ColorChoice::Never => false,
+        cli::ColorChoice::Auto => std::io::stderr().is_terminal(),
+    }
+}
+
+fn report(outcome: &run::Outcome, json: bool, quiet: bool, color: cli::ColorChoice) {
     if json {
         match serde_json::to_string(&outcome.summary) {
             Ok(s) => println!("{s}"),
@@ -124,6 +130,6 @@ fn report(outcome: &run::Outcome, json: bool, quiet: bool) {
         }
     }
     if !quiet {
-        eprint!("{}", outcome.summary.table(outcome.resend.as_deref()));
+        eprint!("{}", outcome.summary.table(outcome.resend.as_deref(), stderr_color(color)));
     }
 }

@@ -66,9 +66,11 @@ pub fn parse(raw: &str, default_region: Region) -> Result<Phone, PhoneError> {
     Ok(Phone { e164: number.format_as(PhoneNumberFormat::E164).into_owned() })
 }
 
-/// Parses a region code such as `US` or `gb`.
+/// Parses a region code such as `US` or `gb`; only regions libphonenumber
+/// has numbering metadata for (so `XX` or `ZZ` are refused).
 pub fn parse_region(code: &str) -> Option<Region> {
-    code.trim().to_ascii_uppercase().parse().ok()
+    let region: Region = code.trim().to_ascii_uppercase().parse().ok()?;
+    rlibphonenumber::PHONE_NUMBER_UTIL.get_country_code_for_region(region).map(|_| region)
 }
 
 /// The contract's repeating-digits rule on a national significant number:
@@ -125,6 +127,14 @@ mod tests {
         assert_eq!(parse("hello", us()), Err(PhoneError::Unparseable));
         assert_eq!(parse("+1 555 555 5555", us()), Err(PhoneError::RepeatingDigits));
         assert_eq!(parse("+1 123 456 7890", us()), Err(PhoneError::Invalid));
+    }
+
+    #[test]
+    fn only_regions_with_numbering_plans() {
+        assert!(parse_region("gb").is_some());
+        assert!(parse_region("XX").is_none());
+        assert!(parse_region("ZZ").is_none());
+        assert!(parse_region("").is_none());
     }
 
     #[test]

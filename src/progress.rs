@@ -2,14 +2,71 @@
 //! line every `--progress-interval` seconds elsewhere, nothing with
 //! `--quiet`. The counters are shared atomics the pipeline bumps.
 
-use std::io::IsTerminal;
-use std::sync::Arc;
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::output::Tally;
+
+/// The bar on screen, if any: log lines and messages are printed above it
+/// (the bar is suspended around them) so the terminal never shows a torn line.
+static ACTIVE_BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+fn active_bar() -> Option<ProgressBar> {
+    ACTIVE_BAR.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Prints a line on stderr, above the bar when one is shown.
+pub fn eprint_line(line: &str) {
+    let write = || {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{line}");
+    };
+    match active_bar() {
+        Some(bar) => bar.suspend(write),
+        None => write(),
+    }
+}
+
+/// Where `tracing` writes: stderr, one whole line at a time, above the bar.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogWriter;
+
+/// One log record being written; printed when dropped.
+pub struct LogLine(Vec<u8>);
+
+impl Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        let bytes = std::mem::take(&mut self.0);
+        let write = || {
+            let _ = std::io::stderr().lock().write_all(&bytes);
+        };
+        match active_bar() {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = LogLine;
+    fn make_writer(&'a self) -> LogLine {
+        LogLine(Vec::with_capacity(256))
+    }
+}
 
 /// Live counts of a run.
 #[derive(Debug, Default)]
@@ -91,10 +148,11 @@ impl Display {
                         None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(8)),
                     };
                     let style = ProgressStyle::with_template(
-                        "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% ETA {eta}  {msg}",
+                        "{spinner} [{elapsed_precise}] {wide_bar:.cyan/blue} {percent:>3}% ETA {eta}  {msg}",
                     )
                     .unwrap_or_else(|_| ProgressStyle::default_bar());
                     bar.set_style(style);
+                    *ACTIVE_BAR.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar.clone());
                     loop {
                         tokio::select! {
                             _ = stopped.changed() => break,
@@ -103,6 +161,7 @@ impl Display {
                         bar.set_position(counters.bytes.load(Ordering::Relaxed));
                         bar.set_message(short(&counters, started.elapsed()));
                     }
+                    ACTIVE_BAR.lock().unwrap_or_else(|e| e.into_inner()).take();
                     bar.finish_and_clear();
                 }
             }

@@ -215,9 +215,9 @@ fn watch_signals(cancel: CancellationToken) {
             }
             seen += 1;
             if seen == 1 {
-                eprintln!(
+                crate::progress::eprint_line(
                     "leadctl: interrupted: sending no new batches; waiting for the ones in flight \
-                     (press Ctrl-C again to exit at once; `--resume` recovers either way)"
+                     (press Ctrl-C again to exit at once; `--resume` recovers either way)",
                 );
                 cancel.cancel();
             } else {

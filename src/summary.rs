@@ -92,8 +92,18 @@ impl Summary {
         std::fs::rename(&tmp, &path)
     }
 
-    /// The table shown on stderr at the end.
-    pub fn table(&self, resend: Option<&str>) -> String {
+    /// The table shown on stderr at the end; `color` paints the counts.
+    pub fn table(&self, resend: Option<&str>, color: bool) -> String {
+        let paint = |name: &str, text: String| -> String {
+            let styled = console::style(text);
+            let styled = match name {
+                "accepted" => styled.green(),
+                "rejected" => styled.red(),
+                "retryable" => styled.yellow(),
+                _ => styled.bold(),
+            };
+            styled.force_styling(color).to_string()
+        };
         let mut s = String::new();
         let c = &self.counts;
         let w = [c.read, c.accepted, c.rejected, c.retryable].iter().map(|n| n.to_string().len()).max().unwrap_or(1);
@@ -102,12 +112,13 @@ impl Summary {
             let _ = writeln!(s, "{:<10} {:>w$}", "passed", p);
         }
         for (name, n) in [("accepted", c.accepted), ("rejected", c.rejected), ("retryable", c.retryable)] {
+            let label = paint(name, format!("{name:<10} {n:>w$}"));
             match self.files.get(name) {
                 Some(p) => {
-                    let _ = writeln!(s, "{name:<10} {n:>w$}  {}", p.display());
+                    let _ = writeln!(s, "{label}  {}", p.display());
                 }
                 None if n > 0 => {
-                    let _ = writeln!(s, "{name:<10} {n:>w$}");
+                    let _ = writeln!(s, "{label}");
                 }
                 None => {}
             }

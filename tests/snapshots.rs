@@ -1,0 +1,126 @@
+//! Snapshots of what a user reads: the end table, a plain progress line,
+//! the `--json` object and the messages for bad settings. Times, paths,
+//! ports and ids are filtered out; everything else must stay as it is.
+//! After an intended change: `INSTA_UPDATE=always cargo test --test snapshots`,
+//! review the diff, commit.
+
+mod common;
+
+use common::{World, leads_csv};
+
+/// Replaces what changes from run to run.
+fn filtered(world: &World, text: &str) -> String {
+    let mut out = text.replace(&world.dir.path().display().to_string(), "[DIR]");
+    if let Some(sb) = &world.sandbox {
+        out = out.replace(&sb.url(), "[SANDBOX]");
+    }
+    out = regex_lite_replace(&out, "ld_", 26, "[LEAD_ID]");
+    out
+}
+
+/// Replaces `prefix` followed by `len` id characters with `with`.
+fn regex_lite_replace(text: &str, prefix: &str, len: usize, with: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(prefix) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + prefix.len()..];
+        let id_len = tail.chars().take_while(|c| c.is_ascii_alphanumeric()).count();
+        if id_len == len {
+            out.push_str(with);
+            rest = &tail[id_len..];
+        } else {
+            out.push_str(prefix);
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn the_end_table() {
+    let world = World::with_sandbox(|c| c.fail_rate = 0.0);
+    let mut csv = leads_csv(8, "proc_sales");
+    csv.push_str("bad1,Bad,123,proc_sales\nbad2,Bad,+1 555 555 5555,proc_sales\nbad3,Bad,,proc_sales\n");
+    let file = world.file("leads.csv", csv);
+    let run = world.upload(&file, &[]);
+    run.assert_code(3);
+    insta::assert_snapshot!(filtered(&world, &run.stderr));
+}
+
+#[test]
+fn the_end_table_with_retryable_rows_and_the_resend_command() {
+    let world = World::with_sandbox(|c| c.fail_rate = 1.0);
+    let file = world.file("leads.csv", leads_csv(4, "proc_sales"));
+    let run = world.upload(&file, &["--max-attempts", "1", "--process-id", "proc_sales"]);
+    run.assert_code(4);
+    insta::assert_snapshot!(filtered(&world, &run.stderr));
+}
+
+#[test]
+fn a_plain_progress_line() {
+    let world = World::with_sandbox(|c| c.latency = std::time::Duration::from_millis(400));
+    let file = world.file("leads.csv", leads_csv(30, "proc_sales"));
+    let run = world.upload(&file, &["--batch-size", "10", "--concurrency", "1", "--progress-interval", "1"]);
+    run.assert_code(0);
+    let line = run.stderr.lines().find(|l| l.starts_with("leadctl upload: ")).expect("a progress line");
+    // Numbers move with timing; the shape must not.
+    let shape: String = line.chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect();
+    let shape = shape.split_whitespace().collect::<Vec<_>>().join(" ");
+    let shape = shape.replace("##", "#").replace("##", "#").replace("##", "#");
+    insta::assert_snapshot!(shape);
+}
+
+#[test]
+fn the_json_summary() {
+    let world = World::with_sandbox(|_| {});
+    let mut csv = leads_csv(5, "proc_sales");
+    csv.push_str("bad,Bad,123,proc_sales\n");
+    let file = world.file("leads.csv", csv);
+    let run = world.upload(&file, &["--json", "--quiet"]);
+    run.assert_code(3);
+    assert_eq!(run.stdout.lines().count(), 1, "one object, one line");
+    let mut v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    for key in ["started_at", "finished_at", "elapsed_s", "rows_per_s"] {
+        v[key] = serde_json::json!(format!("[{key}]"));
+    }
+    v["settings"]["api_url"] = serde_json::json!("[SANDBOX]");
+    let text = filtered(&world, &serde_json::to_string_pretty(&v).expect("json"));
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn messages_for_bad_settings() {
+    let world = World::with_sandbox(|_| {});
+    let file = world.file("leads.csv", leads_csv(2, "proc_sales"));
+    let f = file.to_str().expect("utf-8");
+    let url = world.sandbox().url();
+    type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case<'_>> = vec![
+        ("no url", vec!["upload", f], vec![("LEADCTL_API_KEY", "k")]),
+        ("no key", vec!["upload", f], vec![("LEADCTL_API_URL", url.as_str())]),
+        ("plain http", vec!["upload", f, "--api-url", "http://api.example.com/v1"], vec![("LEADCTL_API_KEY", "k")]),
+        ("stdin without format", vec!["upload", "-", "--sandbox"], vec![]),
+        ("bad region", vec!["upload", f, "--sandbox", "--default-region", "XX"], vec![]),
+        ("batch too big", vec!["upload", f, "--sandbox", "--batch-size", "5000"], vec![]),
+        ("missing file", vec!["upload", "nope.csv", "--sandbox"], vec![]),
+        ("bad map", vec!["upload", f, "--sandbox", "--map", "phoneNumber"], vec![]),
+    ];
+    let mut all = String::new();
+    for (name, args, env) in cases {
+        let mut cmd = world.cmd();
+        cmd.args(&args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run");
+        all.push_str(&format!(
+            "## {name}: exit {}\n{}\n",
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        ));
+    }
+    insta::assert_snapshot!(filtered(&world, &all));
+    assert!(world.state().requests.is_empty(), "nothing was sent");
+}
