@@ -40,6 +40,32 @@ pub mod code {
     pub const UNKNOWN_PROCESS: &str = "unknown_process";
     /// `upload --existing`: a row without a lead id.
     pub const MISSING_LEAD_ID: &str = "missing_lead_id";
+
+    /// The order codes are listed in on a row that breaks several rules:
+    /// the API's own order (missing fields, then the phone, then the other
+    /// fields, then duplicates and calls), so the first code is the one the
+    /// server would have answered.
+    pub const ORDER: [&str; 14] = [
+        MALFORMED_ROW,
+        MISSING_LEAD_ID,
+        MISSING_PHONE,
+        MISSING_PROCESS,
+        MISSING_PROJECT,
+        INVALID_PHONE,
+        REPEATING_DIGITS,
+        PROJECT_MISMATCH,
+        UNKNOWN_PROCESS,
+        INVALID_EMAIL,
+        FIELD_TOO_LONG,
+        TOO_MANY_CUSTOM_FIELDS,
+        DUPLICATE_IN_FILE,
+        CALL_ALREADY_QUEUED,
+    ];
+
+    /// A code's place in [`ORDER`].
+    pub(super) fn rank(code: &str) -> usize {
+        ORDER.iter().position(|c| *c == code).unwrap_or(ORDER.len())
+    }
 }
 
 /// One broken rule: a stable code and a message for a human.
@@ -65,13 +91,17 @@ pub struct CheckSettings {
 }
 
 /// What the checks made of one row.
+// Most rows are leads: boxing the large variant would cost an allocation
+// a row to save space in the rare rejected ones.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Checked {
     /// A lead to send: phone in E.164, project and process resolved.
     Lead(api::Lead),
     /// `--existing`: a lead id to send.
     Existing(String),
-    /// Every rule the row broke, in a stable order.
+    /// Every rule the row broke, one entry a code, in the API's order
+    /// (see [`code::ORDER`]): the first is the row's main reason.
     Rejected(Vec<Reject>),
 }
 
@@ -118,6 +148,7 @@ struct Pre<'a> {
     kind: PreKind<'a>,
 }
 
+#[allow(clippy::large_enum_variant)] // as `Checked`: most rows are `New`
 enum PreKind<'a> {
     /// `fields` was `Err`: `rejects` holds the `malformed_row`.
     Malformed,
@@ -346,7 +377,10 @@ impl Memory {
                 }
                 match lead {
                     Some(lead) if rejects.is_empty() => Checked::Lead(lead),
-                    _ => Checked::Rejected(rejects),
+                    _ => {
+                        rejects.sort_by_key(|r| code::rank(r.code));
+                        Checked::Rejected(rejects)
+                    }
                 }
             }
         }
