@@ -85,6 +85,16 @@ fn a_tight_rate_limit_is_waited_out_and_every_row_accepted() {
     assert!(state.requests.iter().any(|r| r.status == Some(429)), "the limit was hit");
     assert!(state.no_lead_created_twice());
     assert!(run.summary()["requests"]["rate_limited"].as_u64().unwrap_or(0) > 0);
+    // No request arrives while a window the server announced is open. Grace:
+    // requests already on the wire when the 429 left (concurrency 4).
+    const GRACE_MS: u64 = 60;
+    for announced in state.requests.iter().filter(|r| r.status == Some(429)) {
+        let secs = announced.retry_after_s.expect("a 429 carries Retry-After");
+        let (from, until) = (announced.at_ms + GRACE_MS, announced.at_ms + secs * 1000);
+        let inside: Vec<_> =
+            state.requests.iter().filter(|r| r.at_ms > from && r.at_ms < until).map(|r| r.seq).collect();
+        assert!(inside.is_empty(), "requests {inside:?} arrived inside the window announced by #{}", announced.seq);
+    }
 }
 
 #[test]

@@ -106,11 +106,13 @@ pub(crate) struct Core {
     store: Store,
     ledger: Ledger,
     replies: HashMap<String, Stored>,
+    /// When the sandbox started (request times are reported from it).
+    started: Instant,
 }
 
 impl Core {
     pub fn new(settings: CoreSettings, rules: Rules, store: Store) -> Core {
-        Core { settings, rules, store, ledger: Ledger::default(), replies: HashMap::new() }
+        Core { settings, rules, store, ledger: Ledger::default(), replies: HashMap::new(), started: Instant::now() }
     }
 
     /// The latency and fault of the next bulk request.
@@ -135,6 +137,8 @@ impl Core {
             idempotency_key: req.idempotency_key.clone(),
             fault: req.fault,
             replayed: false,
+            at_ms: now.saturating_duration_since(self.started).as_millis() as u64,
+            retry_after_s: None,
         };
         let answer = match req.fault {
             Some(Fault::Fail) => Answer::Send(Reply::error(500, msg::INTERNAL)),
@@ -154,6 +158,9 @@ impl Core {
             Answer::Send(reply) => Some(reply.status),
             Answer::Drop => None,
         };
+        if let Answer::Send(reply) = &answer {
+            record.retry_after_s = reply.retry_after;
+        }
         self.ledger.push(record.clone());
         (answer, record)
     }

@@ -68,6 +68,12 @@ pub struct RequestRecord {
     pub fault: Option<Fault>,
     /// True when the answer was a stored one (`--idempotency`).
     pub replayed: bool,
+    /// When it was handled: milliseconds since the sandbox started.
+    #[serde(default)]
+    pub at_ms: u64,
+    /// The `Retry-After` announced with a 429, in seconds.
+    #[serde(default)]
+    pub retry_after_s: Option<u64>,
 }
 
 /// A lead sent again after its per-lead error had been delivered.
