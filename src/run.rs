@@ -115,34 +115,49 @@ struct ReadJob {
 /// `valid`. Rows in `skip` were sorted by the run being resumed: they are
 /// checked again (so duplicate memory is as it was) but not sorted again.
 fn read_and_check(job: ReadJob, mut valid: impl FnMut(Vec<Item>) -> bool) -> ReadReport {
-    let ReadJob { mut source, mut checker, limit, skip, maybe_sent, out, counters } = job;
+    let ReadJob { source, mut checker, limit, skip, maybe_sent, out, counters } = job;
     let mut report = ReadReport { read: 0, skipped: 0, passed: 0, error: None };
-    let mut chunk: Vec<Row> = Vec::with_capacity(CHUNK);
-    let mut more = true;
-    while more {
-        chunk.clear();
-        while chunk.len() < CHUNK {
-            if limit.is_some_and(|l| report.read + chunk.len() as u64 >= l) {
-                more = false;
-                break;
-            }
-            match source.next() {
-                Some(row) => chunk.push(row),
-                None => {
-                    more = false;
+    // Parsing the file runs on its own thread, a few chunks ahead of the
+    // checks, so reading and phone parsing overlap on the two cores.
+    let (chunks, chunks_rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(4);
+    let reader = std::thread::Builder::new().name("leadctl-reader".into()).spawn(move || {
+        let mut source = source;
+        let mut read = 0u64;
+        'file: loop {
+            let mut chunk = Vec::with_capacity(CHUNK);
+            while chunk.len() < CHUNK {
+                if limit.is_some_and(|l| read >= l) {
                     break;
                 }
+                match source.next() {
+                    Some(row) => {
+                        read += 1;
+                        chunk.push(row);
+                    }
+                    None => break,
+                }
+            }
+            let last = chunk.len() < CHUNK;
+            if chunk.is_empty() || chunks.send(chunk).is_err() || last {
+                break 'file;
             }
         }
-        if chunk.is_empty() {
-            break;
+        source.take_error().map(|e| e.to_string())
+    });
+    let reader = match reader {
+        Ok(r) => r,
+        Err(e) => {
+            report.error = Some(format!("cannot start the reader thread: {e}"));
+            return report;
         }
+    };
+    for chunk in chunks_rx {
         report.read += chunk.len() as u64;
         counters.read.store(report.read, Ordering::Relaxed);
         let results = checker.check_chunk(&chunk);
         let mut rejected = Vec::new();
         let mut items = Vec::new();
-        for (row, checked) in chunk.drain(..).zip(results) {
+        for (row, checked) in chunk.into_iter().zip(results) {
             if skip.contains(row.line) {
                 report.skipped += 1;
                 continue;
@@ -162,15 +177,18 @@ fn read_and_check(job: ReadJob, mut valid: impl FnMut(Vec<Item>) -> bool) -> Rea
         report.passed += items.len() as u64;
         if !rejected.is_empty() && out.sort_blocking(rejected).is_err() {
             report.error = Some("the output writer stopped".into());
-            return report;
+            break;
         }
         if !items.is_empty() && !valid(items) {
             report.error = Some("the sender stopped".into());
-            return report;
+            break;
         }
     }
-    if let Some(e) = source.take_error() {
-        report.error = Some(e.to_string());
+    // Dropping the receiver (on an early stop) ends the reader at its next send.
+    match reader.join() {
+        Ok(Some(e)) if report.error.is_none() => report.error = Some(e),
+        Ok(_) => {}
+        Err(_) => report.error = Some("the reader thread panicked".into()),
     }
     report
 }
