@@ -207,11 +207,12 @@ impl<'a> Pre<'a> {
         field_rules(fields, &mut rejects);
 
         let phone = parsed.ok();
-        let lead = match (&phone, process, own_project.or(settings.project_id.as_deref())) {
+        let phone_key = phone.as_ref().map(phone::Phone::key);
+        let lead = match (phone, process, own_project.or(settings.project_id.as_deref())) {
             (Some(phone), Some(process), Some(project)) if rejects.is_empty() => Some(api::Lead {
                 project_id: project.to_owned(),
                 process_id: process.to_owned(),
-                phone_number: phone.e164.clone(),
+                phone_number: phone.e164,
                 first_name: fields.first_name.clone(),
                 last_name: fields.last_name.clone(),
                 email: fields.email.clone(),
@@ -220,8 +221,7 @@ impl<'a> Pre<'a> {
             }),
             _ => None,
         };
-        let phone = phone.as_ref().map(phone::Phone::key);
-        Pre { line, rejects, kind: PreKind::New { lead, own_project, process, phone } }
+        Pre { line, rejects, kind: PreKind::New { lead, own_project, process, phone: phone_key } }
     }
 }
 
@@ -424,7 +424,7 @@ impl Memory {
 /// duplicate.
 #[derive(Default)]
 struct Interner {
-    index: HashMap<String, u64>,
+    index: HashMap<String, usize>,
     names: Vec<String>,
     /// The last index returned: rows of one process usually come together.
     last: usize,
@@ -433,29 +433,40 @@ struct Interner {
 impl Interner {
     const EXACT: usize = 1 << 14;
 
+    /// The exact duplicate key of (process, phone), or the hashed one past
+    /// [`Interner::EXACT`] processes.
     fn key(&mut self, process: &str, phone: u64) -> u64 {
-        let index = match self.names.get(self.last) {
-            Some(name) if name == process => self.last as u64,
-            _ => match self.index.get(process) {
-                Some(&i) => {
-                    self.last = i as usize;
-                    i
-                }
-                None if self.names.len() < Self::EXACT => {
-                    let i = self.names.len();
-                    self.names.push(process.to_owned());
-                    self.index.insert(process.to_owned(), i as u64);
-                    self.last = i;
-                    i as u64
-                }
-                None => {
-                    let mut h = DefaultHasher::new();
-                    (process, phone).hash(&mut h);
-                    return h.finish();
-                }
-            },
+        match self.index(process) {
+            Some(index) => (index << 50) | phone,
+            None => {
+                let mut h = DefaultHasher::new();
+                (process, phone).hash(&mut h);
+                h.finish()
+            }
+        }
+    }
+
+    fn index(&mut self, process: &str) -> Option<u64> {
+        if self.names.get(self.last).is_some_and(|n| n == process) {
+            return Some(self.last as u64);
+        }
+        // A handful of processes (the usual case): comparing beats hashing.
+        let found = if self.names.len() <= 8 {
+            self.names.iter().position(|n| n == process)
+        } else {
+            self.index.get(process).copied()
         };
-        (index << 50) | phone
+        let i = match found {
+            Some(i) => i,
+            None if self.names.len() < Self::EXACT => {
+                self.names.push(process.to_owned());
+                self.index.insert(process.to_owned(), self.names.len() - 1);
+                self.names.len() - 1
+            }
+            None => return None,
+        };
+        self.last = i;
+        Some(i as u64)
     }
 }
 

@@ -504,3 +504,10 @@ fn a_truncated_gzip_file_yields_what_it_can_then_an_error() {
     assert!(matches!(e, InputError::Read { .. }), "{e}");
     assert!(e.to_string().contains("a.csv.gz"), "{e}");
 }
+
+#[test]
+fn a_source_can_move_to_a_reader_thread() {
+    fn is_send<T: Send + 'static>() {}
+    is_send::<Source>();
+    is_send::<InputError>();
+}
