@@ -286,3 +286,32 @@ fn the_api_key_never_reaches_output_logs_or_files() {
 }
 
 use common::Run;
+
+#[test]
+fn limit_takes_only_the_first_rows() {
+    let world = World::with_sandbox(|_| {});
+    let file = world.file("l.csv", leads_csv(50, "proc_sales"));
+    let run = world.upload(&file, &["--limit", "7", "--quiet"]);
+    run.assert_code(0);
+    let accepted = run.csv("accepted");
+    assert_eq!(accepted.len(), 7);
+    assert_eq!(accepted.last().map(|r| r["external_id"].as_str()), Some("crm-6"));
+    assert_eq!(run.summary()["counts"]["read"], 7);
+    assert_eq!(world.state().leads.len(), 7);
+}
+
+#[test]
+fn the_client_side_rate_cap_spaces_requests() {
+    let world = World::with_sandbox(|c| {
+        c.rate_per_sec = 1000.0;
+        c.burst = 1000;
+    });
+    let file = world.file("l.csv", leads_csv(60, "proc_sales"));
+    let run = world.upload(&file, &["--rate", "5", "--batch-size", "10", "--quiet"]);
+    run.assert_code(0);
+    let times: Vec<u64> = world.state().requests.iter().map(|r| r.at_ms).collect();
+    assert_eq!(times.len(), 6);
+    let gaps: Vec<u64> = times.windows(2).map(|w| w[1].saturating_sub(w[0])).collect();
+    // 5 per second: at least 200 ms apart (a little slack for clock reads).
+    assert!(gaps.iter().all(|g| *g >= 180), "gaps {gaps:?}");
+}
