@@ -511,3 +511,28 @@ fn a_source_can_move_to_a_reader_thread() {
     is_send::<Source>();
     is_send::<InputError>();
 }
+
+#[test]
+fn an_unclosed_quote_stops_the_read_instead_of_swallowing_the_file() {
+    let mut text = String::from("phone,notes\n4152739164,ok\n2127364100,\"oops\n");
+    while text.len() < 10 * 1024 * 1024 {
+        text.push_str("6463892201,a normal looking row\n");
+    }
+    let (_dir, path) = file("a.csv", text.as_bytes());
+    let mut source = Source::open(&spec(&path)).expect("open");
+    assert_eq!(source.by_ref().count(), 1);
+    let e = source.take_error().expect("an error");
+    assert!(matches!(e, InputError::Broken { line: 3, .. }), "{e}");
+    assert!(e.to_string().contains("no closing one"), "{e}");
+}
+
+#[test]
+fn an_endless_ndjson_line_stops_the_read() {
+    let mut text = String::from("{\"phone\": \"4152739164\"}\n{\"notes\": \"");
+    text.push_str(&"x".repeat(9 * 1024 * 1024));
+    let (_dir, path) = file("a.ndjson", text.as_bytes());
+    let mut source = Source::open(&spec(&path)).expect("open");
+    assert_eq!(source.by_ref().count(), 1);
+    let e = source.take_error().expect("an error");
+    assert!(matches!(e, InputError::Broken { line: 2, .. }), "{e}");
+}

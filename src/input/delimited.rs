@@ -52,6 +52,8 @@ impl DelimitedReader {
             return Err(InputError::NoHeader { path: name });
         }
         let header: Vec<String> = header_record.iter().map(|h| String::from_utf8_lossy(h).into_owned()).collect();
+        let header_end = reader.position().byte();
+        reader.get_mut().record_start = header_end;
         let plan = headers::plan_columns(&header, map, &name)?;
         if existing && !plan.contains(&Target::Field(Field::LeadId)) {
             return Err(InputError::NoLeadIdColumn { path: name });
@@ -75,10 +77,15 @@ impl DelimitedReader {
             Ok(true) => {}
             Ok(false) => return Ok(None),
             Err(e) => {
-                let line = self.reader.position().line();
+                // The line where the record that could not be read starts.
+                let marks = self.reader.get_mut();
+                let line = marks.line_of_record(marks.record_start);
                 let detail = e.to_string();
                 let path = self.name.clone();
                 return Err(match e.into_kind() {
+                    csv::ErrorKind::Io(source) if source.kind() == io::ErrorKind::InvalidData => {
+                        InputError::Broken { path, line, detail: source.to_string() }
+                    }
                     csv::ErrorKind::Io(source) => InputError::Read { path, line, source },
                     _ => InputError::Broken { path, line, detail },
                 });
@@ -86,7 +93,10 @@ impl DelimitedReader {
         }
         self.last_bytes = record.as_slice().len().max(16);
         let start = record.position().map_or(0, csv::Position::byte);
-        let line = self.reader.get_mut().line_of_record(start);
+        let next = self.reader.position().byte();
+        let marks = self.reader.get_mut();
+        let line = marks.line_of_record(start);
+        marks.record_start = next;
         let fields = self.fields(&record);
         let raw = match &self.keep {
             None => record,
@@ -178,27 +188,37 @@ fn open_error(e: csv::Error, name: &str) -> InputError {
 /// on blank lines it skips, so those terminators are stepped over first.
 ///
 /// Only the marks of bytes read but not yet reached by a query are held:
-/// about one read buffer's worth (or one record, for a huge quoted field).
+/// about one read buffer's worth, or one record. A record is capped at
+/// [`MAX_RECORD_BYTES`]: past it, reading fails (`InvalidData`) instead of
+/// holding the rest of the file, which is what a quote that is never closed
+/// would otherwise do.
 struct LineMarks<R> {
     inner: R,
     /// Offset of the next byte to be read.
     offset: u64,
-    /// `(offset, is_newline)` of the `\r` and `\n` bytes not yet passed.
-    marks: VecDeque<(u64, bool)>,
+    /// `offset << 1 | is_newline` of the `\r` and `\n` bytes not yet passed.
+    marks: VecDeque<u64>,
     /// `\n` bytes before the first mark.
     newlines_before: u64,
+    /// Where the record being read starts (the end of the previous one).
+    record_start: u64,
 }
+
+/// The largest record (one CSV row, quoted newlines included) read. The
+/// API's own limits keep a lead far below it.
+const MAX_RECORD_BYTES: u64 = 8 * 1024 * 1024;
 
 impl<R> LineMarks<R> {
     fn new(inner: R) -> LineMarks<R> {
-        LineMarks { inner, offset: 0, marks: VecDeque::new(), newlines_before: 0 }
+        LineMarks { inner, offset: 0, marks: VecDeque::new(), newlines_before: 0, record_start: 0 }
     }
 
     /// The 1-based line of the first byte of the record whose parse started
     /// at byte `start`. Queries must come in increasing `start` order.
     fn line_of_record(&mut self, start: u64) -> u64 {
         let mut first = start;
-        while let Some(&(at, newline)) = self.marks.front() {
+        while let Some(&mark) = self.marks.front() {
+            let (at, newline) = (mark >> 1, mark & 1 == 1);
             if at <= first {
                 if at == first {
                     first += 1; // a terminator where the record would start
@@ -215,10 +235,20 @@ impl<R> LineMarks<R> {
 
 impl<R: Read> Read for LineMarks<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.offset - self.record_start > MAX_RECORD_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "a row is longer than {} MiB; a quote (\") that opens a value probably has no \
+                     closing one",
+                    MAX_RECORD_BYTES >> 20
+                ),
+            ));
+        }
         let n = self.inner.read(buf)?;
         for (i, &b) in buf[..n].iter().enumerate() {
             if b == b'\n' || b == b'\r' {
-                self.marks.push_back((self.offset + i as u64, b == b'\n'));
+                self.marks.push_back(((self.offset + i as u64) << 1) | u64::from(b == b'\n'));
             }
         }
         self.offset += n as u64;

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use super::delimited::set_field;
 use super::headers::{KeyCache, Target};
+use super::lines::{line_error, read_line};
 use super::{Fields, InputError, Raw, Row};
 
 /// The largest element the array reader will hold in memory. An element
@@ -338,11 +339,8 @@ impl NdjsonReader {
     fn next_line(&mut self) -> Result<Option<u64>, InputError> {
         loop {
             self.buf.clear();
-            let n = self.input.read_until(b'\n', &mut self.buf).map_err(|source| InputError::Read {
-                path: self.name.clone(),
-                line: self.line + 1,
-                source,
-            })?;
+            let n = read_line(&mut *self.input, &mut self.buf)
+                .map_err(|source| line_error(&self.name, self.line + 1, source))?;
             if n == 0 {
                 return Ok(None);
             }

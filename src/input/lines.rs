@@ -5,7 +5,7 @@
 //! column of the rows as read is `leadId`, so the output files look like a
 //! one-column CSV that can be fed back as it is.
 
-use std::io::BufRead;
+use std::io::{self, BufRead};
 
 use csv::ByteRecord;
 
@@ -32,11 +32,8 @@ impl LinesReader {
     pub(super) fn next_row(&mut self) -> Result<Option<Row>, InputError> {
         loop {
             self.buf.clear();
-            let n = self.input.read_until(b'\n', &mut self.buf).map_err(|source| InputError::Read {
-                path: self.name.clone(),
-                line: self.line + 1,
-                source,
-            })?;
+            let n = read_line(&mut *self.input, &mut self.buf)
+                .map_err(|source| line_error(&self.name, self.line + 1, source))?;
             if n == 0 {
                 return Ok(None);
             }
@@ -56,5 +53,50 @@ impl LinesReader {
             };
             return Ok(Some(Row { line: self.line, raw: Raw::Csv(raw), fields }));
         }
+    }
+}
+
+/// The longest line read (an NDJSON object or a lead id). Past it, the
+/// read stops rather than hold an unbounded line in memory.
+const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
+
+/// `read_until(b'\n')` with a cap: an `InvalidData` error past
+/// [`MAX_LINE_BYTES`].
+pub(super) fn read_line(input: &mut dyn BufRead, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let available = match input.fill_buf() {
+            Ok(available) => available,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(total);
+        }
+        let (found, used) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (true, i + 1),
+            None => (false, available.len()),
+        };
+        buf.extend_from_slice(&available[..used]);
+        input.consume(used);
+        total += used;
+        if found {
+            return Ok(total);
+        }
+        if buf.len() > MAX_LINE_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a line is longer than {} MiB", MAX_LINE_BYTES >> 20),
+            ));
+        }
+    }
+}
+
+/// The error for a line that could not be read: too long, or I/O.
+pub(super) fn line_error(name: &str, line: u64, source: io::Error) -> InputError {
+    if source.kind() == io::ErrorKind::InvalidData {
+        InputError::Broken { path: name.to_owned(), line, detail: source.to_string() }
+    } else {
+        InputError::Read { path: name.to_owned(), line, source }
     }
 }
