@@ -205,6 +205,81 @@ fn local_rejection(reasons: Vec<crate::checks::Reject>) -> Verdict {
     Verdict::Rejected { code: Cow::Borrowed(code), reason, origin: Origin::Local, http_status: None }
 }
 
+/// The settings every command records: the input and the local rules.
+/// Delivery settings are zero here; `upload` fills them in.
+fn base_settings(command: &str, common: &Common, format: Format) -> RunSettings {
+    RunSettings {
+        command: command.into(),
+        input: std::path::absolute(&common.input.path).unwrap_or_else(|_| common.input.path.clone()),
+        format,
+        delimiter: common.input.delimiter,
+        map: common.input.map.clone(),
+        existing: common.input.existing,
+        api_url: None,
+        sandbox: false,
+        dry_run: false,
+        project_id: common.project_id.clone(),
+        process_id: common.process_id.clone(),
+        default_region: common.default_region_code.clone(),
+        initialize: common.initialize,
+        batch_size: 0,
+        concurrency: 0,
+        rate: None,
+        max_attempts: 0,
+        timeout_s: 0.0,
+        max_rate_limit_wait_s: 0.0,
+        limit: common.limit,
+    }
+}
+
+/// How a run ended, for its summary.
+struct Ending<'a> {
+    command: &'static str,
+    exit: Exit,
+    stop: Option<String>,
+    resumed: bool,
+    settings: RunSettings,
+    input_id: Option<InputId>,
+    run_dir: &'a Path,
+    out_fmt: OutFormat,
+    kinds: &'a [FileKind],
+    read: u64,
+    passed: Option<u64>,
+    tally: &'a crate::output::Tally,
+    requests: Requests,
+    started: Instant,
+    started_at: SystemTime,
+}
+
+/// Builds the summary of a run and writes `summary.json`.
+fn write_summary(e: Ending<'_>) -> Result<Summary> {
+    let elapsed = e.started.elapsed().as_secs_f64();
+    let summary = Summary {
+        command: e.command,
+        exit_code: e.exit.code(),
+        stopped: e.stop,
+        resumed: e.resumed,
+        input: InputInfo {
+            path: e.settings.input.clone(),
+            format: e.settings.format,
+            size: e.input_id.as_ref().map(|i| i.size),
+            sha256: e.input_id.map(|i| i.sha256),
+        },
+        run_dir: e.run_dir.to_path_buf(),
+        files: Summary::files_for(e.run_dir, e.out_fmt, e.kinds),
+        counts: Summary::counts(e.read, e.tally, e.passed),
+        rejected_by_code: e.tally.rejected_by_code.clone(),
+        requests: e.requests,
+        started_at: humantime::format_rfc3339_seconds(e.started_at).to_string(),
+        finished_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        elapsed_s: elapsed,
+        rows_per_s: if elapsed > 0.0 { e.read as f64 / elapsed } else { 0.0 },
+        settings: e.settings,
+    };
+    summary.write(e.run_dir).with_context(|| format!("cannot write {}", e.run_dir.join("summary.json").display()))?;
+    Ok(summary)
+}
+
 fn open_source(common: &Common) -> Result<Source> {
     Source::open(&common.input).map_err(|e| anyhow!(e))
 }
@@ -348,26 +423,17 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
     }
 
     let settings = RunSettings {
-        command: "upload".into(),
-        input: std::path::absolute(&common.input.path).unwrap_or_else(|_| common.input.path.clone()),
-        format,
-        delimiter: common.input.delimiter,
-        map: common.input.map.clone(),
-        existing: common.input.existing,
         api_url: api_url.clone(),
         sandbox: sandbox.is_some(),
         dry_run: matches!(cfg.target, Target::DryRun),
         project_id: project_id.clone(),
-        process_id: common.process_id.clone(),
-        default_region: common.default_region_code.clone(),
-        initialize: common.initialize,
         batch_size: cfg.batch_size,
         concurrency: cfg.concurrency,
         rate: cfg.rate,
         max_attempts: cfg.max_attempts,
         timeout_s: cfg.timeout.as_secs_f64(),
         max_rate_limit_wait_s: cfg.max_rate_limit_wait.as_secs_f64(),
-        limit: common.limit,
+        ..base_settings("upload", common, format)
     };
 
     // The run directory: new, or the one being resumed.
@@ -534,31 +600,24 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
         eprintln!("leadctl: {}", stop_advice(s));
     }
 
-    let elapsed = started.elapsed().as_secs_f64();
-    let summary = Summary {
-        command: "upload",
-        exit_code: exit.code(),
-        stopped: stop.as_ref().map(Stop::reason),
-        resumed: cfg.resume.is_some(),
-        input: InputInfo {
-            path: settings.input.clone(),
-            format,
-            size: input_id.as_ref().map(|i| i.size),
-            sha256: input_id.map(|i| i.sha256),
-        },
-        run_dir: run_dir.clone(),
-        files: Summary::files_for(&run_dir, out_fmt, &FileKind::ALL),
-        counts: Summary::counts(report.read, &tally, dry_run.then_some(report.passed)),
-        rejected_by_code: tally.rejected_by_code.clone(),
-        requests,
-        started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
-        finished_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-        elapsed_s: elapsed,
-        rows_per_s: if elapsed > 0.0 { report.read as f64 / elapsed } else { 0.0 },
-        settings: settings.clone(),
-    };
-    summary.write(&run_dir).with_context(|| format!("cannot write {}", run_dir.join("summary.json").display()))?;
     let resend = (tally.retryable > 0 && !dry_run).then(|| resend_command(&run_dir, out_fmt, &settings));
+    let summary = write_summary(Ending {
+        command: "upload",
+        exit,
+        stop: stop.as_ref().map(Stop::reason),
+        resumed: cfg.resume.is_some(),
+        settings,
+        input_id,
+        run_dir: &run_dir,
+        out_fmt,
+        kinds: &FileKind::ALL,
+        read: report.read,
+        passed: dry_run.then_some(report.passed),
+        tally: &tally,
+        requests,
+        started,
+        started_at,
+    })?;
     Ok(Outcome { exit, summary, resend })
 }
 
@@ -672,51 +731,22 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
     } else {
         Exit::Success
     };
-    let elapsed = started.elapsed().as_secs_f64();
-    let settings = RunSettings {
-        command: "validate".into(),
-        input: std::path::absolute(&common.input.path).unwrap_or_else(|_| common.input.path.clone()),
-        format,
-        delimiter: common.input.delimiter,
-        map: common.input.map.clone(),
-        existing: common.input.existing,
-        api_url: None,
-        sandbox: false,
-        dry_run: false,
-        project_id: common.project_id.clone(),
-        process_id: common.process_id.clone(),
-        default_region: common.default_region_code.clone(),
-        initialize: common.initialize,
-        batch_size: 0,
-        concurrency: 0,
-        rate: None,
-        max_attempts: 0,
-        timeout_s: 0.0,
-        max_rate_limit_wait_s: 0.0,
-        limit: common.limit,
-    };
-    let summary = Summary {
+    let summary = write_summary(Ending {
         command: "validate",
-        exit_code: exit.code(),
-        stopped: None,
+        exit,
+        stop: None,
         resumed: false,
-        input: InputInfo {
-            path: settings.input.clone(),
-            format,
-            size: input_id.as_ref().map(|i| i.size),
-            sha256: input_id.map(|i| i.sha256),
-        },
-        run_dir: run_dir.clone(),
-        files: Summary::files_for(&run_dir, out_fmt, &[FileKind::Rejected]),
-        counts: Summary::counts(report.read, &tally, Some(report.passed)),
-        rejected_by_code: tally.rejected_by_code.clone(),
+        settings: base_settings("validate", common, format),
+        input_id,
+        run_dir: &run_dir,
+        out_fmt,
+        kinds: &[FileKind::Rejected],
+        read: report.read,
+        passed: Some(report.passed),
+        tally: &tally,
         requests: Requests::default(),
-        started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
-        finished_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-        elapsed_s: elapsed,
-        rows_per_s: if elapsed > 0.0 { report.read as f64 / elapsed } else { 0.0 },
-        settings,
-    };
-    summary.write(&run_dir).with_context(|| format!("cannot write {}", run_dir.join("summary.json").display()))?;
+        started,
+        started_at,
+    })?;
     Ok(Outcome { exit, summary, resend: None })
 }
