@@ -37,7 +37,9 @@ pub struct InputSpec {
     /// `--delimiter` for CSV/TSV (default `,` and tab).
     pub delimiter: Option<u8>,
     /// `--map FIELD=COLUMN` pairs: FIELD is the API name (`phoneNumber`,
-    /// `firstName`, `processId`, ...) or a header synonym of it.
+    /// `firstName`, `processId`, ...) or a header synonym of it. A CSV/TSV
+    /// COLUMN missing from the header is an error at open; JSON keys are
+    /// matched object by object (an absent key just leaves the field empty).
     pub map: Vec<(String, String)>,
     /// `upload --existing`: rows are lead ids; unknown extensions are
     /// [`Format::Lines`], and CSV/TSV need a `leadId` column.
