@@ -4,7 +4,6 @@
 //! thread, joined by bounded channels so memory does not grow with the file.
 //! Also checks the invariant: rows read = accepted + rejected + retryable.
 
-use std::borrow::Cow;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -16,34 +15,31 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::checks::{CheckSettings, Checked, Checker, UnknownProcesses};
-use crate::config::{Common, Target, UploadConfig, ValidateConfig};
-use crate::deliver::{self, Client, Engine, Item, Payload, Stop};
+use crate::checks::{CheckSettings, Checker, UnknownProcesses};
+use crate::config::{Common, Target, UploadConfig};
+use crate::deliver::{self, Client, Engine, Item, Stop};
 use crate::exit::Exit;
-use crate::input::{Format, Row, Source};
+use crate::input::{Format, Source};
 use crate::journal::{self, Entry, InputId, Journal, LineSet, RunSettings};
-use crate::output::{self, FileKind, Origin, OutFormat, Sinks, Verdict};
+use crate::output::{self, FileKind, OutFormat, Sinks, Verdict};
 use crate::progress::{Counters, Display, Mode};
 use crate::summary::{InputInfo, Requests, Summary, shell_quote};
-use crate::writer::{self, Outbox};
+use crate::writer;
 
-/// Rows checked together (the phone parsing of a chunk runs on every core).
-const CHUNK: usize = 1024;
+mod interactive;
+mod read;
+mod validate;
+
+pub use validate::validate;
+
+use interactive::{confirm_initialize, watch_signals};
+use read::{ReadJob, read_and_check};
 
 /// How a run ended: its exit code and its summary.
 pub struct Outcome {
     pub exit: Exit,
     pub summary: Summary,
     pub resend: Option<String>,
-}
-
-/// What the reader/checker thread tells the run when it is done.
-struct ReadReport {
-    read: u64,
-    /// Rows skipped because the run being resumed had sorted them.
-    skipped: u64,
-    passed: u64,
-    error: Option<String>,
 }
 
 fn out_format(format: Format) -> OutFormat {
@@ -97,112 +93,6 @@ fn check_settings(common: &Common) -> CheckSettings {
         initialize: common.initialize,
         existing: common.input.existing,
     }
-}
-
-/// What the reader/checker thread works with.
-struct ReadJob {
-    source: Source,
-    checker: Checker,
-    limit: Option<u64>,
-    skip: LineSet,
-    maybe_sent: LineSet,
-    out: Outbox,
-    counters: Arc<Counters>,
-}
-
-/// The reader/checker loop, on its own thread: reads every row (up to
-/// `limit`), checks it, sends rejected rows to the writer and valid ones to
-/// `valid`. Rows in `skip` were sorted by the run being resumed: they are
-/// checked again (so duplicate memory is as it was) but not sorted again.
-fn read_and_check(job: ReadJob, mut valid: impl FnMut(Vec<Item>) -> bool) -> ReadReport {
-    let ReadJob { source, mut checker, limit, skip, maybe_sent, out, counters } = job;
-    let mut report = ReadReport { read: 0, skipped: 0, passed: 0, error: None };
-    // Parsing the file runs on its own thread, a few chunks ahead of the
-    // checks, so reading and phone parsing overlap on the two cores.
-    let (chunks, chunks_rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(4);
-    let reader = std::thread::Builder::new().name("leadctl-reader".into()).spawn(move || {
-        let mut source = source;
-        let mut read = 0u64;
-        'file: loop {
-            let mut chunk = Vec::with_capacity(CHUNK);
-            while chunk.len() < CHUNK {
-                if limit.is_some_and(|l| read >= l) {
-                    break;
-                }
-                match source.next() {
-                    Some(row) => {
-                        read += 1;
-                        chunk.push(row);
-                    }
-                    None => break,
-                }
-            }
-            let last = chunk.len() < CHUNK;
-            if chunk.is_empty() || chunks.send(chunk).is_err() || last {
-                break 'file;
-            }
-        }
-        source.take_error().map(|e| e.to_string())
-    });
-    let reader = match reader {
-        Ok(r) => r,
-        Err(e) => {
-            report.error = Some(format!("cannot start the reader thread: {e}"));
-            return report;
-        }
-    };
-    for chunk in chunks_rx {
-        report.read += chunk.len() as u64;
-        counters.read.store(report.read, Ordering::Relaxed);
-        let results = checker.check_chunk(&chunk);
-        let mut rejected = Vec::new();
-        let mut items = Vec::new();
-        for (row, checked) in chunk.into_iter().zip(results) {
-            if skip.contains(row.line) {
-                report.skipped += 1;
-                continue;
-            }
-            match checked {
-                Checked::Rejected(reasons) => rejected.push((row, local_rejection(reasons))),
-                Checked::Lead(lead) => {
-                    let maybe_created = maybe_sent.contains(row.line);
-                    items.push(Item { row, payload: Payload::Lead(lead), maybe_created });
-                }
-                Checked::Existing(id) => {
-                    let maybe_created = maybe_sent.contains(row.line);
-                    items.push(Item { row, payload: Payload::Existing(id), maybe_created });
-                }
-            }
-        }
-        report.passed += items.len() as u64;
-        if !rejected.is_empty() && out.sort_blocking(rejected).is_err() {
-            report.error = Some("the output writer stopped".into());
-            break;
-        }
-        if !items.is_empty() && !valid(items) {
-            report.error = Some("the sender stopped".into());
-            break;
-        }
-    }
-    // Dropping the receiver (on an early stop) ends the reader at its next send.
-    match reader.join() {
-        Ok(Some(e)) if report.error.is_none() => report.error = Some(e),
-        Ok(_) => {}
-        Err(_) => report.error = Some("the reader thread panicked".into()),
-    }
-    report
-}
-
-/// All of a row's local reasons in one rejection: the first code is the
-/// row's code; the message lists every reason.
-fn local_rejection(reasons: Vec<crate::checks::Reject>) -> Verdict {
-    let code = reasons.first().map(|r| r.code).unwrap_or("malformed_row");
-    let reason = if reasons.len() == 1 {
-        reasons.into_iter().next().map(|r| r.message).unwrap_or_default()
-    } else {
-        reasons.iter().map(|r| format!("{}: {}", r.code, r.message)).collect::<Vec<_>>().join("; ")
-    };
-    Verdict::Rejected { code: Cow::Borrowed(code), reason, origin: Origin::Local, http_status: None }
 }
 
 /// The settings every command records: the input and the local rules.
@@ -282,99 +172,6 @@ fn write_summary(e: Ending<'_>) -> Result<Summary> {
 
 fn open_source(common: &Common) -> Result<Source> {
     Source::open(&common.input).map_err(|e| anyhow!(e))
-}
-
-/// Ctrl-C / SIGTERM: the first cancels (no new batches), the second exits at once.
-fn watch_signals(cancel: CancellationToken) {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let mut seen = 0;
-        loop {
-            #[cfg(unix)]
-            let term_fut = async {
-                match term.as_mut() {
-                    Some(t) => {
-                        t.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            #[cfg(not(unix))]
-            let term_fut = std::future::pending::<()>();
-            tokio::select! {
-                r = tokio::signal::ctrl_c() => { if r.is_err() { return; } }
-                () = term_fut => {}
-            }
-            seen += 1;
-            if seen == 1 {
-                crate::progress::eprint_line(
-                    "leadctl: interrupted: sending no new batches; waiting for the ones in flight \
-                     (press Ctrl-C again to exit at once; `--resume` recovers either way)",
-                );
-                cancel.cancel();
-            } else {
-                eprintln!("leadctl: interrupted again: exiting now");
-                std::process::exit(Exit::Interrupted.code().into());
-            }
-        }
-    });
-}
-
-/// `--initialize` starts real calls: on a terminal, show how many leads
-/// would be called and ask; off a terminal, the flag is the intent.
-fn confirm_initialize(cfg: &UploadConfig, project_id: Option<&str>) -> Result<bool> {
-    use std::io::{BufRead, IsTerminal, Write};
-    let common = &cfg.common;
-    if !common.initialize || cfg.yes || matches!(cfg.target, Target::DryRun) {
-        return Ok(true);
-    }
-    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-        if !common.quiet {
-            eprintln!(
-                "leadctl: --initialize without a terminal: starting calls without asking (the flag is the intent)"
-            );
-        }
-        return Ok(true);
-    }
-    // A checking pass over the file, sending nothing, to say how many calls.
-    let mut source = open_source(common)?;
-    let mut checker = Checker::new(
-        CheckSettings { project_id: project_id.map(str::to_owned), ..check_settings(common) },
-        Arc::new(RwLock::new(Default::default())),
-    );
-    let mut calls = 0u64;
-    let mut chunk = Vec::with_capacity(CHUNK);
-    let mut read = 0u64;
-    loop {
-        chunk.clear();
-        while chunk.len() < CHUNK && common.limit.is_none_or(|l| read < l) {
-            match source.next() {
-                Some(row) => {
-                    read += 1;
-                    chunk.push(row);
-                }
-                None => break,
-            }
-        }
-        if chunk.is_empty() {
-            break;
-        }
-        calls += checker.check_chunk(&chunk).iter().filter(|c| !matches!(c, Checked::Rejected(_))).count() as u64;
-    }
-    let target = match &cfg.target {
-        Target::Sandbox => "the bundled sandbox".to_owned(),
-        Target::Remote { api_url, .. } => api_url.clone(),
-        Target::DryRun => String::new(),
-    };
-    eprint!(
-        "--initialize will start phone calls to {calls} leads (project {}) through {target}.\nType yes to start calling: ",
-        project_id.unwrap_or("from the rows")
-    );
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y"))
 }
 
 /// `leadctl upload`.
@@ -494,7 +291,7 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
         "upload",
     );
 
-    let (items_tx, items_rx) = mpsc::channel::<Vec<Item>>(8);
+    let (items_tx, items_rx) = mpsc::channel::<Vec<Item>>(4);
     let reader_out = outbox.clone();
     let reader_counters = Arc::clone(&counters);
     let limit = common.limit;
@@ -670,83 +467,4 @@ fn resend_command(dir: &Path, format: OutFormat, s: &RunSettings) -> String {
         cmd.push("--sandbox".into());
     }
     cmd.join(" ")
-}
-
-/// `leadctl validate`.
-pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
-    let started = Instant::now();
-    let started_at = SystemTime::now();
-    let common = &cfg.common;
-    let source = open_source(common)?;
-    let format = source.format();
-    let out_fmt = out_format(format);
-    let columns: Vec<String> = source.columns().map(<[String]>::to_vec).unwrap_or_default();
-    let input_id = identify(&common.input.path)?;
-    let run_dir = common.out_dir.clone().unwrap_or_else(|| default_run_dir(&common.input.path));
-    output::create_run_dir(&run_dir)
-        .with_context(|| format!("cannot create the output directory {}", run_dir.display()))?;
-    let sinks = Sinks::create(&run_dir, out_fmt, &columns, &[FileKind::Rejected])
-        .with_context(|| format!("cannot create the output files in {}", run_dir.display()))?;
-    let counters = Arc::new(Counters { bytes: source.progress(), ..Counters::default() });
-    let (outbox, writer) = writer::spawn(sinks, None, Arc::clone(&counters))?;
-    let checker = Checker::new(check_settings(common), Arc::new(RwLock::new(Default::default())));
-    let display = Display::start(
-        Mode::choose(common.quiet, common.progress_interval),
-        Arc::clone(&counters),
-        source.total_bytes(),
-        "validate",
-    );
-    let limit = common.limit;
-    let reader_out = outbox.clone();
-    let reader_counters = Arc::clone(&counters);
-    let report = tokio::task::spawn_blocking(move || {
-        let job = ReadJob {
-            source,
-            checker,
-            limit,
-            skip: LineSet::default(),
-            maybe_sent: LineSet::default(),
-            out: reader_out,
-            counters: reader_counters,
-        };
-        read_and_check(job, |_| true)
-    })
-    .await
-    .map_err(|e| anyhow!("the reader failed: {e}"))?;
-    drop(outbox);
-    let (tally, _) = writer.finish().context("writing the output files failed")?;
-    display.finish().await;
-
-    let exit = if let Some(err) = &report.error {
-        eprintln!("leadctl: error: {err}");
-        Exit::Error
-    } else if report.read != report.passed + tally.rejected {
-        eprintln!(
-            "leadctl: internal error: {} rows read, {} passed, {} rejected",
-            report.read, report.passed, tally.rejected
-        );
-        Exit::Error
-    } else if tally.rejected > 0 {
-        Exit::Rejected
-    } else {
-        Exit::Success
-    };
-    let summary = write_summary(Ending {
-        command: "validate",
-        exit,
-        stop: None,
-        resumed: false,
-        settings: base_settings("validate", common, format),
-        input_id,
-        run_dir: &run_dir,
-        out_fmt,
-        kinds: &[FileKind::Rejected],
-        read: report.read,
-        passed: Some(report.passed),
-        tally: &tally,
-        requests: Requests::default(),
-        started,
-        started_at,
-    })?;
-    Ok(Outcome { exit, summary, resend: None })
 }

@@ -1,0 +1,106 @@
+//! The run's dealings with the operator while it goes: Ctrl-C and SIGTERM,
+//! and the confirmation `--initialize` asks for on a terminal.
+
+use std::sync::{Arc, RwLock};
+
+use anyhow::Result;
+use tokio_util::sync::CancellationToken;
+
+use super::read::CHUNK;
+use super::{check_settings, open_source};
+use crate::checks::{CheckSettings, Checked, Checker};
+use crate::config::{Target, UploadConfig};
+use crate::exit::Exit;
+
+/// Ctrl-C / SIGTERM: the first cancels (no new batches), the second exits at once.
+pub(super) fn watch_signals(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut seen = 0;
+        loop {
+            #[cfg(unix)]
+            let term_fut = async {
+                match term.as_mut() {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let term_fut = std::future::pending::<()>();
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => { if r.is_err() { return; } }
+                () = term_fut => {}
+            }
+            seen += 1;
+            if seen == 1 {
+                crate::progress::eprint_line(
+                    "leadctl: interrupted: sending no new batches; waiting for the ones in flight \
+                     (press Ctrl-C again to exit at once; `--resume` recovers either way)",
+                );
+                cancel.cancel();
+            } else {
+                eprintln!("leadctl: interrupted again: exiting now");
+                std::process::exit(Exit::Interrupted.code().into());
+            }
+        }
+    });
+}
+
+/// `--initialize` starts real calls: on a terminal, show how many leads
+/// would be called and ask; off a terminal, the flag is the intent.
+pub(super) fn confirm_initialize(cfg: &UploadConfig, project_id: Option<&str>) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let common = &cfg.common;
+    if !common.initialize || cfg.yes || matches!(cfg.target, Target::DryRun) {
+        return Ok(true);
+    }
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        if !common.quiet {
+            eprintln!(
+                "leadctl: --initialize without a terminal: starting calls without asking (the flag is the intent)"
+            );
+        }
+        return Ok(true);
+    }
+    // A checking pass over the file, sending nothing, to say how many calls.
+    let mut source = open_source(common)?;
+    let mut checker = Checker::new(
+        CheckSettings { project_id: project_id.map(str::to_owned), ..check_settings(common) },
+        Arc::new(RwLock::new(Default::default())),
+    );
+    let mut calls = 0u64;
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut read = 0u64;
+    loop {
+        chunk.clear();
+        while chunk.len() < CHUNK && common.limit.is_none_or(|l| read < l) {
+            match source.next() {
+                Some(row) => {
+                    read += 1;
+                    chunk.push(row);
+                }
+                None => break,
+            }
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        calls += checker.check_chunk(&chunk).iter().filter(|c| !matches!(c, Checked::Rejected(_))).count() as u64;
+    }
+    let target = match &cfg.target {
+        Target::Sandbox => "the bundled sandbox".to_owned(),
+        Target::Remote { api_url, .. } => api_url.clone(),
+        Target::DryRun => String::new(),
+    };
+    eprint!(
+        "--initialize will start phone calls to {calls} leads (project {}) through {target}.\nType yes to start calling: ",
+        project_id.unwrap_or("from the rows")
+    );
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y"))
+}
