@@ -112,14 +112,36 @@ pub type UnknownProcesses = Arc<RwLock<HashSet<String>>>;
 
 /// Judges rows in input order, remembering what the stateful rules need.
 pub struct Checker {
-    settings: CheckSettings,
+    settings: Arc<CheckSettings>,
     unknown: UnknownProcesses,
     memory: Memory,
 }
 
 impl Checker {
     pub fn new(settings: CheckSettings, unknown: UnknownProcesses) -> Checker {
-        Checker { settings, unknown, memory: Memory::default() }
+        Checker { settings: Arc::new(settings), unknown, memory: Memory::default() }
+    }
+
+    /// The settings, for running [`Checker::precheck`] on another thread.
+    pub fn settings(&self) -> Arc<CheckSettings> {
+        Arc::clone(&self.settings)
+    }
+
+    /// Stage one, on any thread: the stateless rules of a chunk (phone
+    /// parsing, field limits), in parallel with rayon. Its result goes to
+    /// [`Checker::judge`] in input order.
+    pub fn precheck(settings: &CheckSettings, rows: &[Row]) -> Prechecked {
+        Prechecked(rows.par_iter().with_min_len(128).map(|row| Pre::new(row, settings)).collect())
+    }
+
+    /// Stage two, in input order: the stateful rules (first-row project,
+    /// duplicates, unknown processes). One result per row of the chunk.
+    pub fn judge(&mut self, pre: Prechecked) -> Vec<Checked> {
+        let settings = &*self.settings;
+        let unknown = Arc::clone(&self.unknown);
+        // A poisoned lock still holds a usable set: the writer only inserts.
+        let unknown = unknown.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        pre.0.into_iter().map(|p| self.memory.judge(p, settings, &unknown)).collect()
     }
 
     /// Checks a chunk of rows in input order: the stateless part (phone
@@ -127,12 +149,8 @@ impl Checker {
     /// (first-row project, duplicates, unknown processes) sequentially in
     /// order. Returns one result per row, in the rows' order.
     pub fn check_chunk(&mut self, rows: &[Row]) -> Vec<Checked> {
-        let settings = &self.settings;
-        let pre: Vec<Pre<'_>> = rows.par_iter().with_min_len(256).map(|row| Pre::new(row, settings)).collect();
-        let unknown = Arc::clone(&self.unknown);
-        // A poisoned lock still holds a usable set: the writer only inserts.
-        let unknown = unknown.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        pre.into_iter().map(|p| self.memory.judge(p, settings, &unknown)).collect()
+        let pre = Checker::precheck(&self.settings, rows);
+        self.judge(pre)
     }
 
     /// Feeds rows already sorted by an earlier run (resume) into the
@@ -143,32 +161,36 @@ impl Checker {
     }
 }
 
-/// The stateless verdict on one row, borrowing from the row and settings.
-struct Pre<'a> {
+/// The stateless verdicts on a chunk of rows, in the rows' order; owned,
+/// so the stages can run on different threads.
+pub struct Prechecked(Vec<Pre>);
+
+/// The stateless verdict on one row.
+struct Pre {
     line: u32,
     rejects: Vec<Reject>,
-    kind: PreKind<'a>,
+    kind: PreKind,
 }
 
 #[allow(clippy::large_enum_variant)] // as `Checked`: most rows are `New`
-enum PreKind<'a> {
+enum PreKind {
     /// `fields` was `Err`: `rejects` holds the `malformed_row`.
     Malformed,
     /// `--existing`: the id and its 64-bit hash, if the row has one.
-    Existing(Option<(&'a str, u64)>),
+    Existing(Option<(String, u64)>),
     New {
         /// The lead, built only when no stateless rule failed.
         lead: Option<api::Lead>,
         /// The row's own `projectId`, for the first-row rule.
-        own_project: Option<&'a str>,
-        process: Option<&'a str>,
+        own_project: Option<String>,
+        process: Option<String>,
         /// [`phone::Phone::key`], when the number is valid.
         phone: Option<u64>,
     },
 }
 
-impl<'a> Pre<'a> {
-    fn new(row: &'a Row, settings: &'a CheckSettings) -> Pre<'a> {
+impl Pre {
+    fn new(row: &Row, settings: &CheckSettings) -> Pre {
         let line = u32::try_from(row.line).unwrap_or(u32::MAX);
         let fields = match &row.fields {
             Ok(fields) => fields,
@@ -179,7 +201,7 @@ impl<'a> Pre<'a> {
         };
         let mut rejects = Vec::new();
         if settings.existing {
-            let id = fields.lead_id.as_deref().map(|id| (id, hash_str(id)));
+            let id = fields.lead_id.as_deref().map(|id| (id.to_owned(), hash_str(id)));
             if id.is_none() {
                 rejects.push(reject(code::MISSING_LEAD_ID, "no leadId".into()));
             }
@@ -223,6 +245,7 @@ impl<'a> Pre<'a> {
             }),
             _ => None,
         };
+        let (own_project, process) = (own_project.map(str::to_owned), process.map(str::to_owned));
         Pre { line, rejects, kind: PreKind::New { lead, own_project, process, phone: phone_key } }
     }
 }
@@ -335,7 +358,7 @@ struct Memory {
 }
 
 impl Memory {
-    fn judge(&mut self, pre: Pre<'_>, settings: &CheckSettings, unknown: &HashSet<String>) -> Checked {
+    fn judge(&mut self, pre: Pre, settings: &CheckSettings, unknown: &HashSet<String>) -> Checked {
         let Pre { line, mut rejects, kind } = pre;
         match kind {
             PreKind::Malformed => Checked::Rejected(rejects),
@@ -345,11 +368,11 @@ impl Memory {
                     rejects.push(reject(code::DUPLICATE_IN_FILE, format!("same lead id as the row at line {first}")));
                     Checked::Rejected(rejects)
                 }
-                None => Checked::Existing(id.to_owned()),
+                None => Checked::Existing(id),
             },
             PreKind::New { lead, own_project, process, phone } => {
                 if settings.project_id.is_none()
-                    && let Some(own) = own_project
+                    && let Some(own) = own_project.as_deref()
                 {
                     match &self.first_project {
                         None => self.first_project = Some((own.to_owned(), line)),
@@ -364,13 +387,13 @@ impl Memory {
                         Some(_) => {}
                     }
                 }
-                if let Some(p) = process.filter(|p| !unknown.is_empty() && unknown.contains(*p)) {
+                if let Some(p) = process.as_deref().filter(|p| !unknown.is_empty() && unknown.contains(*p)) {
                     rejects.push(reject(
                         code::UNKNOWN_PROCESS,
                         format!("the server answered that process \"{p}\" does not exist"),
                     ));
                 }
-                if let (Some(process), Some(phone)) = (process, phone) {
+                if let (Some(process), Some(phone)) = (process.as_deref(), phone) {
                     self.judge_repeats(line, process, phone, settings.initialize, &mut rejects);
                 }
                 match lead {
