@@ -3,7 +3,8 @@
 
     cargo build --release && python3 benches/bench.py [--rows 1000000] [--big 5000000]
 
-Generates CSV lead files (distinct valid US numbers, a few bad rows), then
+Generates CSV lead files with gen_leads.py (distinct valid US numbers in
+mixed formats, 0.1% bad rows), then
 measures with the release binary:
   1. `leadctl validate` on ROWS rows: rows/s, CPU seconds, peak RSS;
   2. `leadctl validate` on BIG rows: peak RSS (memory must not grow with the file);
@@ -21,21 +22,13 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "leadctl")
-AREAS = ["415", "212", "646", "312", "617", "206", "303", "404", "305", "702"]
 
 
 def generate(path, rows):
-    """Distinct valid numbers; every 1000th row is a repeating-digits number."""
-    with open(path, "w") as f:
-        f.write("external_id,first_name,last_name,phone,email,process_id,plan\n")
-        for i in range(rows):
-            if i % 1000 == 999:
-                phone = "+1 555 555 5555"
-            else:
-                a = AREAS[i % len(AREAS)]
-                n = i // len(AREAS)
-                phone = f"({a}) {230 + (n // 10000) % 700}-{n % 10000:04d}"
-            f.write(f"crm-{i},Ada,Lovelace,{phone},ada{i}@example.com,proc_sales,gold\n")
+    """A realistic file from gen_leads.py, with 0.1% bad rows of every kind."""
+    gen = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen_leads.py")
+    subprocess.run([sys.executable, gen, str(rows), path, "--bad-share", "0.001"], check=True,
+                   stderr=subprocess.DEVNULL)
 
 
 def measure(args, **kw):
