@@ -104,9 +104,9 @@ pub struct Lead {
 #[serde(rename_all = "camelCase")]
 pub struct BulkRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub leads: Option<&'a [Lead]>,
+    pub leads: Option<Vec<&'a Lead>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub lead_ids: Option<&'a [String]>,
+    pub lead_ids: Option<Vec<&'a str>>,
     pub initialize: bool,
 }
 

@@ -66,7 +66,7 @@ pub fn spawn(
 ) -> io::Result<(Outbox, WriterHandle)> {
     // Small on purpose: an event can hold a whole batch of rows, and a slow
     // disk must slow the senders down rather than let rows pile up in memory.
-    let (tx, mut rx) = mpsc::channel::<Event>(16);
+    let (tx, mut rx) = mpsc::channel::<Event>(8);
     let handle = std::thread::Builder::new().name("leadctl-writer".into()).spawn(move || {
         let mut sinks = sinks;
         let mut journal = journal;

@@ -397,18 +397,20 @@ impl Engine {
         keep
     }
 
+    /// The request body, serialized once per batch (attempts reuse it) from
+    /// references to the items' leads: no lead is copied.
     fn body(&self, items: &[Item]) -> serde_json::Result<bytes::Bytes> {
         let mut leads = Vec::new();
         let mut ids = Vec::new();
         for i in items {
             match &i.payload {
-                Payload::Lead(l) => leads.push(l.clone()),
-                Payload::Existing(id) => ids.push(id.clone()),
+                Payload::Lead(l) => leads.push(l),
+                Payload::Existing(id) => ids.push(id.as_str()),
             }
         }
         let request = BulkRequest {
-            leads: (!leads.is_empty()).then_some(leads.as_slice()),
-            lead_ids: (!ids.is_empty()).then_some(ids.as_slice()),
+            leads: (!leads.is_empty()).then_some(leads),
+            lead_ids: (!ids.is_empty()).then_some(ids),
             initialize: self.settings.initialize,
         };
         serde_json::to_vec(&request).map(bytes::Bytes::from)
