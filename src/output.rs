@@ -296,6 +296,18 @@ pub struct Sinks {
     tally: Tally,
 }
 
+/// The column of the retryable file that says why a row is there.
+pub const REASON_COLUMN: &str = "leadctl_reason";
+
+/// Added to the reason of a retryable row that an attempt may have
+/// created; sending the file again then counts "already exists" as accepted.
+pub const UNKNOWN_OUTCOME_MARK: &str = "[may already exist: an earlier attempt's answer was lost]";
+
+/// Whether a `leadctl_reason` says the row's lead may already exist.
+pub fn marks_unknown_outcome(reason: &str) -> bool {
+    reason.contains(UNKNOWN_OUTCOME_MARK)
+}
+
 /// The note on an accepted row confirmed after a lost response.
 pub const NOTE_LOST_RESPONSE: &str =
     "created by an earlier attempt whose response was lost; confirmed by the server's \"already exists\" answer";

@@ -217,3 +217,44 @@ fn sigint_finishes_in_flight_batches_and_exits_130_with_every_row_sorted() {
     assert!(run.csv("retryable").iter().all(|r| r["leadctl_reason"].contains("interrupted")));
     assert_files_match_server(&world, &run);
 }
+
+#[test]
+fn retryable_rows_whose_answer_was_lost_are_confirmed_when_sent_again() {
+    // Half the answers are lost after the leads were created.
+    let world = World::with_sandbox(|c| {
+        c.seed = 3;
+        c.lost_rate = 0.5;
+        c.block_threshold = 1_000_000;
+    });
+    let file = world.file("l.csv", leads_csv(200, "proc_sales"));
+    let first = world.upload(&file, &["--quiet", "--batch-size", "10", "--concurrency", "1", "--max-attempts", "1"]);
+    first.assert_code(4);
+    let retryable = first.csv("retryable");
+    assert!(!retryable.is_empty());
+    assert!(retryable.iter().all(|r| leadctl::output::marks_unknown_outcome(&r["leadctl_reason"])));
+
+    // Sending the retryable file again: the server says those leads exist.
+    let again_out = world.path("again");
+    let again = world.leadctl(&[
+        "upload",
+        first.out.join("retryable.csv").to_str().expect("utf-8"),
+        "--quiet",
+        "--batch-size",
+        "10",
+        "--concurrency",
+        "1",
+        "--max-attempts",
+        "20",
+        "--retry-base-ms",
+        "1",
+        "--out-dir",
+        again_out.to_str().expect("utf-8"),
+    ]);
+    let again = Run { out: again_out, ..again };
+    again.assert_code(0);
+    assert_eq!(again.csv("accepted").len(), retryable.len(), "{}", again.stderr);
+    assert!(again.csv("accepted").iter().all(|r| r["leadctl_note"].contains("lost")));
+    let state = world.state();
+    assert!(state.no_lead_created_twice());
+    assert_eq!(state.leads.len(), 200, "every lead exists once");
+}

@@ -205,8 +205,20 @@ impl Engine {
         self.stopped()
     }
 
+    /// Every item to retryable with `reason`; an item an attempt may have
+    /// created says so, so that sending the file again confirms it.
     async fn sort_all(&self, items: Vec<Item>, reason: &str) {
-        let rows = items.into_iter().map(|it| (it.row, Verdict::Retryable { reason: reason.to_owned() })).collect();
+        let rows = items
+            .into_iter()
+            .map(|it| {
+                let reason = if it.maybe_created {
+                    format!("{reason} {}", crate::output::UNKNOWN_OUTCOME_MARK)
+                } else {
+                    reason.to_owned()
+                };
+                (it.row, Verdict::Retryable { reason })
+            })
+            .collect();
         self.sort(rows).await;
     }
 

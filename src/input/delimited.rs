@@ -27,6 +27,8 @@ pub(super) struct DelimitedReader {
     /// Indices of the columns kept in `Raw::Csv` (not `leadctl_*`), or
     /// `None` when every column is kept (the common case: no copy).
     keep: Option<Vec<usize>>,
+    /// The `leadctl_reason` column of a file leadctl wrote, if any.
+    reason: Option<usize>,
     /// Sizes of the previous record, to allocate the next one once.
     last_bytes: usize,
     name: String,
@@ -60,7 +62,8 @@ impl DelimitedReader {
         }
         let kept: Vec<usize> = (0..header.len()).filter(|&i| !headers::is_leadctl(&header[i])).collect();
         let keep = (kept.len() != header.len()).then_some(kept);
-        Ok(DelimitedReader { reader, header, plan, keep, last_bytes: 256, name })
+        let reason = header.iter().position(|h| h.eq_ignore_ascii_case(crate::output::REASON_COLUMN));
+        Ok(DelimitedReader { reader, header, plan, keep, reason, last_bytes: 256, name })
     }
 
     /// The header names kept in the rows as read (`leadctl_*` removed).
@@ -129,7 +132,11 @@ impl DelimitedReader {
             }
             return Err(reason);
         }
-        let mut fields = Fields::default();
+        let earlier_outcome_unknown = self
+            .reason
+            .and_then(|i| record.get(i))
+            .is_some_and(|v| std::str::from_utf8(v).is_ok_and(crate::output::marks_unknown_outcome));
+        let mut fields = Fields { earlier_outcome_unknown, ..Fields::default() };
         let mut bad_utf8: Vec<&str> = Vec::new();
         for ((value, target), column) in record.iter().zip(&self.plan).zip(&self.header) {
             if *target == Target::Ignore || value.is_empty() {

@@ -61,6 +61,11 @@ impl ObjectMapper {
                 }
                 Target::Ignore => {
                     has_leadctl = true;
+                    if key.eq_ignore_ascii_case(crate::output::REASON_COLUMN)
+                        && value.as_str().is_some_and(crate::output::marks_unknown_outcome)
+                    {
+                        fields.earlier_outcome_unknown = true;
+                    }
                     continue;
                 }
                 Target::Custom => Target::Custom,

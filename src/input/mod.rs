@@ -226,4 +226,8 @@ pub struct Fields {
     pub lead_id: Option<String>,
     /// Every other column (empty cells left out), in input order.
     pub custom: Map<String, Value>,
+    /// A retryable file leadctl wrote says an earlier attempt may have
+    /// created this lead (its `leadctl_reason` carries the mark): an
+    /// "already exists" answer then means it was created, not a duplicate.
+    pub earlier_outcome_unknown: bool,
 }

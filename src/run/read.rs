@@ -111,11 +111,13 @@ pub(super) fn read_and_check(job: ReadJob, mut valid: impl FnMut(Vec<Item>) -> b
             match checked {
                 Checked::Rejected(reasons) => rejected.push((row, local_rejection(reasons))),
                 Checked::Lead(lead) => {
-                    let maybe_created = maybe_sent.contains(row.line);
+                    let earlier = row.fields.as_ref().is_ok_and(|f| f.earlier_outcome_unknown);
+                    let maybe_created = earlier || maybe_sent.contains(row.line);
                     items.push(Item { row, payload: Payload::Lead(lead), maybe_created });
                 }
                 Checked::Existing(id) => {
-                    let maybe_created = maybe_sent.contains(row.line);
+                    let earlier = row.fields.as_ref().is_ok_and(|f| f.earlier_outcome_unknown);
+                    let maybe_created = earlier || maybe_sent.contains(row.line);
                     items.push(Item { row, payload: Payload::Existing(id), maybe_created });
                 }
             }
