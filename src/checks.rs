@@ -130,8 +130,10 @@ impl Checker {
     /// Stage one, on any thread: the stateless rules of a chunk (phone
     /// parsing, field limits), in parallel with rayon. Its result goes to
     /// [`Checker::judge`] in input order.
-    pub fn precheck(settings: &CheckSettings, rows: &[Row]) -> Prechecked {
-        Prechecked(rows.par_iter().with_min_len(128).map(|row| Pre::new(row, settings)).collect())
+    /// The lead's values are moved out of each row's `fields`; `raw` and
+    /// `line`, which the output files use, are left as they were.
+    pub fn precheck(settings: &CheckSettings, rows: &mut [Row]) -> Prechecked {
+        Prechecked(rows.par_iter_mut().with_min_len(128).map(|row| Pre::new(row, settings)).collect())
     }
 
     /// Stage two, in input order: the stateful rules (first-row project,
@@ -148,8 +150,10 @@ impl Checker {
     /// parsing, field limits) in parallel with rayon, then the stateful part
     /// (first-row project, duplicates, unknown processes) sequentially in
     /// order. Returns one result per row, in the rows' order.
+    /// (For callers that keep their rows whole: this copies the chunk first.)
     pub fn check_chunk(&mut self, rows: &[Row]) -> Vec<Checked> {
-        let pre = Checker::precheck(&self.settings, rows);
+        let mut rows = rows.to_vec();
+        let pre = Checker::precheck(&self.settings, &mut rows);
         self.judge(pre)
     }
 
@@ -190,9 +194,12 @@ enum PreKind {
 }
 
 impl Pre {
-    fn new(row: &Row, settings: &CheckSettings) -> Pre {
+    /// Judges one row. The lead's values are moved out of `row.fields`
+    /// (the output files use `row.raw`, never the fields), so a valid row
+    /// costs no copy of its strings.
+    fn new(row: &mut Row, settings: &CheckSettings) -> Pre {
         let line = u32::try_from(row.line).unwrap_or(u32::MAX);
-        let fields = match &row.fields {
+        let fields = match &mut row.fields {
             Ok(fields) => fields,
             Err(reason) => {
                 let rejects = vec![reject(code::MALFORMED_ROW, reason.clone())];
@@ -215,12 +222,12 @@ impl Pre {
         if let Err(e) = &parsed {
             rejects.push(phone_reject(*e, fields.phone.as_deref().unwrap_or("")));
         }
-        let process = fields.process_id.as_deref().or(settings.process_id.as_deref());
+        let process: Option<String> = fields.process_id.take().or_else(|| settings.process_id.clone());
         if process.is_none() {
             rejects.push(reject(code::MISSING_PROCESS, "no processId and no --process-id".into()));
         }
-        let own_project = fields.project_id.as_deref();
-        match (own_project, settings.project_id.as_deref()) {
+        let own_project: Option<String> = fields.project_id.take();
+        match (own_project.as_deref(), settings.project_id.as_deref()) {
             (None, None) => rejects.push(reject(code::MISSING_PROJECT, "no projectId and no --project-id".into())),
             (Some(own), Some(wanted)) if own != wanted => rejects.push(reject(
                 code::PROJECT_MISMATCH,
@@ -232,20 +239,19 @@ impl Pre {
 
         let phone = parsed.ok();
         let phone_key = phone.as_ref().map(phone::Phone::key);
-        let lead = match (phone, process, own_project.or(settings.project_id.as_deref())) {
+        let lead = match (phone, &process, own_project.as_deref().or(settings.project_id.as_deref())) {
             (Some(phone), Some(process), Some(project)) if rejects.is_empty() => Some(api::Lead {
                 project_id: project.to_owned(),
-                process_id: process.to_owned(),
+                process_id: process.clone(),
                 phone_number: phone.e164,
-                first_name: fields.first_name.clone(),
-                last_name: fields.last_name.clone(),
-                email: fields.email.clone(),
-                external_id: fields.external_id.clone(),
-                custom_fields: fields.custom.clone(),
+                first_name: fields.first_name.take(),
+                last_name: fields.last_name.take(),
+                email: fields.email.take(),
+                external_id: fields.external_id.take(),
+                custom_fields: std::mem::take(&mut fields.custom),
             }),
             _ => None,
         };
-        let (own_project, process) = (own_project.map(str::to_owned), process.map(str::to_owned));
         Pre { line, rejects, kind: PreKind::New { lead, own_project, process, phone: phone_key } }
     }
 }

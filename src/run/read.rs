@@ -83,8 +83,8 @@ pub(super) fn read_and_check(job: ReadJob, mut valid: impl FnMut(Vec<Item>) -> b
     let settings = checker.settings();
     let (checked, checked_rx) = std::sync::mpsc::sync_channel::<(Vec<Row>, Prechecked)>(2);
     let prechecker = std::thread::Builder::new().name("leadctl-check".into()).spawn(move || {
-        for chunk in chunks_rx {
-            let pre = Checker::precheck(&settings, &chunk);
+        for mut chunk in chunks_rx {
+            let pre = Checker::precheck(&settings, &mut chunk);
             if checked.send((chunk, pre)).is_err() {
                 break;
             }
