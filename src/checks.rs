@@ -156,13 +156,6 @@ impl Checker {
         let pre = Checker::precheck(&self.settings, &mut rows);
         self.judge(pre)
     }
-
-    /// Feeds rows already sorted by an earlier run (resume) into the
-    /// duplicate memory without producing results: the same judgement as
-    /// [`Checker::check_chunk`], so the state is as if the run had gone on.
-    pub fn remember_chunk(&mut self, rows: &[Row]) {
-        drop(self.check_chunk(rows));
-    }
 }
 
 /// The stateless verdicts on a chunk of rows, in the rows' order; owned,

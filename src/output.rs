@@ -185,7 +185,7 @@ impl Sink {
                 for e in extras {
                     match e {
                         Extra::Str(_, s) => w.write_field(s)?,
-                        Extra::Num(_, Some(n)) => w.write_field(itoa(*n))?,
+                        Extra::Num(_, Some(n)) => w.write_field(itoa::Buffer::new().format(*n))?,
                         Extra::Num(_, None) => w.write_field("")?,
                     }
                 }
@@ -260,10 +260,6 @@ fn raw_json(raw: &Raw) -> Value {
     }
 }
 
-fn itoa(n: u64) -> String {
-    n.to_string()
-}
-
 enum Extra<'a> {
     Str(&'static str, &'a str),
     Num(&'static str, Option<u64>),
@@ -290,7 +286,6 @@ impl Tally {
 
 /// The three open files of a run, and the tally of what went in them.
 pub struct Sinks {
-    format: OutFormat,
     width: usize,
     sinks: Vec<Sink>,
     tally: Tally,
@@ -320,7 +315,7 @@ impl Sinks {
             .iter()
             .map(|&k| Sink::new(create_private(&file_path(dir, k, format))?, k, format, columns, true))
             .collect::<io::Result<Vec<_>>>()?;
-        let mut s = Sinks { format, width: columns.len(), sinks, tally: Tally::default() };
+        let mut s = Sinks { width: columns.len(), sinks, tally: Tally::default() };
         s.flush(true)?;
         Ok(s)
     }
@@ -340,11 +335,7 @@ impl Sinks {
             };
             sinks.push(Sink::new(file, k, format, columns, header)?);
         }
-        Ok(Sinks { format, width: columns.len(), sinks, tally })
-    }
-
-    pub fn format(&self) -> OutFormat {
-        self.format
+        Ok(Sinks { width: columns.len(), sinks, tally })
     }
 
     pub fn tally(&self) -> &Tally {
@@ -354,45 +345,49 @@ impl Sinks {
     /// Writes one row to the file its verdict names, and counts it.
     pub fn sort(&mut self, row: &Row, verdict: &Verdict) -> io::Result<()> {
         let line = Some(row.line);
-        let (kind, extras): (FileKind, Vec<Extra<'_>>) = match verdict {
+        let width = self.width;
+        let write = |sinks: &mut [Sink], kind: FileKind, extras: &[Extra<'_>]| match sinks
+            .iter_mut()
+            .find(|s| s.kind == kind)
+        {
+            Some(sink) => sink.write(row, width, extras),
+            None => Err(io::Error::other(format!("this command writes no {} file", kind.name()))),
+        };
+        match verdict {
             Verdict::Accepted { lead_id, e164, note } => {
                 self.tally.accepted += 1;
                 if note.as_ref() == NOTE_LOST_RESPONSE {
                     self.tally.accepted_after_lost_response += 1;
                 }
-                (
-                    FileKind::Accepted,
-                    vec![
-                        Extra::Num("leadctl_line", line),
-                        Extra::Str("leadctl_lead_id", lead_id.as_deref().unwrap_or("")),
-                        Extra::Str("leadctl_phone_e164", e164.as_deref().unwrap_or("")),
-                        Extra::Str("leadctl_note", note),
-                    ],
-                )
+                let extras = [
+                    Extra::Num("leadctl_line", line),
+                    Extra::Str("leadctl_lead_id", lead_id.as_deref().unwrap_or("")),
+                    Extra::Str("leadctl_phone_e164", e164.as_deref().unwrap_or("")),
+                    Extra::Str("leadctl_note", note),
+                ];
+                write(&mut self.sinks, FileKind::Accepted, &extras)
             }
             Verdict::Rejected { code, reason, origin, http_status } => {
                 self.tally.rejected += 1;
-                *self.tally.rejected_by_code.entry(code.to_string()).or_default() += 1;
-                (
-                    FileKind::Rejected,
-                    vec![
-                        Extra::Num("leadctl_line", line),
-                        Extra::Str("leadctl_code", code),
-                        Extra::Str("leadctl_reason", reason),
-                        Extra::Str("leadctl_source", origin.as_str()),
-                        Extra::Num("leadctl_http_status", http_status.map(u64::from)),
-                    ],
-                )
+                match self.tally.rejected_by_code.get_mut(code.as_ref()) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.tally.rejected_by_code.insert(code.to_string(), 1);
+                    }
+                }
+                let extras = [
+                    Extra::Num("leadctl_line", line),
+                    Extra::Str("leadctl_code", code),
+                    Extra::Str("leadctl_reason", reason),
+                    Extra::Str("leadctl_source", origin.as_str()),
+                    Extra::Num("leadctl_http_status", http_status.map(u64::from)),
+                ];
+                write(&mut self.sinks, FileKind::Rejected, &extras)
             }
             Verdict::Retryable { reason } => {
                 self.tally.retryable += 1;
-                (FileKind::Retryable, vec![Extra::Str("leadctl_reason", reason)])
+                write(&mut self.sinks, FileKind::Retryable, &[Extra::Str(REASON_COLUMN, reason)])
             }
-        };
-        let width = self.width;
-        match self.sinks.iter_mut().find(|s| s.kind == kind) {
-            Some(sink) => sink.write(row, width, &extras),
-            None => Err(io::Error::other(format!("this command writes no {} file", kind.name()))),
         }
     }
 

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use super::delimited::set_field;
 use super::headers::{KeyCache, Target};
-use super::lines::{line_error, read_line};
+use super::lines::NonBlankLines;
 use super::{Fields, InputError, Raw, Row};
 
 /// The largest element the array reader will hold in memory. An element
@@ -298,14 +298,10 @@ impl ArrayReader {
 
 /// NDJSON: one JSON object a line; blank lines are skipped.
 pub(super) struct NdjsonReader {
-    input: Box<dyn BufRead + Send>,
+    lines: NonBlankLines,
     mapper: ObjectMapper,
-    /// The number of lines read so far.
-    line: u64,
-    buf: Vec<u8>,
     /// The first row, read by `open` to check the format.
     pending: Option<Row>,
-    name: String,
 }
 
 impl NdjsonReader {
@@ -316,13 +312,13 @@ impl NdjsonReader {
         mapper: ObjectMapper,
         name: String,
     ) -> Result<NdjsonReader, InputError> {
-        let mut r = NdjsonReader { input, mapper, line: 0, buf: Vec::new(), pending: None, name };
-        let first = r.next_line().map_err(|e| match e {
+        let mut r = NdjsonReader { lines: NonBlankLines::new(input, name), mapper, pending: None };
+        let first = r.lines.next().map_err(|e| match e {
             InputError::Read { path, source, .. } => InputError::Open { path, source },
             other => other,
         })?;
         if let Some(line) = first {
-            let text = r.buf.trim_ascii_start();
+            let text = r.lines.text().trim_ascii_start();
             let detail = match text.first() {
                 Some(b'{') => None,
                 Some(b'[') => Some("it starts with `[`: a JSON array; name it .json or pass --format json"),
@@ -330,7 +326,7 @@ impl NdjsonReader {
             };
             if let Some(detail) = detail {
                 return Err(InputError::NotFormat {
-                    path: r.name,
+                    path: r.lines.name,
                     expected: "NDJSON (one JSON object a line)",
                     detail: detail.to_owned(),
                 });
@@ -340,28 +336,13 @@ impl NdjsonReader {
         Ok(r)
     }
 
-    /// Reads the next non-blank line into `self.buf`; returns its number.
-    fn next_line(&mut self) -> Result<Option<u64>, InputError> {
-        loop {
-            self.buf.clear();
-            let n = read_line(&mut *self.input, &mut self.buf)
-                .map_err(|source| line_error(&self.name, self.line + 1, source))?;
-            if n == 0 {
-                return Ok(None);
-            }
-            self.line += 1;
-            if !self.buf.trim_ascii().is_empty() {
-                return Ok(Some(self.line));
-            }
-        }
-    }
-
     fn parse(&mut self, line: u64) -> Row {
-        match serde_json::from_slice::<Value>(&self.buf) {
+        let text = self.lines.text();
+        match serde_json::from_slice::<Value>(text) {
             Ok(value) => self.mapper.row(line, value),
             Err(e) => Row {
                 line,
-                raw: Raw::Other(Value::String(String::from_utf8_lossy(self.buf.trim_ascii_end()).into_owned())),
+                raw: Raw::Other(Value::String(String::from_utf8_lossy(text.trim_ascii_end()).into_owned())),
                 fields: Err(parse_error(&e, line)),
             },
         }
@@ -371,7 +352,7 @@ impl NdjsonReader {
         if let Some(row) = self.pending.take() {
             return Ok(Some(row));
         }
-        match self.next_line()? {
+        match self.lines.next()? {
             Some(line) => Ok(Some(self.parse(line))),
             None => Ok(None),
         }

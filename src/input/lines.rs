@@ -15,21 +15,23 @@ use super::{Fields, InputError, Raw, Row};
 /// The one column of a lines file.
 pub(super) const COLUMN: &str = "leadId";
 
-pub(super) struct LinesReader {
+/// The non-blank lines of a file, with their numbers: what both line
+/// formats (NDJSON and lead-id lists) read.
+pub(super) struct NonBlankLines {
     input: Box<dyn BufRead + Send>,
     /// The number of lines read so far.
     line: u64,
-    seen_content: bool,
     buf: Vec<u8>,
-    name: String,
+    pub(super) name: String,
 }
 
-impl LinesReader {
-    pub(super) fn new(input: Box<dyn BufRead + Send>, name: String) -> LinesReader {
-        LinesReader { input, line: 0, seen_content: false, buf: Vec::new(), name }
+impl NonBlankLines {
+    pub(super) fn new(input: Box<dyn BufRead + Send>, name: String) -> NonBlankLines {
+        NonBlankLines { input, line: 0, buf: Vec::new(), name }
     }
 
-    pub(super) fn next_row(&mut self) -> Result<Option<Row>, InputError> {
+    /// Reads the next non-blank line (see [`NonBlankLines::text`]); returns its number.
+    pub(super) fn next(&mut self) -> Result<Option<u64>, InputError> {
         loop {
             self.buf.clear();
             let n = read_line(&mut *self.input, &mut self.buf)
@@ -38,10 +40,34 @@ impl LinesReader {
                 return Ok(None);
             }
             self.line += 1;
-            let text = self.buf.trim_ascii();
-            if text.is_empty() {
-                continue;
+            if !self.buf.trim_ascii().is_empty() {
+                return Ok(Some(self.line));
             }
+        }
+    }
+
+    /// The line last read, as read (with its line ending).
+    pub(super) fn text(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+pub(super) struct LinesReader {
+    lines: NonBlankLines,
+    seen_content: bool,
+}
+
+impl LinesReader {
+    pub(super) fn new(input: Box<dyn BufRead + Send>, name: String) -> LinesReader {
+        LinesReader { lines: NonBlankLines::new(input, name), seen_content: false }
+    }
+
+    pub(super) fn next_row(&mut self) -> Result<Option<Row>, InputError> {
+        loop {
+            let Some(line) = self.lines.next()? else {
+                return Ok(None);
+            };
+            let text = self.lines.text().trim_ascii();
             let first = !self.seen_content;
             self.seen_content = true;
             let mut raw = ByteRecord::with_capacity(text.len(), 1);
@@ -51,7 +77,7 @@ impl LinesReader {
                 Ok(id) => Ok(Fields { lead_id: Some(id.to_owned()), ..Fields::default() }),
                 Err(_) => Err(format!("column \"{COLUMN}\" is not valid UTF-8; save the file as UTF-8")),
             };
-            return Ok(Some(Row { line: self.line, raw: Raw::Csv(raw), fields }));
+            return Ok(Some(Row { line, raw: Raw::Csv(raw), fields }));
         }
     }
 }
@@ -62,7 +88,7 @@ const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
 
 /// `read_until(b'\n')` with a cap: an `InvalidData` error past
 /// [`MAX_LINE_BYTES`].
-pub(super) fn read_line(input: &mut dyn BufRead, buf: &mut Vec<u8>) -> io::Result<usize> {
+fn read_line(input: &mut dyn BufRead, buf: &mut Vec<u8>) -> io::Result<usize> {
     let mut total = 0;
     loop {
         let available = match input.fill_buf() {
@@ -93,7 +119,7 @@ pub(super) fn read_line(input: &mut dyn BufRead, buf: &mut Vec<u8>) -> io::Resul
 }
 
 /// The error for a line that could not be read: too long, or I/O.
-pub(super) fn line_error(name: &str, line: u64, source: io::Error) -> InputError {
+fn line_error(name: &str, line: u64, source: io::Error) -> InputError {
     if source.kind() == io::ErrorKind::InvalidData {
         InputError::Broken { path: name.to_owned(), line, detail: source.to_string() }
     } else {
