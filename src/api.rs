@@ -231,15 +231,59 @@ pub fn match_results(items: &[ItemKey<'_>], answer: BulkResponse) -> Vec<Option<
     out
 }
 
+/// An attempt that got no answer leadctl can act on, and that is safe to
+/// retry with backoff (5xx but 501, 408, network errors, timeouts, an
+/// unreadable 200). Whether the server may have acted on the request
+/// decides whether the batch's leads may already exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// The connection could not be made: the request never reached the server.
+    Connect(String),
+    /// No answer within the timeout; the server may have acted on the request.
+    Timeout(String),
+    /// The connection broke after the request may have been sent.
+    Network(String),
+    /// HTTP 408: the server gave up reading the request before acting on it.
+    RequestTimeout(String),
+    /// A 5xx but 501: the server failed, perhaps after creating some leads.
+    Server { status: u16, message: String },
+    /// An answer whose body was cut short or does not parse.
+    Unreadable { status: u16, detail: String },
+}
+
+impl Fault {
+    /// Whether the server may have acted on the request (created leads).
+    pub fn may_have_acted(&self) -> bool {
+        !matches!(self, Fault::Connect(_) | Fault::RequestTimeout(_))
+    }
+
+    /// Whether the fault is the network's or a clock's rather than the
+    /// server's own answer: such retries cost more of the retry budget.
+    pub fn is_transport(&self) -> bool {
+        matches!(self, Fault::Timeout(_) | Fault::Network(_))
+    }
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Connect(d) => write!(f, "could not connect: {d}"),
+            Fault::Timeout(d) => write!(f, "timed out: {d}"),
+            Fault::Network(d) => write!(f, "network error: {d}"),
+            Fault::RequestTimeout(m) => write!(f, "HTTP 408: {m}"),
+            Fault::Server { status, message } => write!(f, "HTTP {status}: {message}"),
+            Fault::Unreadable { status, detail } => write!(f, "HTTP {status} with an unreadable body: {detail}"),
+        }
+    }
+}
+
 /// How the client must treat an HTTP answer (or its absence).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
     /// 200 with a body that parsed.
     Ok(BulkResponse),
-    /// A fault that is safe to retry with backoff: 5xx but 501, 408, a
-    /// network error, a timeout, an unparseable 200. `maybe_created` is true
-    /// when the request may have reached the server (its leads may exist).
-    Retryable { reason: String, maybe_created: bool },
+    /// A fault that is safe to retry with backoff.
+    Fault(Fault),
     /// 429: rate limited or key blocked; wait and send again.
     RateLimited { retry_after: Option<Duration>, message: String },
     /// 400 `Maximum of N leads allowed per request`.
@@ -267,12 +311,10 @@ impl Answer {
         match status {
             200 => match serde_json::from_slice::<BulkResponse>(body) {
                 Ok(r) => Answer::Ok(r),
-                Err(e) => {
-                    Answer::Retryable { reason: format!("HTTP 200 with an unreadable body: {e}"), maybe_created: true }
-                }
+                Err(e) => Answer::Fault(Fault::Unreadable { status, detail: e.to_string() }),
             },
             429 => Answer::RateLimited { retry_after: retry_after.and_then(parse_retry_after), message: message() },
-            408 => Answer::Retryable { reason: format!("HTTP 408: {}", message()), maybe_created: false },
+            408 => Answer::Fault(Fault::RequestTimeout(message())),
             400 => {
                 let m = message();
                 match parse_maximum(&m) {
@@ -289,7 +331,7 @@ impl Answer {
                 }
             }
             501 => Answer::Fatal { status, message: message() },
-            500..=599 => Answer::Retryable { reason: format!("HTTP {status}: {}", message()), maybe_created: true },
+            500..=599 => Answer::Fault(Fault::Server { status, message: message() }),
             _ => Answer::Fatal { status, message: message() },
         }
     }
@@ -339,9 +381,13 @@ mod tests {
             Answer::classify(429, Some("7"), &body(msg::RATE_LIMITED)),
             Answer::RateLimited { retry_after: Some(Duration::from_secs(7)), message: msg::RATE_LIMITED.into() }
         );
-        assert!(matches!(Answer::classify(503, None, b"oops"), Answer::Retryable { maybe_created: true, .. }));
+        assert_eq!(
+            Answer::classify(503, None, b"oops"),
+            Answer::Fault(Fault::Server { status: 503, message: "oops".into() })
+        );
+        assert!(matches!(Answer::classify(408, None, b""), Answer::Fault(f) if !f.may_have_acted()));
         assert!(matches!(Answer::classify(501, None, b""), Answer::Fatal { status: 501, .. }));
-        assert!(matches!(Answer::classify(200, None, b"{trunc"), Answer::Retryable { .. }));
+        assert!(matches!(Answer::classify(200, None, b"{trunc"), Answer::Fault(f) if f.may_have_acted()));
         assert!(matches!(
             Answer::classify(403, None, &body(msg::PROJECT_INACTIVE)),
             Answer::Denied { status: 403, .. }

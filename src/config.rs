@@ -52,7 +52,7 @@ impl fmt::Display for ApiKey {
 
 /// Where the leads go.
 #[derive(Debug, Clone)]
-pub enum Target {
+pub enum Destination {
     /// An emulator started in this process (`--sandbox`).
     Sandbox,
     /// A real API: base URL (no trailing `/`) and key.
@@ -96,7 +96,7 @@ pub struct Common {
 #[derive(Debug, Clone)]
 pub struct UploadConfig {
     pub common: Common,
-    pub target: Target,
+    pub destination: Destination,
     /// Skip the confirmation prompt for `--initialize`.
     pub yes: bool,
     /// Leads per request (1..=1000).
@@ -175,10 +175,10 @@ pub fn upload(args: &UploadArgs, env: &Env) -> Result<UploadConfig> {
     let file_input = args.file.clone().unwrap_or_default();
     let common = common(&args.common, &file, file_input, args.existing, args.initialize, env)?;
 
-    let target = if args.dry_run {
-        Target::DryRun
+    let destination = if args.dry_run {
+        Destination::DryRun
     } else if args.sandbox {
-        Target::Sandbox
+        Destination::Sandbox
     } else {
         let api_url =
             args.api_url.clone().or_else(|| nonempty(env, ENV_API_URL)).or_else(|| file.api_url.clone()).ok_or_else(
@@ -191,7 +191,7 @@ pub fn upload(args: &UploadArgs, env: &Env) -> Result<UploadConfig> {
             )?;
         let api_url = check_url(&api_url)?;
         let api_key = api_key(args, &file, file_path.as_deref(), env)?;
-        Target::Remote { api_url, api_key }
+        Destination::Remote { api_url, api_key }
     };
 
     let batch_size = args.batch_size.or(file.batch_size).unwrap_or(crate::api::MAX_LEADS_PER_REQUEST);
@@ -218,7 +218,7 @@ pub fn upload(args: &UploadArgs, env: &Env) -> Result<UploadConfig> {
 
     Ok(UploadConfig {
         common,
-        target,
+        destination,
         yes: args.yes,
         batch_size,
         concurrency,

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::output::{FileKind, NOTE_LOST_RESPONSE, OutFormat, Tally, file_path};
+use crate::output::{FileKind, OutFormat, Tally, file_path};
+use crate::vocab::{Note, column};
 
 /// The journal's file name inside a run directory.
 pub const FILE_NAME: &str = "journal.ndjson";
@@ -158,7 +159,7 @@ pub struct Recovered {
     /// Lines already in accepted or rejected: skipped.
     pub done: LineSet,
     /// Lines that were in a batch sent without a recorded answer.
-    pub maybe_sent: LineSet,
+    pub may_exist: LineSet,
     pub unknown_processes: Vec<String>,
     pub batch_size: Option<usize>,
     /// Counts of the rows already sorted (accepted and rejected).
@@ -216,15 +217,15 @@ pub fn recover(dir: &Path) -> anyhow::Result<Recovered> {
         scan_output(&p, out_format, kind, &mut done, &mut tally)
             .with_context(|| format!("cannot read back {}", p.display()))?;
     }
-    let mut maybe_sent = LineSet::default();
+    let mut may_exist = LineSet::default();
     for (a, b) in sent.into_iter().flatten() {
         for l in a..=b {
             if !done.contains(l) {
-                maybe_sent.insert(l);
+                may_exist.insert(l);
             }
         }
     }
-    Ok(Recovered { input, out_format, settings, done, maybe_sent, unknown_processes, batch_size, tally, finished })
+    Ok(Recovered { input, out_format, settings, done, may_exist, unknown_processes, batch_size, tally, finished })
 }
 
 /// Reads one output file's rows back into `done` and `tally`, truncating
@@ -242,16 +243,8 @@ fn scan_output(
     let mut record = |line: u64, code: Option<&str>, note: Option<&str>| {
         done.insert(line);
         match kind {
-            FileKind::Accepted => {
-                tally.accepted += 1;
-                if note == Some(NOTE_LOST_RESPONSE) {
-                    tally.accepted_after_lost_response += 1;
-                }
-            }
-            _ => {
-                tally.rejected += 1;
-                *tally.rejected_by_code.entry(code.unwrap_or("").to_owned()).or_default() += 1;
-            }
+            FileKind::Accepted => tally.count_accepted(&Note::parse(note.unwrap_or(""))),
+            _ => tally.count_rejected(code.unwrap_or("")),
         }
     };
     match format {
@@ -273,7 +266,7 @@ fn scan_output(
                 }
                 match &header {
                     None => {
-                        if col(&rec, "leadctl_line").is_none() {
+                        if col(&rec, column::LINE).is_none() {
                             anyhow::bail!("its header has no leadctl_line column: not a leadctl output file");
                         }
                         header = Some(rec.clone());
@@ -285,8 +278,8 @@ fn scan_output(
                         let get = |name: &str| {
                             col(h, name).and_then(|i| rec.get(i)).and_then(|f| std::str::from_utf8(f).ok())
                         };
-                        let Some(line) = get("leadctl_line").and_then(|s| s.parse().ok()) else { break };
-                        record(line, get("leadctl_code"), get("leadctl_note"));
+                        let Some(line) = get(column::LINE).and_then(|s| s.parse().ok()) else { break };
+                        record(line, get(column::CODE), get(column::NOTE));
                     }
                 }
                 good_end = end;
@@ -304,9 +297,9 @@ fn scan_output(
                 let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice::<serde_json::Value>(&buf) else {
                     break;
                 };
-                let Some(line) = obj.get("leadctl_line").and_then(|v| v.as_u64()) else { break };
+                let Some(line) = obj.get(column::LINE).and_then(|v| v.as_u64()) else { break };
                 let s = |k: &str| obj.get(k).and_then(|v| v.as_str());
-                record(line, s("leadctl_code"), s("leadctl_note"));
+                record(line, s(column::CODE), s(column::NOTE));
                 good_end += n as u64;
             }
         }

@@ -27,6 +27,7 @@ pub mod progress;
 pub mod run;
 pub mod sandbox;
 pub mod summary;
+pub mod vocab;
 pub mod writer;
 
 use clap::{CommandFactory, Parser};

@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::input::{Raw, Row};
+use crate::vocab::{self, Note, column};
 
 /// Where a rejection was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -39,9 +40,23 @@ impl Origin {
 /// Which file a row goes to, with what that file records about it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
-    Accepted { lead_id: Option<String>, e164: Option<String>, note: Cow<'static, str> },
-    Rejected { code: Cow<'static, str>, reason: String, origin: Origin, http_status: Option<u16> },
-    Retryable { reason: String },
+    Accepted {
+        lead_id: Option<String>,
+        e164: Option<String>,
+        note: Note,
+    },
+    Rejected {
+        code: Cow<'static, str>,
+        reason: String,
+        origin: Origin,
+        http_status: Option<u16>,
+    },
+    /// `may_exist`: an attempt may have created the lead although no answer
+    /// said so; the file then carries [`vocab::MAY_EXIST_MARK`] after the reason.
+    Retryable {
+        reason: String,
+        may_exist: bool,
+    },
 }
 
 /// The three files.
@@ -67,11 +82,9 @@ impl FileKind {
     /// The columns leadctl adds after the input's own.
     pub fn extra_columns(self) -> &'static [&'static str] {
         match self {
-            FileKind::Accepted => &["leadctl_line", "leadctl_lead_id", "leadctl_phone_e164", "leadctl_note"],
-            FileKind::Rejected => {
-                &["leadctl_line", "leadctl_code", "leadctl_reason", "leadctl_source", "leadctl_http_status"]
-            }
-            FileKind::Retryable => &["leadctl_reason"],
+            FileKind::Accepted => &[column::LINE, column::LEAD_ID, column::PHONE_E164, column::NOTE],
+            FileKind::Rejected => &[column::LINE, column::CODE, column::REASON, column::SOURCE, column::HTTP_STATUS],
+            FileKind::Retryable => &[column::REASON],
         }
     }
 }
@@ -211,7 +224,8 @@ impl Sink {
                     }
                     other => {
                         sep(w)?;
-                        w.write_all(b"\"leadctl_raw\":")?;
+                        serde_json::to_writer(&mut *w, column::RAW)?;
+                        w.write_all(b":")?;
                         serde_json::to_writer(&mut *w, &raw_json(other))?;
                     }
                 }
@@ -282,6 +296,25 @@ impl Tally {
     pub fn total(&self) -> u64 {
         self.accepted + self.rejected + self.retryable
     }
+
+    /// Counts one accepted row.
+    pub fn count_accepted(&mut self, note: &Note) {
+        self.accepted += 1;
+        if *note == Note::LostResponseConfirmed {
+            self.accepted_after_lost_response += 1;
+        }
+    }
+
+    /// Counts one rejected row under its code (no allocation once the code was seen).
+    pub fn count_rejected(&mut self, code: &str) {
+        self.rejected += 1;
+        match self.rejected_by_code.get_mut(code) {
+            Some(n) => *n += 1,
+            None => {
+                self.rejected_by_code.insert(code.to_owned(), 1);
+            }
+        }
+    }
 }
 
 /// The three open files of a run, and the tally of what went in them.
@@ -290,22 +323,6 @@ pub struct Sinks {
     sinks: Vec<Sink>,
     tally: Tally,
 }
-
-/// The column of the retryable file that says why a row is there.
-pub const REASON_COLUMN: &str = "leadctl_reason";
-
-/// Added to the reason of a retryable row that an attempt may have
-/// created; sending the file again then counts "already exists" as accepted.
-pub const UNKNOWN_OUTCOME_MARK: &str = "[may already exist: an earlier attempt's answer was lost]";
-
-/// Whether a `leadctl_reason` says the row's lead may already exist.
-pub fn marks_unknown_outcome(reason: &str) -> bool {
-    reason.contains(UNKNOWN_OUTCOME_MARK)
-}
-
-/// The note on an accepted row confirmed after a lost response.
-pub const NOTE_LOST_RESPONSE: &str =
-    "created by an earlier attempt whose response was lost; confirmed by the server's \"already exists\" answer";
 
 impl Sinks {
     /// Creates the given files (header rows for CSV) in `dir`, which must
@@ -355,38 +372,35 @@ impl Sinks {
         };
         match verdict {
             Verdict::Accepted { lead_id, e164, note } => {
-                self.tally.accepted += 1;
-                if note.as_ref() == NOTE_LOST_RESPONSE {
-                    self.tally.accepted_after_lost_response += 1;
-                }
+                self.tally.count_accepted(note);
+                let note = note.text();
                 let extras = [
-                    Extra::Num("leadctl_line", line),
-                    Extra::Str("leadctl_lead_id", lead_id.as_deref().unwrap_or("")),
-                    Extra::Str("leadctl_phone_e164", e164.as_deref().unwrap_or("")),
-                    Extra::Str("leadctl_note", note),
+                    Extra::Num(column::LINE, line),
+                    Extra::Str(column::LEAD_ID, lead_id.as_deref().unwrap_or("")),
+                    Extra::Str(column::PHONE_E164, e164.as_deref().unwrap_or("")),
+                    Extra::Str(column::NOTE, &note),
                 ];
                 write(&mut self.sinks, FileKind::Accepted, &extras)
             }
             Verdict::Rejected { code, reason, origin, http_status } => {
-                self.tally.rejected += 1;
-                match self.tally.rejected_by_code.get_mut(code.as_ref()) {
-                    Some(n) => *n += 1,
-                    None => {
-                        self.tally.rejected_by_code.insert(code.to_string(), 1);
-                    }
-                }
+                self.tally.count_rejected(code);
                 let extras = [
-                    Extra::Num("leadctl_line", line),
-                    Extra::Str("leadctl_code", code),
-                    Extra::Str("leadctl_reason", reason),
-                    Extra::Str("leadctl_source", origin.as_str()),
-                    Extra::Num("leadctl_http_status", http_status.map(u64::from)),
+                    Extra::Num(column::LINE, line),
+                    Extra::Str(column::CODE, code),
+                    Extra::Str(column::REASON, reason),
+                    Extra::Str(column::SOURCE, origin.as_str()),
+                    Extra::Num(column::HTTP_STATUS, http_status.map(u64::from)),
                 ];
                 write(&mut self.sinks, FileKind::Rejected, &extras)
             }
-            Verdict::Retryable { reason } => {
+            Verdict::Retryable { reason, may_exist } => {
                 self.tally.retryable += 1;
-                write(&mut self.sinks, FileKind::Retryable, &[Extra::Str(REASON_COLUMN, reason)])
+                let reason: Cow<'_, str> = if *may_exist {
+                    Cow::Owned(format!("{reason} {}", vocab::MAY_EXIST_MARK))
+                } else {
+                    Cow::Borrowed(reason)
+                };
+                write(&mut self.sinks, FileKind::Retryable, &[Extra::Str(column::REASON, &reason)])
             }
         }
     }

@@ -232,7 +232,7 @@ fn retryable_rows_whose_answer_was_lost_are_confirmed_when_sent_again() {
     first.assert_code(4);
     let retryable = first.csv("retryable");
     assert!(!retryable.is_empty());
-    assert!(retryable.iter().all(|r| leadctl::output::marks_unknown_outcome(&r["leadctl_reason"])));
+    assert!(retryable.iter().all(|r| leadctl::vocab::has_may_exist_mark(&r["leadctl_reason"])));
 
     // Sending the retryable file again: the server says those leads exist.
     let again_out = world.path("again");

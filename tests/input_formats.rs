@@ -247,7 +247,7 @@ fn header_synonyms_map_every_field_and_the_rest_is_custom() {
         external_id: Some("c1".into()),
         lead_id: Some("ld_1".into()),
         custom: serde_json::from_value(json!({"plan": "gold"})).expect("map"),
-        earlier_outcome_unknown: false,
+        may_exist: false,
     };
     assert_eq!(f, &expected);
 }

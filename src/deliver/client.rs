@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 
-use crate::api::{self, Answer};
+use crate::api::{self, Answer, Fault};
 use crate::config::ApiKey;
 
 /// Sends batches to one API endpoint with one key.
@@ -55,36 +55,32 @@ impl Client {
         let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         match response.bytes().await {
             Ok(body) => Answer::classify(status, retry_after.as_deref(), &body),
-            Err(e) => Answer::Retryable {
-                reason: format!("HTTP {status}, then the body was cut short: {}", describe(&e)),
-                maybe_created: true,
-            },
+            Err(e) => Answer::Fault(Fault::Unreadable { status, detail: format!("cut short: {}", detail(&e)) }),
         }
     }
 }
 
+/// A transport error as a typed fault. A failed connection (refused, or
+/// timed out while connecting) never reached the server: nothing was created.
 fn network_error(e: &reqwest::Error) -> Answer {
-    // A refused connection never reached the server: nothing was created.
-    let maybe_created = !e.is_connect();
-    Answer::Retryable { reason: describe(e), maybe_created }
+    let d = detail(e);
+    Answer::Fault(if e.is_connect() {
+        Fault::Connect(d)
+    } else if e.is_timeout() {
+        Fault::Timeout(d)
+    } else {
+        Fault::Network(d)
+    })
 }
 
-/// A one-line description of a transport error, without the URL's query.
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else if e.is_body() || e.is_decode() {
-        "the answer was cut short"
-    } else {
-        "network error"
-    };
+/// The innermost cause of a transport error: the useful part, without the
+/// URL reqwest puts in its own message.
+fn detail(e: &reqwest::Error) -> String {
     let mut detail = String::new();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         detail = s.to_string();
         source = s.source();
     }
-    if detail.is_empty() { kind.to_owned() } else { format!("{kind}: {detail}") }
+    if detail.is_empty() { "no detail".to_owned() } else { detail }
 }

@@ -27,7 +27,8 @@ use crate::api::{self, Answer, BulkRequest, ItemKey, ItemResult};
 use crate::checks::UnknownProcesses;
 use crate::input::Row;
 use crate::journal::{self, Entry};
-use crate::output::{NOTE_LOST_RESPONSE, Origin, Verdict};
+use crate::output::{Origin, Verdict};
+use crate::vocab::Note;
 use crate::writer::Outbox;
 
 pub use budget::RetryBudget;
@@ -47,7 +48,7 @@ pub struct Item {
     pub row: Row,
     pub payload: Payload,
     /// An earlier attempt (this run, or a run being resumed) may have created it.
-    pub maybe_created: bool,
+    pub may_exist: bool,
 }
 
 /// Why a run stopped sending before the input ran out.
@@ -210,14 +211,7 @@ impl Engine {
     async fn sort_all(&self, items: Vec<Item>, reason: &str) {
         let rows = items
             .into_iter()
-            .map(|it| {
-                let reason = if it.maybe_created {
-                    format!("{reason} {}", crate::output::UNKNOWN_OUTCOME_MARK)
-                } else {
-                    reason.to_owned()
-                };
-                (it.row, Verdict::Retryable { reason })
-            })
+            .map(|it| (it.row, Verdict::Retryable { reason: reason.to_owned(), may_exist: it.may_exist }))
             .collect();
         self.sort(rows).await;
     }
@@ -280,19 +274,16 @@ impl Engine {
                     self.budget.refund();
                     return self.sort_answer(items, response).await;
                 }
-                Answer::Retryable { reason, maybe_created } => {
-                    if maybe_created {
-                        items.iter_mut().for_each(|i| i.maybe_created = true);
+                Answer::Fault(fault) => {
+                    if fault.may_have_acted() {
+                        items.iter_mut().for_each(|i| i.may_exist = true);
                     }
+                    let reason = fault.to_string();
                     if attempts >= self.settings.max_attempts {
                         let reason = format!("{reason} (gave up after {attempts} attempts)");
                         return self.sort_all(items, &reason).await;
                     }
-                    let cost = if reason.starts_with("timed out") || reason.starts_with("network") {
-                        budget::TIMEOUT_COST
-                    } else {
-                        budget::RETRY_COST
-                    };
+                    let cost = if fault.is_transport() { budget::TIMEOUT_COST } else { budget::RETRY_COST };
                     if !self.budget.withdraw(cost) {
                         let reason = format!(
                             "{reason} (not retried: the run's retry budget is spent, the server keeps failing)"
@@ -460,12 +451,12 @@ impl Engine {
                             Payload::Existing(id) => Some(id.clone()),
                             Payload::Lead(_) => None,
                         });
-                        Verdict::Accepted { lead_id, e164, note: Cow::Borrowed("") }
+                        Verdict::Accepted { lead_id, e164, note: Note::Created }
                     }
                     Some(ItemResult::Refused { message })
-                        if item.maybe_created && message.ends_with(api::msg::ALREADY_EXISTS_TAIL) =>
+                        if item.may_exist && message.ends_with(api::msg::ALREADY_EXISTS_TAIL) =>
                     {
-                        Verdict::Accepted { lead_id: None, e164, note: Cow::Borrowed(NOTE_LOST_RESPONSE) }
+                        Verdict::Accepted { lead_id: None, e164, note: Note::LostResponseConfirmed }
                     }
                     Some(ItemResult::Refused { message }) => Verdict::Rejected {
                         code: Cow::Borrowed(api::server_code(&message)),
@@ -474,7 +465,8 @@ impl Engine {
                         http_status: Some(200),
                     },
                     None => Verdict::Retryable {
-                        reason: "the server's answer did not mention this lead; it may or may not exist".into(),
+                        reason: "the server's answer did not mention this lead".into(),
+                        may_exist: true,
                     },
                 };
                 (item.row, verdict)
@@ -487,7 +479,7 @@ impl Engine {
 fn answer_name(a: &Answer) -> &'static str {
     match a {
         Answer::Ok(_) => "ok",
-        Answer::Retryable { .. } => "retryable",
+        Answer::Fault(_) => "fault",
         Answer::RateLimited { .. } => "rate_limited",
         Answer::TooLarge { .. } => "too_large",
         Answer::ProcessNotFound { .. } => "process_not_found",

@@ -15,7 +15,7 @@ use std::io::{self, BufRead, Read};
 use csv::{ByteRecord, ReaderBuilder};
 use serde_json::Value;
 
-use super::headers::{self, Field, MapSpec, Target};
+use super::headers::{self, ColumnRole, Field, MapSpec};
 use super::{Fields, InputError, Raw, Row};
 
 pub(super) struct DelimitedReader {
@@ -23,7 +23,7 @@ pub(super) struct DelimitedReader {
     /// The header as read, every column (including `leadctl_*`).
     header: Vec<String>,
     /// What each header column feeds.
-    plan: Vec<Target>,
+    plan: Vec<ColumnRole>,
     /// Indices of the columns kept in `Raw::Csv` (not `leadctl_*`), or
     /// `None` when every column is kept (the common case: no copy).
     keep: Option<Vec<usize>>,
@@ -57,12 +57,12 @@ impl DelimitedReader {
         let header_end = reader.position().byte();
         reader.get_mut().record_start = header_end;
         let plan = headers::plan_columns(&header, map, &name)?;
-        if existing && !plan.contains(&Target::Field(Field::LeadId)) {
+        if existing && !plan.contains(&ColumnRole::Field(Field::LeadId)) {
             return Err(InputError::NoLeadIdColumn { path: name });
         }
-        let kept: Vec<usize> = (0..header.len()).filter(|&i| !headers::is_leadctl(&header[i])).collect();
+        let kept: Vec<usize> = (0..header.len()).filter(|&i| !crate::vocab::is_leadctl_column(&header[i])).collect();
         let keep = (kept.len() != header.len()).then_some(kept);
-        let reason = header.iter().position(|h| h.eq_ignore_ascii_case(crate::output::REASON_COLUMN));
+        let reason = header.iter().position(|h| h.eq_ignore_ascii_case(crate::vocab::column::REASON));
         Ok(DelimitedReader { reader, header, plan, keep, reason, last_bytes: 256, name })
     }
 
@@ -132,14 +132,14 @@ impl DelimitedReader {
             }
             return Err(reason);
         }
-        let earlier_outcome_unknown = self
+        let may_exist = self
             .reason
             .and_then(|i| record.get(i))
-            .is_some_and(|v| std::str::from_utf8(v).is_ok_and(crate::output::marks_unknown_outcome));
-        let mut fields = Fields { earlier_outcome_unknown, ..Fields::default() };
+            .is_some_and(|v| std::str::from_utf8(v).is_ok_and(crate::vocab::has_may_exist_mark));
+        let mut fields = Fields { may_exist, ..Fields::default() };
         let mut bad_utf8: Vec<&str> = Vec::new();
         for ((value, target), column) in record.iter().zip(&self.plan).zip(&self.header) {
-            if *target == Target::Ignore || value.is_empty() {
+            if *target == ColumnRole::Ignore || value.is_empty() {
                 continue;
             }
             let Ok(text) = std::str::from_utf8(value) else {
@@ -147,11 +147,11 @@ impl DelimitedReader {
                 continue;
             };
             match *target {
-                Target::Field(field) => set_field(&mut fields, field, text.trim()),
-                Target::Custom => {
+                ColumnRole::Field(field) => set_field(&mut fields, field, text.trim()),
+                ColumnRole::Custom => {
                     fields.custom.insert(column.clone(), Value::String(text.to_owned()));
                 }
-                Target::Ignore => {}
+                ColumnRole::Ignore => {}
             }
         }
         if !bad_utf8.is_empty() {

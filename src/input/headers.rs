@@ -80,7 +80,7 @@ impl Field {
 
 /// What a column feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Target {
+pub(super) enum ColumnRole {
     Field(Field),
     /// A `customFields` entry under the column's name.
     Custom,
@@ -91,12 +91,6 @@ pub(super) enum Target {
 /// `name` lower-cased without spaces, `_` and `-`.
 pub(super) fn normalize(name: &str) -> String {
     name.chars().filter(|c| !matches!(c, ' ' | '_' | '-')).flat_map(char::to_lowercase).collect()
-}
-
-/// Whether a column is one of leadctl's own annotations (`leadctl_*`,
-/// any case), ignored on input and left out of the rows as read.
-pub(super) fn is_leadctl(name: &str) -> bool {
-    name.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("leadctl_"))
 }
 
 /// The parsed `--map` entries.
@@ -150,16 +144,16 @@ impl MapSpec {
 
     /// The target of one name, `--map` first, ignoring which fields are
     /// already taken (the callers handle "first column wins").
-    fn target(&self, name: &str) -> Target {
+    fn role(&self, name: &str) -> ColumnRole {
         if let Some(field) = self.field_for(name) {
-            return Target::Field(field);
+            return ColumnRole::Field(field);
         }
-        if is_leadctl(name) || name.is_empty() {
-            return Target::Ignore;
+        if crate::vocab::is_leadctl_column(name) || name.is_empty() {
+            return ColumnRole::Ignore;
         }
         match Field::from_header(name) {
-            Some(field) if !self.maps(field) => Target::Field(field),
-            _ => Target::Custom,
+            Some(field) if !self.maps(field) => ColumnRole::Field(field),
+            _ => ColumnRole::Custom,
         }
     }
 }
@@ -167,7 +161,7 @@ impl MapSpec {
 /// The targets of a CSV header, one per column. The first column feeding a
 /// field takes it; a later one for the same field becomes a custom field.
 /// `--map` entries whose column is absent are an error (`file` names it).
-pub(super) fn plan_columns(header: &[String], map: &MapSpec, file: &str) -> Result<Vec<Target>, InputError> {
+pub(super) fn plan_columns(header: &[String], map: &MapSpec, file: &str) -> Result<Vec<ColumnRole>, InputError> {
     for (field, column) in &map.entries {
         let n = normalize(column);
         if !header.iter().any(|h| h == column || normalize(h) == n) {
@@ -181,11 +175,11 @@ pub(super) fn plan_columns(header: &[String], map: &MapSpec, file: &str) -> Resu
     let mut taken = 0u8;
     let mut plan = Vec::with_capacity(header.len());
     for name in header {
-        let target = match map.target(name) {
-            Target::Field(f) if taken & f.bit() != 0 => Target::Custom,
-            Target::Field(f) => {
+        let target = match map.role(name) {
+            ColumnRole::Field(f) if taken & f.bit() != 0 => ColumnRole::Custom,
+            ColumnRole::Field(f) => {
                 taken |= f.bit();
-                Target::Field(f)
+                ColumnRole::Field(f)
             }
             other => other,
         };
@@ -200,7 +194,7 @@ pub(super) fn plan_columns(header: &[String], map: &MapSpec, file: &str) -> Resu
 #[derive(Debug)]
 pub(super) struct KeyCache {
     map: MapSpec,
-    cache: HashMap<String, Target>,
+    cache: HashMap<String, ColumnRole>,
 }
 
 impl KeyCache {
@@ -210,11 +204,11 @@ impl KeyCache {
         KeyCache { map, cache: HashMap::new() }
     }
 
-    pub(super) fn target(&mut self, key: &str) -> Target {
+    pub(super) fn role(&mut self, key: &str) -> ColumnRole {
         if let Some(&t) = self.cache.get(key) {
             return t;
         }
-        let t = self.map.target(key);
+        let t = self.map.role(key);
         if self.cache.len() < Self::MAX {
             self.cache.insert(key.to_owned(), t);
         }
@@ -259,32 +253,23 @@ mod tests {
     }
 
     #[test]
-    fn leadctl_columns_are_recognised_in_any_case() {
-        assert!(is_leadctl("leadctl_line"));
-        assert!(is_leadctl("LEADCTL_code"));
-        assert!(!is_leadctl("leadctl"));
-        assert!(!is_leadctl("my_leadctl_x"));
-        assert!(!is_leadctl("léadctl_x"));
-    }
-
-    #[test]
     fn plan_first_column_wins_and_map_overrides() {
         let header = strings(&["Phone", "mobile", "cell", "leadctl_code", "plan", ""]);
         let plan = plan_columns(&header, &MapSpec::default(), "f.csv").unwrap();
         assert_eq!(
             plan,
             [
-                Target::Field(Field::Phone),
-                Target::Custom,
-                Target::Custom,
-                Target::Ignore,
-                Target::Custom,
-                Target::Ignore
+                ColumnRole::Field(Field::Phone),
+                ColumnRole::Custom,
+                ColumnRole::Custom,
+                ColumnRole::Ignore,
+                ColumnRole::Custom,
+                ColumnRole::Ignore
             ]
         );
         let map = MapSpec::parse(&[("phoneNumber".into(), "CELL".into())]).unwrap();
         let plan = plan_columns(&header, &map, "f.csv").unwrap();
-        assert_eq!(plan[..3], [Target::Custom, Target::Custom, Target::Field(Field::Phone)]);
+        assert_eq!(plan[..3], [ColumnRole::Custom, ColumnRole::Custom, ColumnRole::Field(Field::Phone)]);
     }
 
     #[test]
@@ -302,10 +287,10 @@ mod tests {
     fn key_cache_matches_like_the_header_plan() {
         let map = MapSpec::parse(&[("externalId".into(), "id".into())]).unwrap();
         let mut cache = KeyCache::new(map);
-        assert_eq!(cache.target("id"), Target::Field(Field::ExternalId));
-        assert_eq!(cache.target("crm_id"), Target::Custom);
-        assert_eq!(cache.target("leadctl_reason"), Target::Ignore);
-        assert_eq!(cache.target("phone"), Target::Field(Field::Phone));
-        assert_eq!(cache.target("phone"), Target::Field(Field::Phone));
+        assert_eq!(cache.role("id"), ColumnRole::Field(Field::ExternalId));
+        assert_eq!(cache.role("crm_id"), ColumnRole::Custom);
+        assert_eq!(cache.role("leadctl_reason"), ColumnRole::Ignore);
+        assert_eq!(cache.role("phone"), ColumnRole::Field(Field::Phone));
+        assert_eq!(cache.role("phone"), ColumnRole::Field(Field::Phone));
     }
 }

@@ -13,7 +13,7 @@ use std::io::{self, BufRead};
 use serde_json::{Map, Value};
 
 use super::delimited::set_field;
-use super::headers::{KeyCache, Target};
+use super::headers::{ColumnRole, KeyCache};
 use super::lines::NonBlankLines;
 use super::{Fields, InputError, Raw, Row};
 
@@ -53,30 +53,30 @@ impl ObjectMapper {
         let mut has_leadctl = false;
         let mut problems: Vec<String> = Vec::new();
         for (key, value) in &object {
-            let target = match self.keys.target(key) {
-                Target::Field(f) if taken & f.bit() != 0 => Target::Custom,
-                Target::Field(f) => {
+            let target = match self.keys.role(key) {
+                ColumnRole::Field(f) if taken & f.bit() != 0 => ColumnRole::Custom,
+                ColumnRole::Field(f) => {
                     taken |= f.bit();
-                    Target::Field(f)
+                    ColumnRole::Field(f)
                 }
-                Target::Ignore => {
+                ColumnRole::Ignore => {
                     has_leadctl = true;
-                    if key.eq_ignore_ascii_case(crate::output::REASON_COLUMN)
-                        && value.as_str().is_some_and(crate::output::marks_unknown_outcome)
+                    if key.eq_ignore_ascii_case(crate::vocab::column::REASON)
+                        && value.as_str().is_some_and(crate::vocab::has_may_exist_mark)
                     {
-                        fields.earlier_outcome_unknown = true;
+                        fields.may_exist = true;
                     }
                     continue;
                 }
-                Target::Custom => Target::Custom,
+                ColumnRole::Custom => ColumnRole::Custom,
             };
             match (target, value) {
                 (_, Value::Null) => {}
-                (Target::Field(f), Value::String(s)) => set_field(&mut fields, f, s.trim()),
-                (Target::Field(f), Value::Number(n)) if f.accepts_number() => {
+                (ColumnRole::Field(f), Value::String(s)) => set_field(&mut fields, f, s.trim()),
+                (ColumnRole::Field(f), Value::Number(n)) if f.accepts_number() => {
                     set_field(&mut fields, f, &n.to_string());
                 }
-                (Target::Field(f), other) => {
+                (ColumnRole::Field(f), other) => {
                     problems.push(format!("{} (key \"{key}\") is a {}; it must be a string", f.api_name(), kind(other)))
                 }
                 (_, Value::String(s)) if s.is_empty() => {}
@@ -92,7 +92,7 @@ impl ObjectMapper {
         }
         if has_leadctl {
             // Keys with an empty name are ignored for the lead but kept as read.
-            object.retain(|k, _| !super::headers::is_leadctl(k));
+            object.retain(|k, _| !crate::vocab::is_leadctl_column(k));
         }
         let fields = if problems.is_empty() { Ok(fields) } else { Err(problems.join("; ")) };
         (object, fields)

@@ -229,5 +229,5 @@ pub struct Fields {
     /// A retryable file leadctl wrote says an earlier attempt may have
     /// created this lead (its `leadctl_reason` carries the mark): an
     /// "already exists" answer then means it was created, not a duplicate.
-    pub earlier_outcome_unknown: bool,
+    pub may_exist: bool,
 }

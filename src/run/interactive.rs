@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::read::CHUNK;
 use super::{check_settings, open_source};
 use crate::checks::{CheckSettings, Checked, Checker};
-use crate::config::{Target, UploadConfig};
+use crate::config::{Destination, UploadConfig};
 use crate::exit::Exit;
 
 /// Ctrl-C / SIGTERM: the first cancels (no new batches), the second exits at once.
@@ -54,7 +54,7 @@ pub(super) fn watch_signals(cancel: CancellationToken) {
 pub(super) fn confirm_initialize(cfg: &UploadConfig, project_id: Option<&str>) -> Result<bool> {
     use std::io::{BufRead, IsTerminal, Write};
     let common = &cfg.common;
-    if !common.initialize || cfg.yes || matches!(cfg.target, Target::DryRun) {
+    if !common.initialize || cfg.yes || matches!(cfg.destination, Destination::DryRun) {
         return Ok(true);
     }
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
@@ -90,10 +90,10 @@ pub(super) fn confirm_initialize(cfg: &UploadConfig, project_id: Option<&str>) -
         }
         calls += checker.check_chunk(&chunk).iter().filter(|c| !matches!(c, Checked::Rejected(_))).count() as u64;
     }
-    let target = match &cfg.target {
-        Target::Sandbox => "the bundled sandbox".to_owned(),
-        Target::Remote { api_url, .. } => api_url.clone(),
-        Target::DryRun => String::new(),
+    let target = match &cfg.destination {
+        Destination::Sandbox => "the bundled sandbox".to_owned(),
+        Destination::Remote { api_url, .. } => api_url.clone(),
+        Destination::DryRun => String::new(),
     };
     eprint!(
         "--initialize will start phone calls to {calls} leads (project {}) through {target}.\nType yes to start calling: ",

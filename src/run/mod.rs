@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::checks::{CheckSettings, Checker, UnknownProcesses};
-use crate::config::{Common, Target, UploadConfig};
+use crate::config::{Common, Destination, UploadConfig};
 use crate::deliver::{self, Client, Engine, Item, Stop};
 use crate::exit::Exit;
 use crate::input::{Format, Source};
@@ -189,9 +189,9 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
 
     // Where the leads go.
     let mut sandbox = None;
-    let (client, api_url) = match &cfg.target {
-        Target::DryRun => (None, None),
-        Target::Sandbox => {
+    let (client, api_url) = match &cfg.destination {
+        Destination::DryRun => (None, None),
+        Destination::Sandbox => {
             let sb = crate::sandbox::Sandbox::start(crate::sandbox::SandboxConfig::default()).await?;
             let key = crate::config::ApiKey::new(sb.api_key());
             let url = sb.url();
@@ -204,7 +204,7 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
             sandbox = Some(sb);
             (Some(client), Some(url))
         }
-        Target::Remote { api_url, api_key } => {
+        Destination::Remote { api_url, api_key } => {
             (Some(Client::new(api_url, api_key, cfg.timeout)?), Some(api_url.clone()))
         }
     };
@@ -222,7 +222,7 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
     let settings = RunSettings {
         api_url: api_url.clone(),
         sandbox: sandbox.is_some(),
-        dry_run: matches!(cfg.target, Target::DryRun),
+        dry_run: matches!(cfg.destination, Destination::DryRun),
         project_id: project_id.clone(),
         batch_size: cfg.batch_size,
         concurrency: cfg.concurrency,
@@ -235,7 +235,7 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
 
     // The run directory: new, or the one being resumed.
     let unknown: UnknownProcesses = Arc::new(RwLock::new(Default::default()));
-    let (run_dir, sinks, journal, skip, maybe_sent, batch_size) = match resumed {
+    let (run_dir, sinks, journal, skip, in_flight, batch_size) = match resumed {
         Some(rec) => {
             let dir = cfg.resume.clone().unwrap_or_default();
             match &input_id {
@@ -255,7 +255,7 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
                 sinks,
                 Some(journal),
                 rec.done,
-                rec.maybe_sent,
+                rec.may_exist,
                 rec.batch_size.unwrap_or(cfg.batch_size).min(cfg.batch_size),
             )
         }
@@ -265,8 +265,8 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
                 .with_context(|| format!("cannot create the output directory {}", dir.display()))?;
             let sinks = Sinks::create(&dir, out_fmt, &columns, &FileKind::ALL)
                 .with_context(|| format!("cannot create the output files in {}", dir.display()))?;
-            let journal = match (&input_id, &cfg.target) {
-                (Some(id), Target::Remote { .. }) => Some(Journal::create(
+            let journal = match (&input_id, &cfg.destination) {
+                (Some(id), Destination::Remote { .. }) => Some(Journal::create(
                     &dir,
                     &Entry::Start { version: 1, input: id.clone(), out_format: out_fmt, settings: settings.clone() },
                 )?),
@@ -298,12 +298,12 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
     let dry_run = client.is_none();
     let dry_out = outbox.clone();
     let reader = tokio::task::spawn_blocking(move || {
-        let job = ReadJob { source, checker, limit, skip, maybe_sent, out: reader_out, counters: reader_counters };
+        let job = ReadJob { source, checker, limit, skip, in_flight, out: reader_out, counters: reader_counters };
         read_and_check(job, |items| {
             if dry_run {
                 let rows = items
                     .into_iter()
-                    .map(|i| (i.row, Verdict::Retryable { reason: "not sent (--dry-run)".into() }))
+                    .map(|i| (i.row, Verdict::Retryable { reason: "not sent (--dry-run)".into(), may_exist: false }))
                     .collect();
                 dry_out.sort_blocking(rows).is_ok()
             } else {

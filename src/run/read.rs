@@ -32,7 +32,8 @@ pub(super) struct ReadJob {
     pub(super) checker: Checker,
     pub(super) limit: Option<u64>,
     pub(super) skip: LineSet,
-    pub(super) maybe_sent: LineSet,
+    /// Rows in flight, answer unknown, when the resumed run stopped.
+    pub(super) in_flight: LineSet,
     pub(super) out: Outbox,
     pub(super) counters: Arc<Counters>,
 }
@@ -42,7 +43,13 @@ pub(super) struct ReadJob {
 /// `valid`. Rows in `skip` were sorted by the run being resumed: they are
 /// checked again (so duplicate memory is as it was) but not sorted again.
 pub(super) fn read_and_check(job: ReadJob, mut valid: impl FnMut(Vec<Item>) -> bool) -> ReadReport {
-    let ReadJob { source, mut checker, limit, skip, maybe_sent, out, counters } = job;
+    let ReadJob { source, mut checker, limit, skip, in_flight, out, counters } = job;
+    // A lead may already exist when the file fed back marks it so, or when it
+    // was in flight as the resumed run stopped.
+    let item = |row: Row, payload: Payload| {
+        let may_exist = row.fields.as_ref().is_ok_and(|f| f.may_exist) || in_flight.contains(row.line);
+        Item { row, payload, may_exist }
+    };
     let mut report = ReadReport { read: 0, skipped: 0, passed: 0, error: None };
     // Parsing the file runs on its own thread, a few chunks ahead of the
     // checks, so reading and phone parsing overlap on the two cores.
@@ -110,16 +117,8 @@ pub(super) fn read_and_check(job: ReadJob, mut valid: impl FnMut(Vec<Item>) -> b
             }
             match checked {
                 Checked::Rejected(reasons) => rejected.push((row, local_rejection(reasons))),
-                Checked::Lead(lead) => {
-                    let earlier = row.fields.as_ref().is_ok_and(|f| f.earlier_outcome_unknown);
-                    let maybe_created = earlier || maybe_sent.contains(row.line);
-                    items.push(Item { row, payload: Payload::Lead(lead), maybe_created });
-                }
-                Checked::Existing(id) => {
-                    let earlier = row.fields.as_ref().is_ok_and(|f| f.earlier_outcome_unknown);
-                    let maybe_created = earlier || maybe_sent.contains(row.line);
-                    items.push(Item { row, payload: Payload::Existing(id), maybe_created });
-                }
+                Checked::Lead(lead) => items.push(item(row, Payload::Lead(lead))),
+                Checked::Existing(id) => items.push(item(row, Payload::Existing(id))),
             }
         }
         report.passed += items.len() as u64;

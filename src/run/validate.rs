@@ -51,7 +51,7 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
             checker,
             limit,
             skip: LineSet::default(),
-            maybe_sent: LineSet::default(),
+            in_flight: LineSet::default(),
             out: reader_out,
             counters: reader_counters,
         };

@@ -1,0 +1,102 @@
+//! leadctl's own words in the files it writes and reads back: the
+//! `leadctl_*` columns, the mark on a retryable row whose lead may already
+//! exist, and the notes on accepted rows.
+//!
+//! `output` writes these words and `input` reads them back (a retryable
+//! file is fed to `leadctl upload` as it is), so they live here, below
+//! both: this module imports nothing of the crate.
+
+use std::borrow::Cow;
+
+/// The prefix of every column leadctl adds; such columns are ignored on input.
+pub const PREFIX: &str = "leadctl_";
+
+/// The names of the columns leadctl adds to its output files.
+pub mod column {
+    /// The line of the input where the row's record starts (for people).
+    pub const LINE: &str = "leadctl_line";
+    /// Accepted: the lead id the API gave (or the ledger remembered).
+    pub const LEAD_ID: &str = "leadctl_lead_id";
+    /// Accepted: the phone number as sent, in E.164.
+    pub const PHONE_E164: &str = "leadctl_phone_e164";
+    /// Accepted: how the row came to be accepted, when it was not plain.
+    pub const NOTE: &str = "leadctl_note";
+    /// Rejected: the stable reason code.
+    pub const CODE: &str = "leadctl_code";
+    /// Rejected and retryable: why, for a human.
+    pub const REASON: &str = "leadctl_reason";
+    /// Rejected: `local` or `server`.
+    pub const SOURCE: &str = "leadctl_source";
+    /// Rejected: the HTTP status of the answer that refused the lead.
+    pub const HTTP_STATUS: &str = "leadctl_http_status";
+    /// NDJSON outputs: an input element that was not an object, as read.
+    pub const RAW: &str = "leadctl_raw";
+}
+
+/// Whether a column (or JSON key) is one of leadctl's own annotations
+/// (`leadctl_*`, any case).
+pub fn is_leadctl_column(name: &str) -> bool {
+    name.get(..PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(PREFIX))
+}
+
+/// Ends the reason of a retryable row whose lead may already exist on the
+/// server (an attempt's answer was lost). When the file is sent again, the
+/// reader sees the mark, and an "already exists" answer for that lead then
+/// means it was created, not that it is a duplicate.
+pub const MAY_EXIST_MARK: &str = "[may already exist: an earlier attempt's answer was lost]";
+
+/// Whether a `leadctl_reason` carries [`MAY_EXIST_MARK`].
+pub fn has_may_exist_mark(reason: &str) -> bool {
+    reason.contains(MAY_EXIST_MARK)
+}
+
+/// How an accepted row came to be accepted: its `leadctl_note`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Note {
+    /// The server created the lead in answer to this run's request.
+    #[default]
+    Created,
+    /// An earlier attempt whose answer was lost created it; the server's
+    /// "already exists" answer to a later attempt confirmed it.
+    LostResponseConfirmed,
+}
+
+/// The text of [`Note::LostResponseConfirmed`].
+const LOST_RESPONSE_TEXT: &str =
+    "created by an earlier attempt whose response was lost; confirmed by the server's \"already exists\" answer";
+
+impl Note {
+    /// The note as written in the `leadctl_note` column.
+    pub fn text(&self) -> Cow<'static, str> {
+        match self {
+            Note::Created => Cow::Borrowed(""),
+            Note::LostResponseConfirmed => Cow::Borrowed(LOST_RESPONSE_TEXT),
+        }
+    }
+
+    /// Reads a note back from an output file (resume).
+    pub fn parse(text: &str) -> Note {
+        if text == LOST_RESPONSE_TEXT { Note::LostResponseConfirmed } else { Note::Created }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leadctl_columns_in_any_case_and_nothing_else() {
+        assert!(is_leadctl_column("leadctl_line"));
+        assert!(is_leadctl_column("LEADCTL_code"));
+        assert!(!is_leadctl_column("leadctl"));
+        assert!(!is_leadctl_column("my_leadctl_x"));
+        assert!(!is_leadctl_column("léadctl_x"));
+    }
+
+    #[test]
+    fn notes_read_back_as_written() {
+        for note in [Note::Created, Note::LostResponseConfirmed] {
+            assert_eq!(Note::parse(&note.text()), note);
+        }
+    }
+}
