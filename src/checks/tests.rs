@@ -46,7 +46,7 @@ fn row(line: u64, fields: Value) -> Row {
             other => panic!("unknown test key {other}"),
         }
     }
-    Row { line, raw: Raw::Json(Map::new()), fields: Ok(f) }
+    Row { ordinal: 0, line, raw: Raw::Json(Map::new()), fields: Ok(f) }
 }
 
 fn good(line: u64, phone: &str) -> Row {
@@ -94,7 +94,7 @@ fn every_stateless_code() {
     let (mut c, _) = checker(settings());
     let long = "x".repeat(101);
     let rows = [
-        Row { line: 2, raw: Raw::Other(json!(1)), fields: Err("a JSON number, not an object".into()) },
+        Row { ordinal: 0, line: 2, raw: Raw::Other(json!(1)), fields: Err("a JSON number, not an object".into()) },
         row(3, json!({"process": "proc_1"})),
         row(4, json!({"phone": "hello", "process": "proc_1"})),
         row(5, json!({"phone": "+1 123 456 7890", "process": "proc_1"})),

@@ -117,7 +117,7 @@ impl DelimitedReader {
                 kept
             }
         };
-        Ok(Some(Row { line, raw: Raw::Csv(raw), fields }))
+        Ok(Some(Row { ordinal: 0, line, raw: Raw::Csv(raw), fields }))
     }
 
     fn fields(&self, record: &ByteRecord) -> Result<Fields, String> {

@@ -38,11 +38,11 @@ impl ObjectMapper {
         match value {
             Value::Object(object) => {
                 let (raw, fields) = self.object(object);
-                Row { line, raw: Raw::Json(raw), fields }
+                Row { ordinal: 0, line, raw: Raw::Json(raw), fields }
             }
             other => {
                 let reason = format!("a JSON {}, not an object", kind(&other));
-                Row { line, raw: Raw::Other(other), fields: Err(reason) }
+                Row { ordinal: 0, line, raw: Raw::Other(other), fields: Err(reason) }
             }
         }
     }
@@ -282,6 +282,7 @@ impl ArrayReader {
         let row = match serde_json::from_slice::<Value>(&self.element) {
             Ok(value) => self.mapper.row(first_line, value),
             Err(e) => Row {
+                ordinal: 0,
                 line: first_line,
                 raw: Raw::Other(Value::String(String::from_utf8_lossy(&self.element).trim_end().to_owned())),
                 fields: Err(parse_error(&e, first_line)),
@@ -341,6 +342,7 @@ impl NdjsonReader {
         match serde_json::from_slice::<Value>(text) {
             Ok(value) => self.mapper.row(line, value),
             Err(e) => Row {
+                ordinal: 0,
                 line,
                 raw: Raw::Other(Value::String(String::from_utf8_lossy(text.trim_ascii_end()).into_owned())),
                 fields: Err(parse_error(&e, line)),

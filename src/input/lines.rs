@@ -77,7 +77,7 @@ impl LinesReader {
                 Ok(id) => Ok(Fields { lead_id: Some(id.to_owned()), ..Fields::default() }),
                 Err(_) => Err(format!("column \"{COLUMN}\" is not valid UTF-8; save the file as UTF-8")),
             };
-            return Ok(Some(Row { line, raw: Raw::Csv(raw), fields }));
+            return Ok(Some(Row { ordinal: 0, line, raw: Raw::Csv(raw), fields }));
         }
     }
 }

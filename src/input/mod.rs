@@ -61,6 +61,8 @@ pub struct Source {
     total: Option<u64>,
     error: Option<InputError>,
     finished: bool,
+    /// The ordinal of the next row.
+    next_ordinal: u64,
 }
 
 enum Reader {
@@ -112,6 +114,7 @@ impl Source {
             total: opened.total,
             error: None,
             finished: false,
+            next_ordinal: 0,
         })
     }
 
@@ -159,7 +162,11 @@ impl Iterator for Source {
             Reader::Lines(r) => r.next_row(),
         };
         match next {
-            Ok(Some(row)) => Some(row),
+            Ok(Some(mut row)) => {
+                row.ordinal = self.next_ordinal;
+                self.next_ordinal += 1;
+                Some(row)
+            }
             Ok(None) => {
                 self.finished = true;
                 None
@@ -187,10 +194,16 @@ pub enum Format {
     Lines,
 }
 
-/// One input row, as read, with the line where its record starts.
+/// One input row, as read, with its place in the input.
 #[derive(Debug, Clone)]
 pub struct Row {
-    /// 1-based line number of the first line of the record in the input.
+    /// The row's identity: its position among the input's rows (0, 1, 2,
+    /// ...), given by [`Source`] as it yields the row. Journal, resume and
+    /// duplicate memory key on it; several rows can share a line (a JSON
+    /// array written on one line).
+    pub ordinal: u64,
+    /// 1-based line number of the first line of the record in the input,
+    /// for people (`leadctl_line`).
     pub line: u64,
     /// The values as read, written back unchanged to the output files.
     pub raw: Raw,
