@@ -247,12 +247,16 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__upload)
-            opts="-y -q -v -h -V --existing --sandbox --api-url --api-key-file --initialize --yes --batch-size --concurrency --rate --max-attempts --timeout --max-rate-limit-wait --retry-base-ms --dry-run --resume --process-id --project-id --default-region --map --format --delimiter --limit --out-dir --config --json --progress-interval --quiet --verbose --color --help --version"
+            opts="-y -q -v -h -V --resume --yes --sandbox --api-url --api-key-file --dry-run --batch-size --concurrency --rate --max-attempts --timeout --max-rate-limit-wait --retry-base-ms --process-id --project-id --default-region --map --format --delimiter --limit --existing --initialize --out-dir --progress-interval --color --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --resume)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --api-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -289,10 +293,6 @@ _leadctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --resume)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --process-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -325,16 +325,16 @@ _leadctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --progress-interval)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -345,7 +345,7 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__validate)
-            opts="-q -v -h -V --initialize --existing --process-id --project-id --default-region --map --format --delimiter --limit --out-dir --config --json --progress-interval --quiet --verbose --color --help --version"
+            opts="-q -v -h -V --process-id --project-id --default-region --map --format --delimiter --limit --existing --initialize --out-dir --progress-interval --color --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -383,16 +383,16 @@ _leadctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --progress-interval)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

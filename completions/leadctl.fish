@@ -31,6 +31,7 @@ complete -c leadctl -n "__fish_leadctl_needs_command" -f -a "validate" -d 'Check
 complete -c leadctl -n "__fish_leadctl_needs_command" -f -a "sandbox" -d 'Run the bundled API emulator on loopback (rehearsals, demos, tests)'
 complete -c leadctl -n "__fish_leadctl_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c leadctl -n "__fish_leadctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l resume -d 'Continue an interrupted run from its run directory' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l api-url -d 'API base URL, e.g. https://api.vendor.example/v1 [env: LEADCTL_API_URL]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l api-key-file -d 'Read the API key from this file (`-` = stdin) [env: LEADCTL_API_KEY holds the key itself]' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l batch-size -d 'Leads per request, 1..=1000 [default: 1000]' -r
@@ -40,7 +41,6 @@ complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l max-attempts 
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l timeout -d 'Request timeout in seconds [default: 60]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l max-rate-limit-wait -d 'Total seconds a run may wait out 429 answers [default: 300]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l retry-base-ms -d 'First retry delay in milliseconds (doubling, full jitter); for tests' -r
-complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l resume -d 'Continue an interrupted run from its run directory' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l process-id -d 'Process id for rows without their own processId' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l project-id -d 'Project id of the API key; rows must match it [env: LEADCTL_PROJECT_ID]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l default-region -d 'Region for numbers written without a leading `+` (ISO code) [default: US]' -r
@@ -53,19 +53,19 @@ lines\t'One lead id a line (only for `upload --existing`)'"
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l delimiter -d 'Field delimiter for CSV input (one character)' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l limit -d 'Only the first N rows (CI smoke checks)' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l out-dir -d 'Output directory [default: <input dir>/<input stem>.leadctl/<UTC time>/]' -r -F
-complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l config -d 'Config file (TOML) [env: LEADCTL_CONFIG] [default: ./leadctl.toml, then $XDG_CONFIG_HOME/leadctl/config.toml]' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l progress-interval -d 'Seconds between plain progress lines when stderr is not a terminal [default: 10]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l color -d 'When to use colour (NO_COLOR is honoured by `auto`)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l existing -d 'FILE holds existing lead ids (one a line, or a leadId column): send `leadIds`'
-complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l sandbox -d 'Start the bundled sandbox in this process and upload to it (no risk)'
-complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l initialize -d 'Initialize the leads for calling: this starts real phone calls'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l config -d 'Config file (TOML) [env: LEADCTL_CONFIG] [default: ./leadctl.toml, then $XDG_CONFIG_HOME/leadctl/config.toml]' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -s y -l yes -d 'Do not ask for confirmation before `--initialize`'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l sandbox -d 'Start the bundled sandbox in this process and upload to it (no risk)'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l dry-run -d 'Check and batch, send nothing'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l existing -d 'FILE holds existing lead ids (one a line, or a leadId column): send `leadIds`'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l initialize -d 'Initialize the leads for calling: this starts real phone calls (`validate`: apply the one-call-per-phone rule)'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l json -d 'Print the summary as one JSON object on stdout, and nothing else there'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -s q -l quiet -d 'No progress and no final table on stderr (errors still show)'
-complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -s v -l verbose -d 'More log detail on stderr: -v batches, -vv retries, -vvv lead values'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -s v -l verbose -d 'More log detail on stderr: -v batches, -vv retries and the settings used, -vvv lead values'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -s V -l version -d 'Print version'
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l process-id -d 'Process id for rows without their own processId' -r
@@ -80,16 +80,16 @@ lines\t'One lead id a line (only for `upload --existing`)'"
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l delimiter -d 'Field delimiter for CSV input (one character)' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l limit -d 'Only the first N rows (CI smoke checks)' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l out-dir -d 'Output directory [default: <input dir>/<input stem>.leadctl/<UTC time>/]' -r -F
-complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l config -d 'Config file (TOML) [env: LEADCTL_CONFIG] [default: ./leadctl.toml, then $XDG_CONFIG_HOME/leadctl/config.toml]' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l progress-interval -d 'Seconds between plain progress lines when stderr is not a terminal [default: 10]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l color -d 'When to use colour (NO_COLOR is honoured by `auto`)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l initialize -d 'Also apply the `--initialize` rules (one call per phone in the file)'
-complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l existing -d 'The file holds existing lead ids'
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l config -d 'Config file (TOML) [env: LEADCTL_CONFIG] [default: ./leadctl.toml, then $XDG_CONFIG_HOME/leadctl/config.toml]' -r -F
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l existing -d 'FILE holds existing lead ids (one a line, or a leadId column): send `leadIds`'
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l initialize -d 'Initialize the leads for calling: this starts real phone calls (`validate`: apply the one-call-per-phone rule)'
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l json -d 'Print the summary as one JSON object on stdout, and nothing else there'
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -s q -l quiet -d 'No progress and no final table on stderr (errors still show)'
-complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -s v -l verbose -d 'More log detail on stderr: -v batches, -vv retries, -vvv lead values'
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -s v -l verbose -d 'More log detail on stderr: -v batches, -vv retries and the settings used, -vvv lead values'
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -s V -l version -d 'Print version'
 complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l port -d 'Port on 127.0.0.1; 0 picks a free one (the first line on stdout says which)' -r

@@ -1,7 +1,8 @@
-//! Settings in their second stage: the raw clap values, the environment and
-//! the TOML config file resolved, in one place, into one validated value.
-//! Precedence: flag, then environment, then config file, then default.
-//! Nothing downstream reads environment variables.
+//! Settings in their second stage: the layers of `settings` (flags, the
+//! journal of a resumed run, the environment, the TOML config file, the
+//! defaults) merged and validated, in one place, into one typed value.
+//! Nothing downstream reads environment variables, and nothing here reads
+//! a run directory: a resumed run's journal record is handed in.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -9,11 +10,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use serde::Deserialize;
 
-use crate::cli::{ColorChoice, CommonArgs, UploadArgs, ValidateArgs};
-use crate::input::{Format, InputSpec};
+use crate::cli::{ColorChoice, RunArgs, UploadArgs, ValidateArgs};
+use crate::input::InputSpec;
 use crate::phone::{self, Region};
+use crate::settings::{self, CommonSettings, Group, Layer, Layered, RunRecord, Source, UploadSettings};
 
 /// Environment variable holding the API base URL.
 pub const ENV_API_URL: &str = "LEADCTL_API_URL";
@@ -72,8 +73,6 @@ pub struct Common {
     pub process_id: Option<String>,
     /// Region for numbers without `+`.
     pub default_region: Region,
-    /// The region as the user wrote it (for the summary).
-    pub default_region_code: String,
     /// Only the first N rows.
     pub limit: Option<u64>,
     /// Output directory, when set explicitly.
@@ -90,6 +89,10 @@ pub struct Common {
     pub color: ColorChoice,
     /// Apply the `--initialize` rules.
     pub initialize: bool,
+    /// The settings as the run records them (journal, summary, resend).
+    pub record: RunRecord,
+    /// `key = value (source)` lines of every setting, for `-vv`.
+    pub dump: String,
 }
 
 /// Everything `upload` needs, validated.
@@ -123,30 +126,6 @@ pub struct ValidateConfig {
     pub common: Common,
 }
 
-/// The config file: keys are the long flag names in kebab-case.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct FileConfig {
-    api_url: Option<String>,
-    api_key: Option<String>,
-    api_key_file: Option<PathBuf>,
-    project_id: Option<String>,
-    process_id: Option<String>,
-    default_region: Option<String>,
-    batch_size: Option<usize>,
-    concurrency: Option<usize>,
-    rate: Option<f64>,
-    max_attempts: Option<u32>,
-    timeout: Option<f64>,
-    max_rate_limit_wait: Option<f64>,
-    out_dir: Option<PathBuf>,
-    progress_interval: Option<u64>,
-    color: Option<ColorChoice>,
-    format: Option<Format>,
-    delimiter: Option<char>,
-    map: Option<Vec<String>>,
-}
-
 /// A view of the process environment (a map in tests).
 pub type Env = HashMap<String, String>;
 
@@ -159,108 +138,123 @@ fn nonempty(env: &Env, name: &str) -> Option<String> {
     env.get(name).filter(|v| !v.trim().is_empty()).cloned()
 }
 
-/// Resolves `upload`'s settings. With `--resume`, the settings the run
-/// started with (from its journal) come right after the flags: a resumed
-/// run goes on with the same input, server, project and rules.
-pub fn upload(args: &UploadArgs, env: &Env) -> Result<UploadConfig> {
-    let resumed;
-    let args = match &args.resume {
-        Some(dir) => {
-            resumed = with_resumed(args, &crate::journal::read_settings(dir)?);
-            &resumed
-        }
-        None => args,
-    };
-    let (file, file_path) = load_file(args.common.config.as_deref(), env)?;
-    let file_input = args.file.clone().unwrap_or_default();
-    let common = common(&args.common, &file, file_input, args.existing, args.initialize, env)?;
+/// The layers below the flags: the journal of a resumed run, the
+/// environment, the config file, the defaults.
+fn lower_layers<G: Group>(resumed: Option<&RunRecord>, env: &Env, file: &ConfigFile) -> Vec<Layer> {
+    let mut layers = Vec::with_capacity(4);
+    if let Some(r) = resumed {
+        layers.push(r.layer());
+    }
+    layers.push(settings::env_layer::<G>(env));
+    layers.push(settings::file_layer::<G>(&file.values));
+    layers.push(Layer::of(Source::Default, &G::defaults()));
+    layers
+}
 
-    let destination = if args.dry_run {
+fn merge<G: Group>(flags: &G, lower: Vec<Layer>, file: &ConfigFile) -> Result<Layered<G>> {
+    let mut layers = vec![Layer::of(Source::Flag, flags)];
+    layers.extend(lower);
+    settings::layer(&layers).map_err(|e| match &file.path {
+        Some(p) => anyhow!("bad setting {e} (from the flags, the environment or the config file {})", p.display()),
+        None => anyhow!("bad setting {e}"),
+    })
+}
+
+/// Resolves `upload`'s settings. `resumed` is the record of the run being
+/// resumed (its journal): its settings sit right below the flags, so a
+/// resumed run goes on with the same input, server, project and rules.
+pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Result<UploadConfig> {
+    let file = load_file(args.run.config.as_deref(), env)?;
+    let upload = merge(&args.upload, lower_layers::<UploadSettings>(resumed, env, &file), &file)?;
+    let common = merge(&args.common, lower_layers::<CommonSettings>(resumed, env, &file), &file)?;
+    if let Some(r) = resumed {
+        confirm_resumed_api_url(r, &args.upload, env)?;
+    }
+    let input = match (&args.file, resumed) {
+        (Some(f), _) => f.clone(),
+        (None, Some(r)) => r.input.clone(),
+        (None, None) => bail!("no input file: pass FILE, or --resume RUN_DIR"),
+    };
+    let record = RunRecord::new("upload", absolute(&input), &common, Some(&upload));
+    let dump = settings::dump(&upload.values(), &upload.origins) + &settings::dump(&common.values(), &common.origins);
+    let common = typed_common(common.value, &args.run, input, record, dump, env)?;
+    let u = upload.value;
+
+    let destination = if u.dry_run {
         Destination::DryRun
-    } else if args.sandbox {
+    } else if u.sandbox {
         Destination::Sandbox
     } else {
-        let api_url =
-            args.api_url.clone().or_else(|| nonempty(env, ENV_API_URL)).or_else(|| file.api_url.clone()).ok_or_else(
-                || {
-                    anyhow!(
-                        "no API URL: pass --api-url URL, set {ENV_API_URL}, or put `api-url = \"https://...\"` \
-                     in the config file (or use --sandbox to rehearse against the bundled emulator)"
-                    )
-                },
-            )?;
-        let api_url = check_url(&api_url)?;
-        let api_key = api_key(args, &file, file_path.as_deref(), env)?;
+        let api_url = u.api_url.as_deref().ok_or_else(|| {
+            anyhow!(
+                "no API URL: pass --api-url URL, set {ENV_API_URL}, or put `api-url = \"https://...\"` \
+                 in the config file (or use --sandbox to rehearse against the bundled emulator)"
+            )
+        })?;
+        let api_url = check_url(api_url)?;
+        let api_key = api_key(u.api_key_file.as_deref(), &file, env)?;
         Destination::Remote { api_url, api_key }
     };
 
-    let batch_size = args.batch_size.or(file.batch_size).unwrap_or(crate::api::MAX_LEADS_PER_REQUEST);
+    let batch_size = u.batch_size.unwrap_or(crate::api::MAX_LEADS_PER_REQUEST);
     if !(1..=crate::api::MAX_LEADS_PER_REQUEST).contains(&batch_size) {
         bail!("--batch-size must be between 1 and 1000 (the API's maximum), not {batch_size}");
     }
-    let concurrency = args.concurrency.or(file.concurrency).unwrap_or(4);
+    let concurrency = u.concurrency.unwrap_or(4);
     if !(1..=64).contains(&concurrency) {
         bail!("--concurrency must be between 1 and 64, not {concurrency}");
     }
-    let rate = args.rate.or(file.rate);
-    if let Some(r) = rate
+    if let Some(r) = u.rate
         && !(r.is_finite() && r > 0.0)
     {
         bail!("--rate must be a positive number of requests per second, not {r}");
     }
-    let max_attempts = args.max_attempts.or(file.max_attempts).unwrap_or(5);
+    let max_attempts = u.max_attempts.unwrap_or(5);
     if max_attempts == 0 {
         bail!("--max-attempts must be at least 1");
     }
-    let timeout = seconds("--timeout", args.timeout.or(file.timeout).unwrap_or(60.0))?;
-    let max_rate_limit_wait =
-        seconds("--max-rate-limit-wait", args.max_rate_limit_wait.or(file.max_rate_limit_wait).unwrap_or(300.0))?;
-
     Ok(UploadConfig {
         common,
         destination,
         yes: args.yes,
         batch_size,
         concurrency,
-        rate,
+        rate: u.rate,
         max_attempts,
-        timeout,
-        max_rate_limit_wait,
+        timeout: seconds("--timeout", u.timeout.unwrap_or(60.0))?,
+        max_rate_limit_wait: seconds("--max-rate-limit-wait", u.max_rate_limit_wait.unwrap_or(300.0))?,
         resume: args.resume.clone(),
-        retry_base: Duration::from_millis(args.retry_base_ms.unwrap_or(250).max(1)),
+        retry_base: Duration::from_millis(u.retry_base_ms.unwrap_or(250).max(1)),
     })
 }
 
-fn with_resumed(args: &UploadArgs, r: &crate::journal::RunSettings) -> UploadArgs {
-    let mut a = args.clone();
-    a.file = a.file.or_else(|| Some(r.input.clone()));
-    a.existing |= r.existing;
-    a.initialize |= r.initialize;
-    a.api_url = a.api_url.or_else(|| r.api_url.clone());
-    a.batch_size = a.batch_size.or(Some(r.batch_size));
-    a.concurrency = a.concurrency.or(Some(r.concurrency));
-    a.rate = a.rate.or(r.rate);
-    a.max_attempts = a.max_attempts.or(Some(r.max_attempts));
-    a.timeout = a.timeout.or(Some(r.timeout_s));
-    a.max_rate_limit_wait = a.max_rate_limit_wait.or(Some(r.max_rate_limit_wait_s));
-    let c = &mut a.common;
-    c.format = c.format.or(Some(r.format));
-    c.delimiter = c.delimiter.or(r.delimiter.map(char::from));
-    if c.map.is_empty() {
-        c.map = r.map.iter().map(|(f, col)| format!("{f}={col}")).collect();
+/// On `--resume`, the journal's API URL wins over the environment, which
+/// may have changed since; a different URL there stops the run until the
+/// flag confirms it (the key in the environment may be for the other server).
+fn confirm_resumed_api_url(r: &RunRecord, flags: &UploadSettings, env: &Env) -> Result<()> {
+    let (Some(started), Some(now)) = (r.str("api-url"), nonempty(env, ENV_API_URL)) else { return Ok(()) };
+    if flags.api_url.is_none() && check_url(&now).ok().as_deref() != Some(started) {
+        bail!(
+            "the run being resumed sent to {started}, but {ENV_API_URL} now says {now}; pass --api-url {now} \
+             to resume against it, or --api-url {started} to go on as the run started"
+        );
     }
-    c.project_id = c.project_id.clone().or_else(|| r.project_id.clone());
-    c.process_id = c.process_id.clone().or_else(|| r.process_id.clone());
-    c.default_region = c.default_region.clone().or_else(|| Some(r.default_region.clone()));
-    c.limit = c.limit.or(r.limit);
-    a
+    Ok(())
 }
 
 /// Resolves `validate`'s settings.
 pub fn validate(args: &ValidateArgs, env: &Env) -> Result<ValidateConfig> {
-    let (file, _) = load_file(args.common.config.as_deref(), env)?;
-    let common = common(&args.common, &file, args.file.clone(), args.existing, args.initialize, env)?;
+    let file = load_file(args.run.config.as_deref(), env)?;
+    let common = merge(&args.common, lower_layers::<CommonSettings>(None, env, &file), &file)?;
+    let record = RunRecord::new("validate", absolute(&args.file), &common, None);
+    let dump = settings::dump(&common.values(), &common.origins);
+    let common = typed_common(common.value, &args.run, args.file.clone(), record, dump, env)?;
     Ok(ValidateConfig { common })
+}
+
+/// The path as recorded: absolute, so a resumed run finds it from anywhere.
+fn absolute(path: &Path) -> PathBuf {
+    if path.as_os_str() == "-" { path.to_path_buf() } else { std::path::absolute(path).unwrap_or(path.to_path_buf()) }
 }
 
 fn seconds(flag: &str, value: f64) -> Result<Duration> {
@@ -270,26 +264,25 @@ fn seconds(flag: &str, value: f64) -> Result<Duration> {
         .ok_or_else(|| anyhow!("{flag} must be a positive number of seconds, not {value}"))
 }
 
-fn common(
-    args: &CommonArgs,
-    file: &FileConfig,
+fn typed_common(
+    c: CommonSettings,
+    run: &RunArgs,
     path: PathBuf,
-    existing: bool,
-    initialize: bool,
+    record: RunRecord,
+    dump: String,
     env: &Env,
 ) -> Result<Common> {
-    let region_code =
-        args.default_region.clone().or_else(|| file.default_region.clone()).unwrap_or_else(|| "US".into());
+    let region_code = c.default_region.unwrap_or_else(|| "US".into());
     let default_region = phone::parse_region(&region_code).ok_or_else(|| {
         anyhow!("--default-region {region_code:?} is not a region code; use a two-letter ISO code such as US or GB")
     })?;
-    let delimiter = match args.delimiter.or(file.delimiter) {
+    let delimiter = match c.delimiter {
         None => None,
         Some(c) if c.is_ascii() => Some(c as u8),
         Some(c) => bail!("--delimiter must be a single ASCII character, not {c:?}"),
     };
-    let map_args = if args.map.is_empty() { file.map.clone().unwrap_or_default() } else { args.map.clone() };
-    let map = map_args
+    let map = c
+        .map
         .iter()
         .map(|m| {
             m.split_once('=')
@@ -298,39 +291,47 @@ fn common(
                 .ok_or_else(|| anyhow!("--map {m:?}: expected FIELD=COLUMN, e.g. --map phoneNumber=Mobile"))
         })
         .collect::<Result<Vec<_>>>()?;
-    let format = args.format.or(file.format);
-    if path.as_os_str() == "-" && format.is_none() {
+    if path.as_os_str() == "-" && c.format.is_none() {
         bail!("reading stdin (`-`) needs --format csv|tsv|json|ndjson");
     }
-    let color = match args.color.or(file.color).unwrap_or(ColorChoice::Auto) {
+    let color = match c.color.unwrap_or(ColorChoice::Auto) {
         ColorChoice::Auto if env.get("NO_COLOR").is_some_and(|v| !v.is_empty()) => ColorChoice::Never,
         c => c,
     };
     Ok(Common {
-        input: InputSpec { path, format, delimiter, map, existing },
-        project_id: args
-            .project_id
-            .clone()
-            .or_else(|| nonempty(env, ENV_PROJECT_ID))
-            .or_else(|| file.project_id.clone()),
-        process_id: args.process_id.clone().or_else(|| file.process_id.clone()),
+        input: InputSpec { path, format: c.format, delimiter, map, existing: c.existing },
+        project_id: c.project_id,
+        process_id: c.process_id,
         default_region,
-        default_region_code: region_code.to_ascii_uppercase(),
-        limit: args.limit,
-        out_dir: args.out_dir.clone().or_else(|| file.out_dir.clone()),
-        json: args.json,
-        progress_interval: Duration::from_secs(args.progress_interval.or(file.progress_interval).unwrap_or(10).max(1)),
-        quiet: args.quiet,
-        verbose: args.verbose,
+        limit: c.limit,
+        out_dir: c.out_dir,
+        json: run.json,
+        progress_interval: Duration::from_secs(c.progress_interval.unwrap_or(10).max(1)),
+        quiet: run.quiet,
+        verbose: run.verbose,
         color,
-        initialize,
+        initialize: c.initialize,
+        record,
+        dump,
     })
+}
+
+/// The config file, read.
+#[derive(Debug, Default)]
+struct ConfigFile {
+    path: Option<PathBuf>,
+    /// Every key but `api-key`, as JSON values.
+    values: serde_json::Map<String, serde_json::Value>,
+    /// `api-key`, allowed only in a file others cannot read.
+    api_key: Option<ApiKey>,
 }
 
 /// Finds and reads the config file: `--config`, `LEADCTL_CONFIG`,
 /// `./leadctl.toml`, `$XDG_CONFIG_HOME/leadctl/config.toml` (the first two
-/// must exist; the last two are optional).
-fn load_file(flag: Option<&Path>, env: &Env) -> Result<(FileConfig, Option<PathBuf>)> {
+/// must exist; the last two are optional, and are read only when the
+/// current user owns them and nobody else can write them: a file planted
+/// in a shared directory must not redirect the key's requests).
+fn load_file(flag: Option<&Path>, env: &Env) -> Result<ConfigFile> {
     let explicit = flag.map(Path::to_path_buf).or_else(|| nonempty(env, ENV_CONFIG).map(PathBuf::from));
     let path = match explicit {
         Some(p) => p,
@@ -340,33 +341,52 @@ fn load_file(flag: Option<&Path>, env: &Env) -> Result<(FileConfig, Option<PathB
                 .or_else(|| nonempty(env, "HOME").map(|h| Path::new(&h).join(".config")))
                 .map(|d| d.join("leadctl").join("config.toml"));
             match [Some(PathBuf::from("leadctl.toml")), xdg].into_iter().flatten().find(|p| p.is_file()) {
-                Some(p) => p,
-                None => return Ok((FileConfig::default(), None)),
+                Some(p) => {
+                    refuse_if_untrusted(&p)?;
+                    p
+                }
+                None => return Ok(ConfigFile::default()),
             }
         }
     };
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read config file {}", path.display()))?;
-    let parsed: FileConfig =
+    let table: toml::Table =
         toml::from_str(&text).map_err(|e| anyhow!("config file {}: {}", path.display(), e.message()))?;
-    if parsed.api_key.is_some() {
-        refuse_if_readable_by_others(&path, "config file holding `api-key`")?;
+    let mut values = match serde_json::to_value(table) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => bail!("config file {}: not a table of settings", path.display()),
+    };
+    let api_key = match values.remove("api-key") {
+        None => None,
+        Some(serde_json::Value::String(k)) if !k.trim().is_empty() => {
+            refuse_if_readable_by_others(&path, "config file holding `api-key`")?;
+            Some(ApiKey::new(k.trim()))
+        }
+        Some(_) => bail!("config file {}: `api-key` must be a non-empty string", path.display()),
+    };
+    let known = settings::file_keys(&[CommonSettings::KEYS, UploadSettings::KEYS]);
+    let unknown: Vec<&String> = values.keys().filter(|k| !known.contains(k)).collect();
+    if !unknown.is_empty() {
+        let names: Vec<String> = unknown.iter().map(|k| format!("`{k}`")).collect();
+        bail!(
+            "config file {}: unknown key{} {}; the keys are the long flag names (e.g. api-url, batch-size, project-id)",
+            path.display(),
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", ")
+        );
     }
-    Ok((parsed, Some(path)))
+    Ok(ConfigFile { path: Some(path), values, api_key })
 }
 
-fn api_key(args: &UploadArgs, file: &FileConfig, file_path: Option<&Path>, env: &Env) -> Result<ApiKey> {
-    if let Some(p) = &args.api_key_file {
+fn api_key(flag_file: Option<&Path>, file: &ConfigFile, env: &Env) -> Result<ApiKey> {
+    if let Some(p) = flag_file {
         return read_key_file(p);
     }
     if let Some(k) = nonempty(env, ENV_API_KEY) {
         return Ok(ApiKey::new(k.trim()));
     }
-    if let Some(p) = &file.api_key_file {
-        return read_key_file(p);
-    }
-    if let Some(k) = file.api_key.as_deref().filter(|k| !k.trim().is_empty()) {
-        debug_assert!(file_path.is_some());
-        return Ok(ApiKey::new(k.trim()));
+    if let Some(k) = &file.api_key {
+        return Ok(k.clone());
     }
     bail!(
         "no API key: set {ENV_API_KEY}, pass --api-key-file PATH (`-` reads stdin), or put `api-key-file` \
@@ -411,6 +431,39 @@ fn refuse_if_readable_by_others(_: &Path, _: &str) -> Result<()> {
     Ok(())
 }
 
+/// A config file found by looking (not named by `--config`) is read only
+/// when the current user owns it and nobody else can write it.
+#[cfg(unix)]
+fn refuse_if_untrusted(path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        bail!(
+            "refusing the config file {}: it belongs to user id {}, not to you (user id {me}); a config file \
+             someone else controls could send your API key's requests elsewhere. Remove it, or name a file \
+             of yours with --config",
+            path.display(),
+            meta.uid()
+        );
+    }
+    if meta.mode() & 0o022 != 0 {
+        bail!(
+            "refusing the config file {}: its mode {:03o} lets group or others change it; fix it with \
+             `chmod go-w {}`",
+            path.display(),
+            meta.mode() & 0o777,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn refuse_if_untrusted(_: &Path) -> Result<()> {
+    Ok(())
+}
+
 /// Accepts `https://` anywhere and `http://` only to loopback hosts.
 pub fn check_url(raw: &str) -> Result<String> {
     let url = reqwest::Url::parse(raw.trim())
@@ -421,6 +474,13 @@ pub fn check_url(raw: &str) -> Result<String> {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
     };
+    if !url.username().is_empty() || url.password().is_some() {
+        bail!(
+            "API URL {}: credentials in the URL (user:password@) are refused; the API key goes in \
+             {ENV_API_KEY} or --api-key-file",
+            url.host_str().unwrap_or("?")
+        );
+    }
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
@@ -446,6 +506,8 @@ mod tests {
         assert!(check_url("http://api.example.com").is_err());
         assert!(check_url("https://api.example.com/v1").is_ok());
         assert!(check_url("ftp://x").is_err());
+        let e = check_url("https://user:secret@api.example.com").expect_err("credentials refused");
+        assert!(!e.to_string().contains("secret"), "{e}");
     }
 
     #[test]

@@ -12,42 +12,20 @@
 //! counts them as accepted rather than rejected.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::output::{FileKind, OutFormat, Tally, file_path};
+use crate::settings::RunRecord;
 use crate::vocab::{Note, column};
 
 /// The journal's file name inside a run directory.
 pub const FILE_NAME: &str = "journal.ndjson";
 
-/// The settings a run used: written to the journal (for `--resume`) and to
-/// `summary.json`. Never holds the key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunSettings {
-    pub command: String,
-    pub input: PathBuf,
-    pub format: crate::input::Format,
-    pub delimiter: Option<u8>,
-    pub map: Vec<(String, String)>,
-    pub existing: bool,
-    pub api_url: Option<String>,
-    pub sandbox: bool,
-    pub dry_run: bool,
-    pub project_id: Option<String>,
-    pub process_id: Option<String>,
-    pub default_region: String,
-    pub initialize: bool,
-    pub batch_size: usize,
-    pub concurrency: usize,
-    pub rate: Option<f64>,
-    pub max_attempts: u32,
-    pub timeout_s: f64,
-    pub max_rate_limit_wait_s: f64,
-    pub limit: Option<u64>,
-}
+/// The version of the journal's format this binary writes and reads.
+pub const VERSION: u32 = 2;
 
 /// Identity of the input, to check on resume that it is the same file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,7 +42,7 @@ pub enum Entry {
         version: u32,
         input: InputId,
         out_format: OutFormat,
-        settings: RunSettings,
+        record: RunRecord,
     },
     /// Lines (inclusive ranges) of a batch about to be sent.
     Sent {
@@ -155,7 +133,7 @@ impl LineSet {
 pub struct Recovered {
     pub input: InputId,
     pub out_format: OutFormat,
-    pub settings: RunSettings,
+    pub record: RunRecord,
     /// Lines already in accepted or rejected: skipped.
     pub done: LineSet,
     /// Lines that were in a batch sent without a recorded answer.
@@ -167,21 +145,32 @@ pub struct Recovered {
     pub finished: bool,
 }
 
-/// The settings an earlier run started with (for `--resume`).
-pub fn read_settings(dir: &Path) -> anyhow::Result<RunSettings> {
+/// The settings record an earlier run started with (for `--resume`).
+pub fn read_record(dir: &Path) -> anyhow::Result<RunRecord> {
     use anyhow::Context;
     let path = dir.join(FILE_NAME);
     let file = File::open(&path).with_context(|| {
         format!("{} is not a resumable leadctl run directory (no {FILE_NAME} in it)", dir.display())
     })?;
-    for line in BufReader::new(file).lines() {
-        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
-        if let Ok(Entry::Start { settings, .. }) = serde_json::from_str::<Entry>(&line) {
-            return Ok(settings);
-        }
+    let mut first = String::new();
+    BufReader::new(file)
+        .take(MAX_START_BYTES)
+        .read_line(&mut first)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    match serde_json::from_str::<Entry>(&first) {
+        Ok(Entry::Start { version: VERSION, record, .. }) => Ok(record),
+        Ok(Entry::Start { version, .. }) => anyhow::bail!(
+            "{} was written by a leadctl with journal version {version}; this leadctl reads version {VERSION}. \
+             Resume the run with the leadctl that started it",
+            path.display()
+        ),
+        _ => anyhow::bail!("{} has no start entry; the run directory is damaged", path.display()),
     }
-    anyhow::bail!("{} has no start entry; the run directory is damaged", path.display())
 }
+
+/// The longest start entry read back (settings are small; a larger first
+/// line is damage, not a record).
+const MAX_START_BYTES: u64 = 1 << 20;
 
 /// Reads a run directory back: the journal, and the accepted and rejected
 /// files (a torn last record, from a crash mid-write, is cut off).
@@ -200,14 +189,14 @@ pub fn recover(dir: &Path) -> anyhow::Result<Recovered> {
         // A torn last line (crash mid-append) was never acted on: ignore it.
         let Ok(entry) = serde_json::from_str::<Entry>(&line) else { continue };
         match entry {
-            Entry::Start { input, out_format, settings, .. } => start = Some((input, out_format, settings)),
+            Entry::Start { input, out_format, record, .. } => start = Some((input, out_format, record)),
             Entry::Sent { lines } => sent.push(lines),
             Entry::ProcessNotFound { process_id } => unknown_processes.push(process_id),
             Entry::BatchSize { size } => batch_size = Some(size),
             Entry::Finished { .. } => finished = true,
         }
     }
-    let Some((input, out_format, settings)) = start else {
+    let Some((input, out_format, record)) = start else {
         bail!("{} has no start entry; the run directory is damaged", path.display());
     };
     let mut done = LineSet::default();
@@ -225,7 +214,7 @@ pub fn recover(dir: &Path) -> anyhow::Result<Recovered> {
             }
         }
     }
-    Ok(Recovered { input, out_format, settings, done, may_exist, unknown_processes, batch_size, tally, finished })
+    Ok(Recovered { input, out_format, record, done, may_exist, unknown_processes, batch_size, tally, finished })
 }
 
 /// Reads one output file's rows back into `done` and `tally`, truncating

@@ -26,6 +26,7 @@ pub mod phone;
 pub mod progress;
 pub mod run;
 pub mod sandbox;
+pub mod settings;
 pub mod summary;
 pub mod vocab;
 pub mod writer;
@@ -84,8 +85,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     let env = config::process_env();
     match cli.command {
         Command::Upload(args) => {
-            let cfg = config::upload(&args, &env)?;
+            // The run being resumed: its journal's settings record is a layer of the settings.
+            let resumed = args.resume.as_deref().map(journal::read_record).transpose()?;
+            let cfg = config::upload(&args, &env, resumed.as_ref())?;
             init_logging(cfg.common.verbose, cfg.common.color);
+            tracing::debug!("settings used:\n{}", cfg.common.dump.trim_end());
             let (json, quiet, color) = (cfg.common.json, cfg.common.quiet, cfg.common.color);
             let outcome = run::upload(cfg).await?;
             report(&outcome, json, quiet, color);
@@ -94,6 +98,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Validate(args) => {
             let cfg = config::validate(&args, &env)?;
             init_logging(cfg.common.verbose, cfg.common.color);
+            tracing::debug!("settings used:\n{}", cfg.common.dump.trim_end());
             let (json, quiet, color) = (cfg.common.json, cfg.common.quiet, cfg.common.color);
             let outcome = run::validate(cfg).await?;
             report(&outcome, json, quiet, color);

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::journal::RunSettings;
 use crate::output::{FileKind, OutFormat, Tally, file_path};
 
 /// Identity of the input, as the summary reports it.
@@ -60,7 +59,8 @@ pub struct Summary {
     pub finished_at: String,
     pub elapsed_s: f64,
     pub rows_per_s: f64,
-    pub settings: RunSettings,
+    /// The settings the run used (config-file keys; never the API key).
+    pub settings: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Summary {
@@ -145,14 +145,5 @@ impl Summary {
             let _ = writeln!(s, "send the retryable rows again with:\n  {cmd}");
         }
         s
-    }
-}
-
-/// Quotes a word for a POSIX shell when it needs it.
-pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:@%+,".contains(&b)) {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
     }
 }

@@ -175,3 +175,58 @@ fn help_shows_real_examples() {
         assert!(run.stdout.contains(needle), "upload --help lacks {needle}");
     }
 }
+
+/// The resend command printed at the end works as printed: run in a shell
+/// whose environment holds only the key, it sends the retryable rows to the
+/// same server with the same batch size and column mapping.
+#[test]
+fn the_printed_resend_command_runs_in_a_shell_with_only_the_key() {
+    // The first 3 requests fail: with one attempt each, the first run leaves
+    // every row retryable; the server then recovers.
+    let world = World::with_sandbox(|c| c.fail_first = 3);
+    let mut csv = String::from("Cell,Who,proc\n");
+    for i in 0..25 {
+        csv.push_str(&format!("{},Lead {i},proc_sales\n", common::valid_phone(i)));
+    }
+    let file = world.file("odd columns.csv", csv);
+    let url = world.sandbox().url();
+    let run = Run::from(
+        world
+            .cmd()
+            .env("LEADCTL_API_KEY", world.sandbox().api_key())
+            .args(["upload", file.to_str().expect("utf-8"), "--out-dir", "first run", "--api-url", &url])
+            .args(["--project-id", "prj_sandbox", "--batch-size", "10", "--map", "phoneNumber=Cell"])
+            .args(["--map", "processId=proc", "--max-attempts", "1"])
+            .output()
+            .expect("run"),
+    );
+    run.assert_code(4);
+    assert_eq!(world.state().requests.len(), 3);
+    let command = run
+        .stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("send the retryable rows again with:"))
+        .nth(1)
+        .expect("the resend command follows its heading")
+        .trim()
+        .to_owned();
+    for part in ["--api-url", "--batch-size 10", "--map phoneNumber=Cell", "--map processId=proc", "--project-id"] {
+        assert!(command.contains(part), "{part} is missing from: {command}");
+    }
+    let shell_line = command.replacen("leadctl", env!("CARGO_BIN_EXE_leadctl"), 1) + " --quiet --out-dir again";
+    let again = Run::from(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&shell_line)
+            .env_clear()
+            .env("LEADCTL_API_KEY", world.sandbox().api_key())
+            .current_dir(world.dir.path())
+            .output()
+            .expect("sh runs"),
+    );
+    again.assert_code(0);
+    assert_eq!(common::read_csv(&world.path("again/accepted.csv")).len(), 25);
+    let mut sizes: Vec<usize> = world.state().requests.iter().skip(3).map(|r| r.lead_count).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, vec![5, 10, 10], "the same batch size, to the same server");
+}

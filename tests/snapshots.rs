@@ -85,7 +85,7 @@ fn the_json_summary() {
     for key in ["started_at", "finished_at", "elapsed_s", "rows_per_s"] {
         v[key] = serde_json::json!(format!("[{key}]"));
     }
-    v["settings"]["api_url"] = serde_json::json!("[SANDBOX]");
+    v["settings"]["api-url"] = serde_json::json!("[SANDBOX]");
     let text = filtered(&world, &serde_json::to_string_pretty(&v).expect("json"));
     insta::assert_snapshot!(text);
 }

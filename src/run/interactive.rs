@@ -6,9 +6,9 @@ use std::sync::{Arc, RwLock};
 use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
+use super::prepare::{check_settings, open_source};
 use super::read::CHUNK;
-use super::{check_settings, open_source};
-use crate::checks::{CheckSettings, Checked, Checker};
+use crate::checks::{Checked, Checker};
 use crate::config::{Destination, UploadConfig};
 use crate::exit::Exit;
 
@@ -67,10 +67,8 @@ pub(super) fn confirm_initialize(cfg: &UploadConfig, project_id: Option<&str>) -
     }
     // A checking pass over the file, sending nothing, to say how many calls.
     let mut source = open_source(common)?;
-    let mut checker = Checker::new(
-        CheckSettings { project_id: project_id.map(str::to_owned), ..check_settings(common) },
-        Arc::new(RwLock::new(Default::default())),
-    );
+    let mut checker =
+        Checker::new(check_settings(common, project_id.map(str::to_owned)), Arc::new(RwLock::new(Default::default())));
     let mut calls = 0u64;
     let mut chunk = Vec::with_capacity(CHUNK);
     let mut read = 0u64;

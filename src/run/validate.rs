@@ -5,13 +5,12 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result, anyhow};
 
+use super::Outcome;
+use super::finish::{Ending, Facts, exit_code, invariant_broken, write_summary};
+use super::prepare::{Input, check_settings, default_run_dir};
 use super::read::{ReadJob, read_and_check};
-use super::{
-    Ending, Outcome, base_settings, check_settings, default_run_dir, identify, open_source, out_format, write_summary,
-};
 use crate::checks::Checker;
 use crate::config::ValidateConfig;
-use crate::exit::Exit;
 use crate::journal::LineSet;
 use crate::output::{self, FileKind, Sinks};
 use crate::progress::{Counters, Display, Mode};
@@ -20,72 +19,56 @@ use crate::writer;
 
 /// `leadctl validate`.
 pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
-    let started = Instant::now();
-    let started_at = SystemTime::now();
+    let (started, started_at) = (Instant::now(), SystemTime::now());
     let common = &cfg.common;
-    let source = open_source(common)?;
-    let format = source.format();
-    let out_fmt = out_format(format);
-    let columns: Vec<String> = source.columns().map(<[String]>::to_vec).unwrap_or_default();
-    let input_id = identify(&common.input.path)?;
+    let input = Input::open(common)?;
     let run_dir = common.out_dir.clone().unwrap_or_else(|| default_run_dir(&common.input.path));
     output::create_run_dir(&run_dir)
         .with_context(|| format!("cannot create the output directory {}", run_dir.display()))?;
-    let sinks = Sinks::create(&run_dir, out_fmt, &columns, &[FileKind::Rejected])
+    let sinks = Sinks::create(&run_dir, input.out_format, &input.columns, &[FileKind::Rejected])
         .with_context(|| format!("cannot create the output files in {}", run_dir.display()))?;
-    let counters = Arc::new(Counters { bytes: source.progress(), ..Counters::default() });
+    let counters = Arc::new(Counters { bytes: input.source.progress(), ..Counters::default() });
     let (outbox, writer) = writer::spawn(sinks, None, Arc::clone(&counters))?;
-    let checker = Checker::new(check_settings(common), Arc::new(RwLock::new(Default::default())));
-    let display = Display::start(
-        Mode::choose(common.quiet, common.progress_interval),
-        Arc::clone(&counters),
-        source.total_bytes(),
-        "validate",
-    );
-    let limit = common.limit;
-    let reader_out = outbox.clone();
-    let reader_counters = Arc::clone(&counters);
-    let report = tokio::task::spawn_blocking(move || {
-        let job = ReadJob {
-            source,
-            checker,
-            limit,
-            skip: LineSet::default(),
-            in_flight: LineSet::default(),
-            out: reader_out,
-            counters: reader_counters,
-        };
-        read_and_check(job, |_| true)
-    })
-    .await
-    .map_err(|e| anyhow!("the reader failed: {e}"))?;
+    let checker =
+        Checker::new(check_settings(common, common.project_id.clone()), Arc::new(RwLock::new(Default::default())));
+    let mode = Mode::choose(common.quiet, common.progress_interval);
+    let display = Display::start(mode, Arc::clone(&counters), input.source.total_bytes(), "validate");
+    let job = ReadJob {
+        source: input.source,
+        checker,
+        limit: common.limit,
+        skip: LineSet::default(),
+        in_flight: LineSet::default(),
+        out: outbox.clone(),
+        counters: Arc::clone(&counters),
+    };
+    let report = tokio::task::spawn_blocking(move || read_and_check(job, |_| true))
+        .await
+        .map_err(|e| anyhow!("the reader failed: {e}"))?;
     drop(outbox);
     let (tally, _) = writer.finish().context("writing the output files failed")?;
     display.finish().await;
 
-    let exit = if let Some(err) = &report.error {
+    let invariant = invariant_broken(report.read, 0, 0, &tally, report.passed);
+    if let Some(err) = report.error.as_ref().or(invariant.as_ref()) {
         eprintln!("leadctl: error: {err}");
-        Exit::Error
-    } else if report.read != report.passed + tally.rejected {
-        eprintln!(
-            "leadctl: internal error: {} rows read, {} passed, {} rejected",
-            report.read, report.passed, tally.rejected
-        );
-        Exit::Error
-    } else if tally.rejected > 0 {
-        Exit::Rejected
-    } else {
-        Exit::Success
-    };
+    }
+    let exit = exit_code(&Facts {
+        failed: report.error.is_some() || invariant.is_some(),
+        stop: None,
+        sends: false,
+        rejected: tally.rejected,
+        retryable: 0,
+    });
     let summary = write_summary(Ending {
-        command: "validate",
         exit,
         stop: None,
         resumed: false,
-        settings: base_settings("validate", common, format),
-        input_id,
+        record: &common.record,
+        format: input.format,
+        input_id: input.id,
         run_dir: &run_dir,
-        out_fmt,
+        out_format: input.out_format,
         kinds: &[FileKind::Rejected],
         read: report.read,
         passed: Some(report.passed),

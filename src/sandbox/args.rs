@@ -95,6 +95,10 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "SHARE", default_value_t = 0.0)]
     pub lost_rate: f64,
 
+    /// Answer the first N requests 500 before doing anything (a server that recovers).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub fail_first: u64,
+
     /// No line per request on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -127,6 +131,7 @@ impl SandboxArgs {
             fail_rate: self.fail_rate,
             drop_rate: self.drop_rate,
             lost_rate: self.lost_rate,
+            fail_first: self.fail_first,
             log_requests: !self.quiet,
         };
         config.check()?;

@@ -44,6 +44,8 @@ pub(crate) struct Dice {
     fail_rate: f64,
     drop_rate: f64,
     lost_rate: f64,
+    /// Draws left that fail whatever the dice say.
+    fail_first: u64,
 }
 
 impl Dice {
@@ -51,7 +53,12 @@ impl Dice {
     /// sum is at most 1 (checked by the config).
     pub fn new(seed: u64, latency: Duration, jitter: Duration, rates: [f64; 3]) -> Dice {
         let [fail_rate, drop_rate, lost_rate] = rates;
-        Dice { rng: StdRng::seed_from_u64(seed), latency, jitter, fail_rate, drop_rate, lost_rate }
+        Dice { rng: StdRng::seed_from_u64(seed), latency, jitter, fail_rate, drop_rate, lost_rate, fail_first: 0 }
+    }
+
+    /// The first `n` draws fail (500 before anything is done).
+    pub fn failing_first(self, n: u64) -> Dice {
+        Dice { fail_first: n, ..self }
     }
 
     /// Draws the latency and the fault of the next request.
@@ -60,7 +67,10 @@ impl Dice {
         let jitter_share: f64 = self.rng.random();
         let u: f64 = self.rng.random();
         let latency = self.latency + self.jitter.mul_f64(jitter_share);
-        let fault = if u < self.fail_rate {
+        let fault = if self.fail_first > 0 {
+            self.fail_first -= 1;
+            Some(Fault::Fail)
+        } else if u < self.fail_rate {
             Some(Fault::Fail)
         } else if u < self.fail_rate + self.drop_rate {
             Some(Fault::Drop)
@@ -100,6 +110,13 @@ mod tests {
             assert!((1_700..2_300).contains(&n), "{f:?}: {n}");
         }
         assert!(draws.iter().all(|x| (5..=15).contains(&x.latency.as_millis())));
+    }
+
+    #[test]
+    fn the_first_draws_can_be_made_to_fail() {
+        let mut d = Dice::new(3, Duration::ZERO, Duration::ZERO, [0.0; 3]).failing_first(2);
+        let faults: Vec<Option<Fault>> = (0..4).map(|_| d.draw().fault).collect();
+        assert_eq!(faults, [Some(Fault::Fail), Some(Fault::Fail), None, None]);
     }
 
     #[test]

@@ -95,6 +95,9 @@ pub struct SandboxConfig {
     pub drop_rate: f64,
     /// Share of requests carried out, then answered 500 (lost responses).
     pub lost_rate: f64,
+    /// The first this many requests are answered 500 before anything is
+    /// done, whatever the dice say (a server that recovers, for tests).
+    pub fail_first: u64,
     /// One line per bulk request on stderr.
     pub log_requests: bool,
 }
@@ -125,6 +128,7 @@ impl Default for SandboxConfig {
             fail_rate: 0.0,
             drop_rate: 0.0,
             lost_rate: 0.0,
+            fail_first: 0,
             log_requests: false,
         }
     }
@@ -183,7 +187,7 @@ impl Sandbox {
         let settings = CoreSettings {
             api_key: config.api_key.clone(),
             idempotency: config.idempotency,
-            dice: Dice::new(config.seed, config.latency, config.latency_jitter, rates),
+            dice: Dice::new(config.seed, config.latency, config.latency_jitter, rates).failing_first(config.fail_first),
             bucket: TokenBucket::new(config.rate_per_sec, config.burst, now),
             guard: DuplicateGuard::new(config.block_threshold, config.block_window, config.block_for),
         };

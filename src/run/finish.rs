@@ -1,0 +1,191 @@
+//! The last stage of a run: the invariant, the exit code, the summary and
+//! the command that resends the retryable rows.
+
+use std::path::Path;
+use std::time::{Instant, SystemTime};
+
+use anyhow::{Context, Result};
+
+use crate::deliver::Stop;
+use crate::exit::Exit;
+use crate::input::Format;
+use crate::journal::InputId;
+use crate::output::{FileKind, OutFormat, Tally};
+use crate::settings::RunRecord;
+use crate::summary::{InputInfo, Requests, Summary};
+
+/// What decides a run's exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Facts {
+    /// The input could not be read to its end, a stage failed, or the
+    /// invariant does not hold: the run is an error whatever else happened.
+    pub(super) failed: bool,
+    /// Why sending stopped early, if it did.
+    pub(super) stop: Option<StopKind>,
+    /// Whether the run sends (`validate` and `--dry-run` do not: their
+    /// retryable rows are the valid ones, which is success).
+    pub(super) sends: bool,
+    pub(super) rejected: u64,
+    pub(super) retryable: u64,
+}
+
+/// The kinds of [`Stop`] the exit code depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StopKind {
+    Interrupted,
+    /// 401/403, an answer leadctl cannot act on, the writer failing.
+    Error,
+    /// The 429 wait cap: the run finished with rows retryable.
+    RateLimited,
+}
+
+impl From<&Stop> for StopKind {
+    fn from(stop: &Stop) -> StopKind {
+        match stop {
+            Stop::Interrupted => StopKind::Interrupted,
+            Stop::RateLimitWait { .. } => StopKind::RateLimited,
+            Stop::Denied { .. } | Stop::Fatal { .. } | Stop::Output(_) => StopKind::Error,
+        }
+    }
+}
+
+/// The spec's exit-code table: 1 for an error, 130 when interrupted, 4 when
+/// rows are retryable, 3 when rows are rejected, 0 when every row was
+/// accepted (`validate`, `--dry-run`: passed).
+pub(super) fn exit_code(f: &Facts) -> Exit {
+    match f.stop {
+        _ if f.failed => Exit::Error,
+        Some(StopKind::Error) => Exit::Error,
+        Some(StopKind::Interrupted) => Exit::Interrupted,
+        _ if f.sends && f.retryable > 0 => Exit::Retryable,
+        _ if f.rejected > 0 => Exit::Rejected,
+        _ => Exit::Success,
+    }
+}
+
+/// Says why the invariant fails, if it does: every row read must be in
+/// exactly one file (`skipped` rows were sorted by the run being resumed;
+/// `passed` counts `validate`'s rows that went to no file).
+pub(super) fn invariant_broken(read: u64, skipped: u64, already: u64, tally: &Tally, passed: u64) -> Option<String> {
+    let sorted_now = tally.total() - already;
+    (read != skipped + sorted_now + passed || skipped != already).then(|| {
+        format!(
+            "internal error: {read} rows read but {} sorted ({skipped} of them by the run being resumed); please \
+             report this bug",
+            sorted_now + skipped + passed
+        )
+    })
+}
+
+/// What to do after the run stopped early.
+pub(super) fn stop_advice(stop: &Stop) -> String {
+    match stop {
+        Stop::Interrupted => "interrupted; unsent rows are in the retryable file".into(),
+        Stop::Denied { status: 401, message } => format!(
+            "the server refused the API key (HTTP 401: {message}); check LEADCTL_API_KEY or --api-key-file. \
+             Unsent rows are in the retryable file"
+        ),
+        Stop::Denied { status, message } => format!(
+            "the server refused the project (HTTP {status}: {message}); check --project-id / LEADCTL_PROJECT_ID \
+             and the rows' projectId, and that the project is active. Unsent rows are in the retryable file"
+        ),
+        Stop::Fatal { status, message } => format!(
+            "the server answered HTTP {status}: {message}. This is likely a bug in leadctl; unsent rows are in \
+             the retryable file"
+        ),
+        Stop::RateLimitWait { .. } => format!("{}; unsent rows are in the retryable file", stop.reason()),
+        Stop::Output(e) => format!("writing the outputs failed: {e}"),
+    }
+}
+
+/// How a run ended, for its summary.
+pub(super) struct Ending<'a> {
+    pub(super) exit: Exit,
+    pub(super) stop: Option<String>,
+    pub(super) resumed: bool,
+    pub(super) record: &'a RunRecord,
+    pub(super) format: Format,
+    pub(super) input_id: Option<InputId>,
+    pub(super) run_dir: &'a Path,
+    pub(super) out_format: OutFormat,
+    pub(super) kinds: &'a [FileKind],
+    pub(super) read: u64,
+    pub(super) passed: Option<u64>,
+    pub(super) tally: &'a Tally,
+    pub(super) requests: Requests,
+    pub(super) started: Instant,
+    pub(super) started_at: SystemTime,
+}
+
+/// Builds the summary of a run and writes `summary.json`.
+pub(super) fn write_summary(e: Ending<'_>) -> Result<Summary> {
+    let elapsed = e.started.elapsed().as_secs_f64();
+    let summary = Summary {
+        command: if e.record.command == "validate" { "validate" } else { "upload" },
+        exit_code: e.exit.code(),
+        stopped: e.stop,
+        resumed: e.resumed,
+        input: InputInfo {
+            path: e.record.input.clone(),
+            format: e.format,
+            size: e.input_id.as_ref().map(|i| i.size),
+            sha256: e.input_id.map(|i| i.sha256),
+        },
+        run_dir: e.run_dir.to_path_buf(),
+        files: Summary::files_for(e.run_dir, e.out_format, e.kinds),
+        counts: Summary::counts(e.read, e.tally, e.passed),
+        rejected_by_code: e.tally.rejected_by_code.clone(),
+        requests: e.requests,
+        started_at: humantime::format_rfc3339_seconds(e.started_at).to_string(),
+        finished_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        elapsed_s: elapsed,
+        rows_per_s: if elapsed > 0.0 { e.read as f64 / elapsed } else { 0.0 },
+        settings: e.record.settings.clone(),
+    };
+    summary.write(e.run_dir).with_context(|| format!("cannot write {}", e.run_dir.join("summary.json").display()))?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(stop: Option<StopKind>, sends: bool, rejected: u64, retryable: u64) -> Facts {
+        Facts { failed: false, stop, sends, rejected, retryable }
+    }
+
+    /// The spec's table, row by row.
+    #[test]
+    fn exit_codes_follow_the_spec_table() {
+        use StopKind::*;
+        let cases: [(Facts, Exit); 12] = [
+            (facts(None, true, 0, 0), Exit::Success),
+            (facts(None, true, 2, 0), Exit::Rejected),
+            (facts(None, true, 2, 1), Exit::Retryable),
+            (facts(None, true, 0, 1), Exit::Retryable),
+            (facts(Some(RateLimited), true, 0, 5), Exit::Retryable),
+            (facts(Some(Interrupted), true, 1, 5), Exit::Interrupted),
+            (facts(Some(Error), true, 0, 5), Exit::Error),
+            (Facts { failed: true, ..facts(None, true, 0, 0) }, Exit::Error),
+            (Facts { failed: true, ..facts(Some(Interrupted), true, 0, 0) }, Exit::Error),
+            // validate and --dry-run: the valid rows are not a failure.
+            (facts(None, false, 0, 9), Exit::Success),
+            (facts(None, false, 3, 9), Exit::Rejected),
+            (facts(Some(Interrupted), false, 0, 0), Exit::Interrupted),
+        ];
+        for (f, want) in cases {
+            assert_eq!(exit_code(&f), want, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn the_invariant_counts_resumed_and_passed_rows() {
+        let tally = Tally { accepted: 5, rejected: 2, retryable: 1, ..Tally::default() };
+        assert_eq!(invariant_broken(8, 0, 0, &tally, 0), None);
+        assert_eq!(invariant_broken(8, 3, 3, &tally, 0), None, "3 sorted before, 5 now");
+        assert!(invariant_broken(9, 0, 0, &tally, 0).is_some());
+        assert!(invariant_broken(8, 2, 3, &tally, 0).is_some());
+        let validated = Tally { rejected: 2, ..Tally::default() };
+        assert_eq!(invariant_broken(10, 0, 0, &validated, 8), None);
+    }
+}

@@ -1,0 +1,207 @@
+//! The first stage of a run: open the input, pick the destination, and
+//! create the run directory, or reopen the one being resumed.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{Context, Result, anyhow, bail};
+use sha2::{Digest, Sha256};
+
+use crate::checks::CheckSettings;
+use crate::config::{Common, Destination, UploadConfig};
+use crate::deliver::Client;
+use crate::input::{Format, Source};
+use crate::journal::{self, Entry, InputId, Journal, LineSet, Recovered};
+use crate::output::{self, FileKind, OutFormat, Sinks};
+use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::settings::RunRecord;
+
+/// The outputs follow the input: CSV for CSV/TSV/lines, NDJSON for JSON.
+pub(super) fn out_format(format: Format) -> OutFormat {
+    match format {
+        Format::Json | Format::Ndjson => OutFormat::Ndjson,
+        Format::Csv | Format::Tsv | Format::Lines => OutFormat::Csv,
+    }
+}
+
+/// `<input dir>/<input stem>.leadctl/<UTC yyyymmddThhmmssZ>/`.
+pub(super) fn default_run_dir(input: &Path) -> PathBuf {
+    let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    if input.as_os_str() == "-" {
+        return PathBuf::from("stdin.leadctl").join(stamp);
+    }
+    let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "input".into());
+    let stem = name.split('.').next().filter(|s| !s.is_empty()).unwrap_or("input");
+    input.parent().unwrap_or(Path::new("")).join(format!("{stem}.leadctl")).join(stamp)
+}
+
+/// Size and SHA-256 of the input file (none for stdin).
+pub(super) fn identify(path: &Path) -> Result<Option<InputId>> {
+    if path.as_os_str() == "-" {
+        return Ok(None);
+    }
+    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Some(InputId { size, sha256 }))
+}
+
+/// The settings the checks depend on.
+pub(super) fn check_settings(common: &Common, project_id: Option<String>) -> CheckSettings {
+    CheckSettings {
+        project_id,
+        process_id: common.process_id.clone(),
+        default_region: common.default_region,
+        initialize: common.initialize,
+        existing: common.input.existing,
+    }
+}
+
+pub(super) fn open_source(common: &Common) -> Result<Source> {
+    Source::open(&common.input).map_err(|e| anyhow!(e))
+}
+
+/// The opened input and what the outputs look like.
+pub(super) struct Input {
+    pub(super) source: Source,
+    pub(super) format: Format,
+    pub(super) out_format: OutFormat,
+    /// CSV: the input's columns as read (the outputs' first columns).
+    pub(super) columns: Vec<String>,
+    pub(super) id: Option<InputId>,
+}
+
+impl Input {
+    pub(super) fn open(common: &Common) -> Result<Input> {
+        let source = open_source(common)?;
+        let format = source.format();
+        let columns = source.columns().map(<[String]>::to_vec).unwrap_or_default();
+        let id = identify(&common.input.path)?;
+        Ok(Input { source, format, out_format: out_format(format), columns, id })
+    }
+}
+
+/// Where the leads of an upload go: a client, and the sandbox it talks to
+/// when the run started one.
+pub(super) struct Target {
+    pub(super) client: Option<Client>,
+    pub(super) sandbox: Option<Sandbox>,
+    /// The project the rows must match: the setting, or the sandbox's.
+    pub(super) project_id: Option<String>,
+}
+
+impl Target {
+    /// Connects the destination, recording what the run decided in `record`
+    /// (the sandbox's URL and project).
+    pub(super) async fn connect(cfg: &UploadConfig, record: &mut RunRecord) -> Result<Target> {
+        let mut project_id = cfg.common.project_id.clone();
+        let (client, sandbox) = match &cfg.destination {
+            Destination::DryRun => (None, None),
+            Destination::Sandbox => {
+                let sb = Sandbox::start(SandboxConfig::default()).await?;
+                let url = sb.url();
+                if !cfg.common.quiet {
+                    eprintln!(
+                        "leadctl: uploading to the bundled sandbox at {url} (an emulator in this process: nothing \
+                         leaves this machine)"
+                    );
+                }
+                let client = Client::new(&url, &crate::config::ApiKey::new(sb.api_key()), cfg.timeout)?;
+                record.decide("api-url", url.into());
+                if project_id.is_none() {
+                    project_id = Some(sb.project_id().to_owned());
+                    record.decide("project-id", sb.project_id().into());
+                }
+                (Some(client), Some(sb))
+            }
+            Destination::Remote { api_url, api_key } => (Some(Client::new(api_url, api_key, cfg.timeout)?), None),
+        };
+        Ok(Target { client, sandbox, project_id })
+    }
+}
+
+/// The run directory with its open files, new or resumed.
+pub(super) struct RunDir {
+    pub(super) dir: PathBuf,
+    pub(super) sinks: Sinks,
+    pub(super) journal: Option<Journal>,
+    /// Rows the resumed run already sorted into accepted or rejected.
+    pub(super) skip: LineSet,
+    /// Rows the resumed run had in flight when it stopped.
+    pub(super) in_flight: LineSet,
+    /// The batch size the resumed run learned from the server, if smaller.
+    pub(super) batch_size: usize,
+    /// Processes the server answered 404 for in the resumed run.
+    pub(super) unknown_processes: Vec<String>,
+}
+
+impl RunDir {
+    /// A new run directory with the three files (and the journal, for a run
+    /// that sends to a real API from a file it can read again).
+    pub(super) fn create(cfg: &UploadConfig, input: &Input, record: &RunRecord) -> Result<RunDir> {
+        let common = &cfg.common;
+        let dir = common.out_dir.clone().unwrap_or_else(|| default_run_dir(&common.input.path));
+        output::create_run_dir(&dir)
+            .with_context(|| format!("cannot create the output directory {}", dir.display()))?;
+        let sinks = Sinks::create(&dir, input.out_format, &input.columns, &FileKind::ALL)
+            .with_context(|| format!("cannot create the output files in {}", dir.display()))?;
+        let journal = match (&input.id, &cfg.destination) {
+            (Some(id), Destination::Remote { .. }) => {
+                let start = Entry::Start {
+                    version: journal::VERSION,
+                    input: id.clone(),
+                    out_format: input.out_format,
+                    record: record.clone(),
+                };
+                Some(Journal::create(&dir, &start)?)
+            }
+            _ => None,
+        };
+        Ok(RunDir {
+            dir,
+            sinks,
+            journal,
+            skip: LineSet::default(),
+            in_flight: LineSet::default(),
+            batch_size: cfg.batch_size,
+            unknown_processes: Vec::new(),
+        })
+    }
+
+    /// Reopens an interrupted run's directory: the input must be the same file.
+    pub(super) fn resume(dir: &Path, cfg: &UploadConfig, input: &Input, rec: Recovered) -> Result<RunDir> {
+        if input.id.as_ref() != Some(&rec.input) {
+            bail!(
+                "{} is not the file this run read (its size or SHA-256 differs from the journal's); resume needs \
+                 the same input",
+                cfg.common.input.path.display()
+            );
+        }
+        let sinks = Sinks::reopen(dir, rec.out_format, &input.columns, rec.tally)
+            .with_context(|| format!("cannot reopen the output files in {}", dir.display()))?;
+        Ok(RunDir {
+            dir: dir.to_path_buf(),
+            sinks,
+            journal: Some(Journal::reopen(dir)?),
+            skip: rec.done,
+            in_flight: rec.may_exist,
+            batch_size: rec.batch_size.unwrap_or(cfg.batch_size).min(cfg.batch_size),
+            unknown_processes: rec.unknown_processes,
+        })
+    }
+}

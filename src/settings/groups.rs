@@ -1,0 +1,119 @@
+//! Every setting, declared once: type, flag and help, environment variable,
+//! config-file key, scope and default. A new setting is added here (and
+//! used where `config` turns the merged value into typed settings).
+//!
+//! Defaults that depend on the run (the output directory, which follows
+//! the input's path) are not declared here but computed where they apply.
+
+use std::path::PathBuf;
+
+use super::Scope;
+use crate::cli::ColorChoice;
+use crate::input::Format;
+
+const fn flag() -> Scope {
+    Scope::flag()
+}
+
+crate::settings::settings_group! {
+    /// What `upload` and `validate` share: the input, the checks, the output.
+    pub struct CommonSettings {
+        /// Process id for rows without their own processId.
+        #[arg(long, value_name = "ID")]
+        process_id: Option<String> = flag().file().run().resend();
+
+        /// Project id of the API key; rows must match it [env: LEADCTL_PROJECT_ID]
+        #[arg(long, value_name = "ID")]
+        project_id: Option<String> = flag().env("LEADCTL_PROJECT_ID").file().run().resend();
+
+        /// Region for numbers written without a leading `+` (ISO code) [default: US]
+        #[arg(long, value_name = "REGION")]
+        default_region: Option<String> = flag().file().run().resend(), default Some("US".into());
+
+        /// Map an API field to a column, e.g. `--map phoneNumber=Cell` (repeatable).
+        #[arg(long, value_name = "FIELD=COLUMN")]
+        map: Vec<String> = flag().file().run().resend();
+
+        /// Input format; needed when reading stdin (`-`). Default: from the extension.
+        #[arg(long, value_enum)]
+        format: Option<Format> = flag().file().run().resend();
+
+        /// Field delimiter for CSV input (one character).
+        #[arg(long, value_name = "CHAR")]
+        delimiter: Option<char> = flag().file().run().resend();
+
+        /// Only the first N rows (CI smoke checks).
+        #[arg(long, value_name = "N")]
+        limit: Option<u64> = flag().run();
+
+        /// FILE holds existing lead ids (one a line, or a leadId column): send `leadIds`.
+        #[arg(long)]
+        existing: bool = flag().run().resend();
+
+        /// Initialize the leads for calling: this starts real phone calls
+        /// (`validate`: apply the one-call-per-phone rule).
+        #[arg(long)]
+        initialize: bool = flag().run().resend();
+
+        /// Output directory [default: <input dir>/<input stem>.leadctl/<UTC time>/]
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf> = flag().file();
+
+        /// Seconds between plain progress lines when stderr is not a terminal [default: 10]
+        #[arg(long, value_name = "SECONDS")]
+        progress_interval: Option<u64> = flag().file(), default Some(10);
+
+        /// When to use colour (NO_COLOR is honoured by `auto`).
+        #[arg(long, value_enum, value_name = "WHEN")]
+        color: Option<ColorChoice> = flag().file(), default Some(ColorChoice::Auto);
+    }
+}
+
+crate::settings::settings_group! {
+    /// Where and how `upload` sends.
+    pub struct UploadSettings {
+        /// Start the bundled sandbox in this process and upload to it (no risk).
+        #[arg(long, conflicts_with_all = ["api_url", "api_key_file"])]
+        sandbox: bool = flag().run().resend();
+
+        /// API base URL, e.g. https://api.vendor.example/v1 [env: LEADCTL_API_URL]
+        #[arg(long, value_name = "URL")]
+        api_url: Option<String> = flag().env("LEADCTL_API_URL").file().run().resend();
+
+        /// Read the API key from this file (`-` = stdin) [env: LEADCTL_API_KEY holds the key itself]
+        #[arg(long, value_name = "PATH")]
+        api_key_file: Option<PathBuf> = flag().file().resend();
+
+        /// Check and batch, send nothing.
+        #[arg(long)]
+        dry_run: bool = flag().run();
+
+        /// Leads per request, 1..=1000 [default: 1000]
+        #[arg(long, value_name = "N")]
+        batch_size: Option<usize> = flag().file().run().resend(), default Some(crate::api::MAX_LEADS_PER_REQUEST);
+
+        /// Requests in flight at most [default: 4]
+        #[arg(long, value_name = "N")]
+        concurrency: Option<usize> = flag().file().run().resend(), default Some(4);
+
+        /// Client-side cap on requests per second [default: none]
+        #[arg(long, value_name = "PER_SECOND")]
+        rate: Option<f64> = flag().file().run().resend();
+
+        /// Attempts per batch for 5xx and network errors [default: 5]
+        #[arg(long, value_name = "N")]
+        max_attempts: Option<u32> = flag().file().run().resend(), default Some(5);
+
+        /// Request timeout in seconds [default: 60]
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<f64> = flag().file().run().resend(), default Some(60.0);
+
+        /// Total seconds a run may wait out 429 answers [default: 300]
+        #[arg(long, value_name = "SECONDS")]
+        max_rate_limit_wait: Option<f64> = flag().file().run().resend(), default Some(300.0);
+
+        /// First retry delay in milliseconds (doubling, full jitter); for tests.
+        #[arg(long, value_name = "MS", hide = true)]
+        retry_base_ms: Option<u64> = flag().run(), default Some(250);
+    }
+}
