@@ -114,6 +114,7 @@ Register-ArgumentCompleter -Native -CommandName 'leadctl' -ScriptBlock {
             [CompletionResult]::new('--fail-rate', '--fail-rate', [CompletionResultType]::ParameterName, 'Share of requests answered 500 before anything is done (0 to 1)')
             [CompletionResult]::new('--drop-rate', '--drop-rate', [CompletionResultType]::ParameterName, 'Share of requests whose connection is closed without an answer, before anything is done')
             [CompletionResult]::new('--lost-rate', '--lost-rate', [CompletionResultType]::ParameterName, 'Share of requests carried out (leads created) and then answered 500: lost responses')
+            [CompletionResult]::new('--fail-first', '--fail-first', [CompletionResultType]::ParameterName, 'Answer the first N requests 500 before doing anything (a server that recovers)')
             [CompletionResult]::new('--inactive', '--inactive', [CompletionResultType]::ParameterName, 'Make the project inactive: every request gets 403 `Project is inactive`')
             [CompletionResult]::new('--idempotency', '--idempotency', [CompletionResultType]::ParameterName, 'Honour `Idempotency-Key`: the same key gets the stored answer again, without redoing it')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No line per request on stderr')

@@ -165,7 +165,7 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__sandbox)
-            opts="-q -h -V --port --project-id --api-key --process-id --max-leads --rate --burst --block-threshold --block-window --block-for --inactive --idempotency --preexisting --seed --latency-ms --latency-jitter-ms --fail-rate --drop-rate --lost-rate --quiet --help --version"
+            opts="-q -h -V --port --project-id --api-key --process-id --max-leads --rate --burst --block-threshold --block-window --block-for --inactive --idempotency --preexisting --seed --latency-ms --latency-jitter-ms --fail-rate --drop-rate --lost-rate --fail-first --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -236,6 +236,10 @@ _leadctl() {
                     return 0
                     ;;
                 --lost-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fail-first)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

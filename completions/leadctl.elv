@@ -108,6 +108,7 @@ set edit:completion:arg-completer[leadctl] = {|@words|
             cand --fail-rate 'Share of requests answered 500 before anything is done (0 to 1)'
             cand --drop-rate 'Share of requests whose connection is closed without an answer, before anything is done'
             cand --lost-rate 'Share of requests carried out (leads created) and then answered 500: lost responses'
+            cand --fail-first 'Answer the first N requests 500 before doing anything (a server that recovers)'
             cand --inactive 'Make the project inactive: every request gets 403 `Project is inactive`'
             cand --idempotency 'Honour `Idempotency-Key`: the same key gets the stored answer again, without redoing it'
             cand -q 'No line per request on stderr'

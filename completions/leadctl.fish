@@ -109,6 +109,7 @@ complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l latency-jitt
 complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l fail-rate -d 'Share of requests answered 500 before anything is done (0 to 1)' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l drop-rate -d 'Share of requests whose connection is closed without an answer, before anything is done' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l lost-rate -d 'Share of requests carried out (leads created) and then answered 500: lost responses' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l fail-first -d 'Answer the first N requests 500 before doing anything (a server that recovers)' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l inactive -d 'Make the project inactive: every request gets 403 `Project is inactive`'
 complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l idempotency -d 'Honour `Idempotency-Key`: the same key gets the stored answer again, without redoing it'
 complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -s q -l quiet -d 'No line per request on stderr'
