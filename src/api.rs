@@ -298,6 +298,19 @@ pub enum Answer {
 }
 
 impl Answer {
+    /// A short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Answer::Ok(_) => "ok",
+            Answer::Fault(_) => "fault",
+            Answer::RateLimited { .. } => "rate_limited",
+            Answer::TooLarge { .. } => "too_large",
+            Answer::ProcessNotFound { .. } => "process_not_found",
+            Answer::Denied { .. } => "denied",
+            Answer::Fatal { .. } => "fatal",
+        }
+    }
+
     /// Classifies a complete HTTP answer. `retry_after` is the raw
     /// `Retry-After` header value, if any.
     pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> Answer {
@@ -313,7 +326,10 @@ impl Answer {
                 Ok(r) => Answer::Ok(r),
                 Err(e) => Answer::Fault(Fault::Unreadable { status, detail: e.to_string() }),
             },
-            429 => Answer::RateLimited { retry_after: retry_after.and_then(parse_retry_after), message: message() },
+            429 => Answer::RateLimited {
+                retry_after: retry_after.and_then(|v| parse_retry_after(v, std::time::SystemTime::now())),
+                message: message(),
+            },
             408 => Answer::Fault(Fault::RequestTimeout(message())),
             400 => {
                 let m = message();
@@ -337,9 +353,22 @@ impl Answer {
     }
 }
 
-/// `Retry-After` in whole seconds (the HTTP-date form is not used by the API).
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+/// The longest wait a `Retry-After` is taken at: a server's number is
+/// outside input, and a day is already more than any run waits.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// `Retry-After`, in whole seconds or as an HTTP date (relative to `now`),
+/// capped at [`MAX_RETRY_AFTER`]. A date in the past means no wait.
+pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let wait = if value.bytes().all(|b| b.is_ascii_digit()) && !value.is_empty() {
+        // Any run of digits: one too large for u64 is still "a long time".
+        value.parse::<u64>().map_or(MAX_RETRY_AFTER, Duration::from_secs)
+    } else {
+        let at = httpdate::parse_http_date(value).ok()?;
+        at.duration_since(now).unwrap_or(Duration::ZERO)
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 fn parse_maximum(message: &str) -> Option<usize> {
@@ -392,6 +421,20 @@ mod tests {
             Answer::classify(403, None, &body(msg::PROJECT_INACTIVE)),
             Answer::Denied { status: 403, .. }
         ));
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date_and_never_huge() {
+        let now = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("18446744073709551615", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse_retry_after("99999999999999999999999", now), Some(MAX_RETRY_AFTER));
+        let in_90s = httpdate::fmt_http_date(now + Duration::from_secs(90));
+        assert_eq!(parse_retry_after(&in_90s, now), Some(Duration::from_secs(90)));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(90));
+        assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
     }
 
     #[test]

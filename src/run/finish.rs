@@ -44,7 +44,7 @@ impl From<&Stop> for StopKind {
         match stop {
             Stop::Interrupted => StopKind::Interrupted,
             Stop::RateLimitWait { .. } => StopKind::RateLimited,
-            Stop::Denied { .. } | Stop::Fatal { .. } | Stop::Output(_) => StopKind::Error,
+            Stop::Denied { .. } | Stop::Fatal { .. } | Stop::Output(_) | Stop::Internal(_) => StopKind::Error,
         }
     }
 }
@@ -95,6 +95,7 @@ pub(super) fn stop_advice(stop: &Stop) -> String {
         ),
         Stop::RateLimitWait { .. } => format!("{}; unsent rows are in the retryable file", stop.reason()),
         Stop::Output(e) => format!("writing the outputs failed: {e}"),
+        Stop::Internal(e) => format!("{e}: a bug in leadctl, please report it; unsent rows are in the retryable file"),
     }
 }
 

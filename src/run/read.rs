@@ -6,7 +6,10 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::checks::{Checked, Checker, Prechecked};
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::thread::JoinHandle;
+
+use crate::checks::{CheckSettings, Checked, Checker, Prechecked};
 use crate::deliver::{Item, Payload};
 use crate::input::{Row, Source};
 use crate::journal::LineSet;
@@ -44,67 +47,25 @@ pub(super) struct ReadJob {
 /// checked again (so duplicate memory is as it was) but not sorted again.
 pub(super) fn read_and_check(job: ReadJob, mut valid: impl FnMut(Vec<Item>) -> bool) -> ReadReport {
     let ReadJob { source, mut checker, limit, skip, in_flight, out, counters } = job;
+    let mut report = ReadReport { read: 0, skipped: 0, passed: 0, error: None };
+    let started = spawn_parser(source, limit).and_then(|(parser, chunks)| {
+        let (prechecker, checked) = spawn_prechecker(checker.settings(), chunks)?;
+        Ok((parser, prechecker, checked))
+    });
+    let (parser, prechecker, checked) = match started {
+        Ok(stages) => stages,
+        Err(e) => {
+            report.error = Some(format!("cannot start a reading thread: {e}"));
+            return report;
+        }
+    };
     // A lead may already exist when the file fed back marks it so, or when it
     // was in flight as the resumed run stopped.
     let item = |row: Row, payload: Payload| {
         let may_exist = row.fields.as_ref().is_ok_and(|f| f.may_exist) || in_flight.contains(row.line);
         Item { row, payload, may_exist }
     };
-    let mut report = ReadReport { read: 0, skipped: 0, passed: 0, error: None };
-    // Parsing the file runs on its own thread, a few chunks ahead of the
-    // checks, so reading and phone parsing overlap on the two cores.
-    let (chunks, chunks_rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(4);
-    let reader = std::thread::Builder::new().name("leadctl-reader".into()).spawn(move || {
-        let mut source = source;
-        let mut read = 0u64;
-        'file: loop {
-            let mut chunk = Vec::with_capacity(CHUNK);
-            while chunk.len() < CHUNK {
-                if limit.is_some_and(|l| read >= l) {
-                    break;
-                }
-                match source.next() {
-                    Some(row) => {
-                        read += 1;
-                        chunk.push(row);
-                    }
-                    None => break,
-                }
-            }
-            let last = chunk.len() < CHUNK;
-            if chunk.is_empty() || chunks.send(chunk).is_err() || last {
-                break 'file;
-            }
-        }
-        source.take_error().map(|e| e.to_string())
-    });
-    let reader = match reader {
-        Ok(r) => r,
-        Err(e) => {
-            report.error = Some(format!("cannot start the reader thread: {e}"));
-            return report;
-        }
-    };
-    // The stateless checks (phone parsing, on every core) run a chunk ahead
-    // of the stateful ones, so the three stages overlap.
-    let settings = checker.settings();
-    let (checked, checked_rx) = std::sync::mpsc::sync_channel::<(Vec<Row>, Prechecked)>(2);
-    let prechecker = std::thread::Builder::new().name("leadctl-check".into()).spawn(move || {
-        for mut chunk in chunks_rx {
-            let pre = Checker::precheck(&settings, &mut chunk);
-            if checked.send((chunk, pre)).is_err() {
-                break;
-            }
-        }
-    });
-    let prechecker = match prechecker {
-        Ok(p) => p,
-        Err(e) => {
-            report.error = Some(format!("cannot start the checker thread: {e}"));
-            return report;
-        }
-    };
-    for (chunk, pre) in checked_rx {
+    for (chunk, pre) in checked {
         report.read += chunk.len() as u64;
         counters.read.store(report.read, Ordering::Relaxed);
         let results = checker.judge(pre);
@@ -135,12 +96,61 @@ pub(super) fn read_and_check(job: ReadJob, mut valid: impl FnMut(Vec<Item>) -> b
     if prechecker.join().is_err() {
         report.error.get_or_insert_with(|| "the checker thread panicked".into());
     }
-    match reader.join() {
+    match parser.join() {
         Ok(Some(e)) if report.error.is_none() => report.error = Some(e),
         Ok(_) => {}
         Err(_) => report.error = Some("the reader thread panicked".into()),
     }
     report
+}
+
+/// A running stage: its thread, and the receiving end of what it produces.
+type Stage<T, Out> = (JoinHandle<T>, Receiver<Out>);
+
+/// Parsing the file runs on its own thread, a few chunks ahead of the
+/// checks, so reading and phone parsing overlap on the two cores. The
+/// thread returns the error that ended the file early, if one did.
+fn spawn_parser(mut source: Source, limit: Option<u64>) -> std::io::Result<Stage<Option<String>, Vec<Row>>> {
+    let (chunks, chunks_rx) = sync_channel::<Vec<Row>>(4);
+    let parser = std::thread::Builder::new().name("leadctl-reader".into()).spawn(move || {
+        let mut read = 0u64;
+        loop {
+            let mut chunk = Vec::with_capacity(CHUNK);
+            while chunk.len() < CHUNK && limit.is_none_or(|l| read < l) {
+                match source.next() {
+                    Some(row) => {
+                        read += 1;
+                        chunk.push(row);
+                    }
+                    None => break,
+                }
+            }
+            let last = chunk.len() < CHUNK;
+            if chunk.is_empty() || chunks.send(chunk).is_err() || last {
+                break;
+            }
+        }
+        source.take_error().map(|e| e.to_string())
+    })?;
+    Ok((parser, chunks_rx))
+}
+
+/// The stateless checks (phone parsing, on every core) run a chunk ahead
+/// of the stateful ones, so the three stages overlap.
+fn spawn_prechecker(
+    settings: Arc<CheckSettings>,
+    chunks: Receiver<Vec<Row>>,
+) -> std::io::Result<Stage<(), (Vec<Row>, Prechecked)>> {
+    let (checked, checked_rx) = sync_channel::<(Vec<Row>, Prechecked)>(2);
+    let prechecker = std::thread::Builder::new().name("leadctl-check".into()).spawn(move || {
+        for mut chunk in chunks {
+            let pre = Checker::precheck(&settings, &mut chunk);
+            if checked.send((chunk, pre)).is_err() {
+                break;
+            }
+        }
+    })?;
+    Ok((prechecker, checked_rx))
 }
 
 /// All of a row's local reasons in one rejection: the first code is the

@@ -5,11 +5,18 @@
 //! a run directory: a resumed run's journal record is handed in.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
+
+mod file;
+mod key;
+
+pub use key::ApiKey;
+
+use file::{ConfigFile, load_file};
+use key::api_key;
 
 use crate::cli::{ColorChoice, RunArgs, UploadArgs, ValidateArgs};
 use crate::input::InputSpec;
@@ -24,32 +31,6 @@ pub const ENV_API_KEY: &str = "LEADCTL_API_KEY";
 pub const ENV_PROJECT_ID: &str = "LEADCTL_PROJECT_ID";
 /// Environment variable naming the config file.
 pub const ENV_CONFIG: &str = "LEADCTL_CONFIG";
-
-/// The API key. Its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    pub fn new(key: impl Into<String>) -> Self {
-        ApiKey(key.into())
-    }
-    /// The key itself, for the `Authorization` header and nothing else.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey(<redacted>)")
-    }
-}
-
-impl fmt::Display for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
 
 /// Where the leads go.
 #[derive(Debug, Clone)]
@@ -134,7 +115,7 @@ pub fn process_env() -> Env {
     std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
 }
 
-fn nonempty(env: &Env, name: &str) -> Option<String> {
+pub(crate) fn nonempty(env: &Env, name: &str) -> Option<String> {
     env.get(name).filter(|v| !v.trim().is_empty()).cloned()
 }
 
@@ -314,154 +295,6 @@ fn typed_common(
         record,
         dump,
     })
-}
-
-/// The config file, read.
-#[derive(Debug, Default)]
-struct ConfigFile {
-    path: Option<PathBuf>,
-    /// Every key but `api-key`, as JSON values.
-    values: serde_json::Map<String, serde_json::Value>,
-    /// `api-key`, allowed only in a file others cannot read.
-    api_key: Option<ApiKey>,
-}
-
-/// Finds and reads the config file: `--config`, `LEADCTL_CONFIG`,
-/// `./leadctl.toml`, `$XDG_CONFIG_HOME/leadctl/config.toml` (the first two
-/// must exist; the last two are optional, and are read only when the
-/// current user owns them and nobody else can write them: a file planted
-/// in a shared directory must not redirect the key's requests).
-fn load_file(flag: Option<&Path>, env: &Env) -> Result<ConfigFile> {
-    let explicit = flag.map(Path::to_path_buf).or_else(|| nonempty(env, ENV_CONFIG).map(PathBuf::from));
-    let path = match explicit {
-        Some(p) => p,
-        None => {
-            let xdg = nonempty(env, "XDG_CONFIG_HOME")
-                .map(PathBuf::from)
-                .or_else(|| nonempty(env, "HOME").map(|h| Path::new(&h).join(".config")))
-                .map(|d| d.join("leadctl").join("config.toml"));
-            match [Some(PathBuf::from("leadctl.toml")), xdg].into_iter().flatten().find(|p| p.is_file()) {
-                Some(p) => {
-                    refuse_if_untrusted(&p)?;
-                    p
-                }
-                None => return Ok(ConfigFile::default()),
-            }
-        }
-    };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read config file {}", path.display()))?;
-    let table: toml::Table =
-        toml::from_str(&text).map_err(|e| anyhow!("config file {}: {}", path.display(), e.message()))?;
-    let mut values = match serde_json::to_value(table) {
-        Ok(serde_json::Value::Object(m)) => m,
-        _ => bail!("config file {}: not a table of settings", path.display()),
-    };
-    let api_key = match values.remove("api-key") {
-        None => None,
-        Some(serde_json::Value::String(k)) if !k.trim().is_empty() => {
-            refuse_if_readable_by_others(&path, "config file holding `api-key`")?;
-            Some(ApiKey::new(k.trim()))
-        }
-        Some(_) => bail!("config file {}: `api-key` must be a non-empty string", path.display()),
-    };
-    let known = settings::file_keys(&[CommonSettings::KEYS, UploadSettings::KEYS]);
-    let unknown: Vec<&String> = values.keys().filter(|k| !known.contains(k)).collect();
-    if !unknown.is_empty() {
-        let names: Vec<String> = unknown.iter().map(|k| format!("`{k}`")).collect();
-        bail!(
-            "config file {}: unknown key{} {}; the keys are the long flag names (e.g. api-url, batch-size, project-id)",
-            path.display(),
-            if names.len() == 1 { "" } else { "s" },
-            names.join(", ")
-        );
-    }
-    Ok(ConfigFile { path: Some(path), values, api_key })
-}
-
-fn api_key(flag_file: Option<&Path>, file: &ConfigFile, env: &Env) -> Result<ApiKey> {
-    if let Some(p) = flag_file {
-        return read_key_file(p);
-    }
-    if let Some(k) = nonempty(env, ENV_API_KEY) {
-        return Ok(ApiKey::new(k.trim()));
-    }
-    if let Some(k) = &file.api_key {
-        return Ok(k.clone());
-    }
-    bail!(
-        "no API key: set {ENV_API_KEY}, pass --api-key-file PATH (`-` reads stdin), or put `api-key-file` \
-         in the config file (there is deliberately no --api-key flag: command lines leak into shell history and `ps`)"
-    )
-}
-
-fn read_key_file(path: &Path) -> Result<ApiKey> {
-    let text = if path.as_os_str() == "-" {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("cannot read the API key from stdin")?;
-        s
-    } else {
-        refuse_if_readable_by_others(path, "API key file")?;
-        std::fs::read_to_string(path).with_context(|| format!("cannot read API key file {}", path.display()))?
-    };
-    let key = text.trim();
-    if key.is_empty() {
-        bail!("the API key file {} is empty", path.display());
-    }
-    Ok(ApiKey::new(key))
-}
-
-#[cfg(unix)]
-fn refuse_if_readable_by_others(path: &Path, what: &str) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        bail!(
-            "refusing the {what} {}: its mode {mode:03o} lets group or others read the API key; \
-             fix it with `chmod 600 {}`",
-            path.display(),
-            path.display()
-        );
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn refuse_if_readable_by_others(_: &Path, _: &str) -> Result<()> {
-    Ok(())
-}
-
-/// A config file found by looking (not named by `--config`) is read only
-/// when the current user owns it and nobody else can write it.
-#[cfg(unix)]
-fn refuse_if_untrusted(path: &Path) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read config file {}", path.display()))?;
-    let me = nix::unistd::geteuid().as_raw();
-    if meta.uid() != me {
-        bail!(
-            "refusing the config file {}: it belongs to user id {}, not to you (user id {me}); a config file \
-             someone else controls could send your API key's requests elsewhere. Remove it, or name a file \
-             of yours with --config",
-            path.display(),
-            meta.uid()
-        );
-    }
-    if meta.mode() & 0o022 != 0 {
-        bail!(
-            "refusing the config file {}: its mode {:03o} lets group or others change it; fix it with \
-             `chmod go-w {}`",
-            path.display(),
-            meta.mode() & 0o777,
-            path.display()
-        );
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn refuse_if_untrusted(_: &Path) -> Result<()> {
-    Ok(())
 }
 
 /// Accepts `https://` anywhere and `http://` only to loopback hosts.
