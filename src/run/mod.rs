@@ -19,7 +19,7 @@ use crate::config::UploadConfig;
 use crate::deliver::{self, Client, Engine, Item, Stop};
 use crate::exit::Exit;
 use crate::output::{FileKind, Tally, Verdict};
-use crate::progress::{Counters, Display, Mode};
+use crate::progress::{Counters, Display, Job, Mode};
 use crate::summary::{Requests, Summary};
 use crate::writer::{self, Outbox};
 
@@ -127,7 +127,7 @@ async fn run_stages(cfg: &UploadConfig, input: Input, target: Target, run: RunDi
     let cancel = CancellationToken::new();
     watch_signals(cancel.clone());
     let mode = Mode::choose(common.quiet, common.progress_interval);
-    let display = Display::start(mode, Arc::clone(&counters), input.source.total_bytes(), "upload");
+    let display = Display::start(mode, Arc::clone(&counters), input.source.total_bytes(), Job::Upload);
 
     let (items_tx, items_rx) = mpsc::channel::<Vec<Item>>(4);
     let job = ReadJob {

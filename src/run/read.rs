@@ -48,7 +48,7 @@ pub(super) struct ReadJob {
 pub(super) fn read_and_check(job: ReadJob, mut valid: impl FnMut(Vec<Item>) -> bool) -> ReadReport {
     let ReadJob { source, mut checker, limit, skip, in_flight, out, counters } = job;
     let mut report = ReadReport { read: 0, skipped: 0, passed: 0, error: None };
-    let started = spawn_parser(source, limit).and_then(|(parser, chunks)| {
+    let started = spawn_parser(source, limit, Arc::clone(&counters)).and_then(|(parser, chunks)| {
         let (prechecker, checked) = spawn_prechecker(checker.settings(), chunks)?;
         Ok((parser, prechecker, checked))
     });
@@ -110,7 +110,11 @@ type Stage<T, Out> = (JoinHandle<T>, Receiver<Out>);
 /// Parsing the file runs on its own thread, a few chunks ahead of the
 /// checks, so reading and phone parsing overlap on the two cores. The
 /// thread returns the error that ended the file early, if one did.
-fn spawn_parser(mut source: Source, limit: Option<u64>) -> std::io::Result<Stage<Option<String>, Vec<Row>>> {
+fn spawn_parser(
+    mut source: Source,
+    limit: Option<u64>,
+    progress: Arc<Counters>,
+) -> std::io::Result<Stage<Option<String>, Vec<Row>>> {
     let (chunks, chunks_rx) = sync_channel::<Vec<Row>>(4);
     let parser = std::thread::Builder::new().name("leadctl-reader".into()).spawn(move || {
         let mut read = 0u64;
@@ -126,6 +130,7 @@ fn spawn_parser(mut source: Source, limit: Option<u64>) -> std::io::Result<Stage
                 }
             }
             let last = chunk.len() < CHUNK;
+            progress.parsed_so_far(read, last);
             if chunk.is_empty() || chunks.send(chunk).is_err() || last {
                 break;
             }

@@ -13,7 +13,7 @@ use crate::checks::Checker;
 use crate::config::ValidateConfig;
 use crate::journal::LineSet;
 use crate::output::{self, FileKind, Sinks};
-use crate::progress::{Counters, Display, Mode};
+use crate::progress::{Counters, Display, Job, Mode};
 use crate::summary::Requests;
 use crate::writer;
 
@@ -32,7 +32,7 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
     let checker =
         Checker::new(check_settings(common, common.project_id.clone()), Arc::new(RwLock::new(Default::default())));
     let mode = Mode::choose(common.quiet, common.progress_interval);
-    let display = Display::start(mode, Arc::clone(&counters), input.source.total_bytes(), "validate");
+    let display = Display::start(mode, Arc::clone(&counters), input.source.total_bytes(), Job::Validate);
     let job = ReadJob {
         source: input.source,
         checker,
