@@ -1,4 +1,5 @@
-//! Snapshots of what a user reads: the end table, a plain progress line,
+//! Snapshots of what a user reads: the end table, the progress bar at
+//! fixed widths and counts, a plain progress line,
 //! the `--json` object and the messages for bad settings. Times, paths,
 //! ports and ids are filtered out; everything else must stay as it is.
 //! After an intended change: `INSTA_UPDATE=always cargo test --test snapshots`,
@@ -9,6 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::{World, leads_csv};
+use leadctl::progress::{Job, Snapshot, Status};
 
 /// Replaces what changes from run to run.
 fn filtered(world: &World, text: &str) -> String {
@@ -88,6 +90,58 @@ fn a_plain_progress_line() {
         .collect::<Vec<_>>()
         .join(" ");
     insta::assert_snapshot!(shape);
+}
+
+/// A status at fixed counter values, as the display would sample it.
+fn status(job: Job, done: [u64; 3], parsed: u64, parsed_all: bool, paused_ms: u64) -> Status {
+    let snapshot = Snapshot {
+        job,
+        read: parsed,
+        parsed,
+        parsed_all,
+        bytes: 5_000_000,
+        total_bytes: Some(if parsed_all { 5_000_000 } else { 12_000_000 }),
+        accepted: done[0],
+        rejected: done[1],
+        retryable: done[2],
+        paused_ms,
+    };
+    Status { snapshot, elapsed: Duration::from_secs(754), rate: Some(212.4) }
+}
+
+/// The bar line at each width, framed so trailing spaces would show.
+fn bars(statuses: &[(&str, Status)], widths: &[usize]) -> String {
+    let mut out = String::new();
+    for (name, s) in statuses {
+        out.push_str(&format!("## {name}\n"));
+        for &w in widths {
+            // The display leaves the terminal's last column free.
+            out.push_str(&format!("{w:>3} |{}|\n", s.bar(w - 1)));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_bar_at_40_80_and_120_columns() {
+    // Validate's rows are done when checked; the parser runs ahead.
+    let mut validate = status(Job::Validate, [0, 1_234, 0], 1_000_000, true, 0);
+    validate.snapshot.read = 600_000;
+    let statuses = [
+        ("still reading: the total is an estimate", status(Job::Upload, [8_000, 300, 100], 10_000, false, 0)),
+        ("read to the end", status(Job::Upload, [400_000, 15_000, 5_000], 1_000_000, true, 0)),
+        ("nothing sorted yet, rate unknown", Status { rate: None, ..status(Job::Upload, [0; 3], 20_000, true, 0) }),
+        ("validate", validate),
+    ];
+    insta::assert_snapshot!(bars(&statuses, &[120, 80, 40]));
+}
+
+#[test]
+fn the_bar_during_a_429_pause() {
+    let paused = status(Job::Upload, [400_000, 15_000, 5_000], 1_000_000, true, 24_200);
+    // Rows stopped being sorted: the recent rate has fallen, the ETA grown.
+    let statuses = [("paused, rate falling", Status { rate: Some(31.0), ..paused })];
+    insta::assert_snapshot!(bars(&statuses, &[120, 80, 40]));
 }
 
 #[test]
