@@ -1,20 +1,13 @@
 //! How numbers and times read on the progress line: digits grouped by
-//! thousands, a compact form for narrow terminals, elapsed as a clock and
-//! remaining time in the two largest units.
+//! thousands and elapsed as a clock (indicatif's formats), a compact form
+//! for narrow terminals and remaining time in the two largest units (ours:
+//! they must never read as more done or less left than is true).
 
 use std::time::Duration;
 
-/// `1234567` → `1,234,567`.
+/// `1234567` → `1,234,567` (indicatif's `HumanCount`).
 pub fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    indicatif::HumanCount(n).to_string()
 }
 
 /// At most four characters: `999`, `1.2k`, `12k`, `123k`, `1.2M`, `12M`.
@@ -34,10 +27,10 @@ pub fn compact(n: u64) -> String {
     n.to_string()
 }
 
-/// Elapsed time as a clock: `00:01:05`, `27:03:00`.
+/// Elapsed time as a clock: `00:01:05`, `1d 03:03:00` (indicatif's
+/// `FormattedDuration`).
 pub fn clock(d: Duration) -> String {
-    let s = d.as_secs();
-    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    indicatif::FormattedDuration(d).to_string()
 }
 
 /// A span in its two largest units, rounded up (a countdown never says
@@ -85,7 +78,7 @@ mod tests {
     #[test]
     fn clock_and_span() {
         assert_eq!(clock(Duration::from_secs(65)), "00:01:05");
-        assert_eq!(clock(Duration::from_secs(27 * 3600 + 180)), "27:03:00");
+        assert_eq!(clock(Duration::from_secs(27 * 3600 + 180)), "1d 03:03:00");
         let cases =
             [(0.0, "0s"), (0.2, "1s"), (25.0, "25s"), (245.0, "4m05s"), (5100.0, "1h25m"), (266_400.0, "3d02h")];
         for (secs, want) in cases {
