@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::input::{Raw, Row};
+use crate::journal::RangeSet;
 use crate::vocab::{self, Note, column};
 
 /// Where a rejection was decided.
@@ -130,10 +131,27 @@ pub fn create_run_dir(dir: &Path) -> io::Result<()> {
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(dir)?;
+        sync_dir(dir.parent().unwrap_or(Path::new(".")))?;
     }
     #[cfg(unix)]
     std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
     Ok(())
+}
+
+/// Makes a directory's entries durable (the files created or renamed in
+/// it), so "even after a power cut" holds for the names too, not only the
+/// bytes.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
 }
 
 /// Opens a new private file (mode 0600); fails if it exists.
@@ -250,6 +268,13 @@ impl Sink {
         Ok(())
     }
 
+    fn file(&self) -> &File {
+        match &self.writer {
+            Writer::Csv(w) => w.get_ref(),
+            Writer::Ndjson(w) => w.get_ref(),
+        }
+    }
+
     fn flush(&mut self, durable: bool) -> io::Result<()> {
         let file = match &mut self.writer {
             Writer::Csv(w) => {
@@ -322,6 +347,9 @@ pub struct Sinks {
     width: usize,
     sinks: Vec<Sink>,
     tally: Tally,
+    /// Rows put in accepted or rejected since [`Sinks::take_done`], when
+    /// the run keeps a journal that needs them.
+    done: Option<RangeSet>,
 }
 
 impl Sinks {
@@ -332,8 +360,9 @@ impl Sinks {
             .iter()
             .map(|&k| Sink::new(create_private(&file_path(dir, k, format))?, k, format, columns, true))
             .collect::<io::Result<Vec<_>>>()?;
-        let mut s = Sinks { width: columns.len(), sinks, tally: Tally::default() };
+        let mut s = Sinks { width: columns.len(), sinks, tally: Tally::default(), done: None };
         s.flush(true)?;
+        sync_dir(dir)?;
         Ok(s)
     }
 
@@ -352,7 +381,34 @@ impl Sinks {
             };
             sinks.push(Sink::new(file, k, format, columns, header)?);
         }
-        Ok(Sinks { width: columns.len(), sinks, tally })
+        Ok(Sinks { width: columns.len(), sinks, tally, done: None })
+    }
+
+    /// Keeps the rows put in accepted or rejected, for the journal.
+    pub fn track_done(&mut self) {
+        self.done.get_or_insert_with(RangeSet::default);
+    }
+
+    /// The rows put in accepted or rejected since the last call, and the
+    /// two files' lengths, once flushed; `None` when there are none new.
+    pub fn take_done(&mut self) -> io::Result<Option<(RangeSet, [u64; 2])>> {
+        match &self.done {
+            Some(d) if !d.is_empty() => {}
+            _ => return Ok(None),
+        }
+        let lens = self.lens()?;
+        Ok(self.done.as_mut().map(|d| (std::mem::take(d), lens)))
+    }
+
+    /// Lengths of the accepted and rejected files as flushed so far.
+    pub fn lens(&self) -> io::Result<[u64; 2]> {
+        let mut lens = [0; 2];
+        for (len, kind) in lens.iter_mut().zip([FileKind::Accepted, FileKind::Rejected]) {
+            if let Some(s) = self.sinks.iter().find(|s| s.kind == kind) {
+                *len = s.file().metadata()?.len();
+            }
+        }
+        Ok(lens)
     }
 
     pub fn tally(&self) -> &Tally {
@@ -373,6 +429,9 @@ impl Sinks {
         match verdict {
             Verdict::Accepted { lead_id, e164, note } => {
                 self.tally.count_accepted(note);
+                if let Some(d) = &mut self.done {
+                    d.push(row.ordinal);
+                }
                 let note = note.text();
                 let extras = [
                     Extra::Num(column::LINE, line),
@@ -384,6 +443,9 @@ impl Sinks {
             }
             Verdict::Rejected { code, reason, origin, http_status } => {
                 self.tally.count_rejected(code);
+                if let Some(d) = &mut self.done {
+                    d.push(row.ordinal);
+                }
                 let extras = [
                     Extra::Num(column::LINE, line),
                     Extra::Str(column::CODE, code),

@@ -89,7 +89,8 @@ impl Summary {
         serde_json::to_writer_pretty(&mut f, self)?;
         std::io::Write::write_all(&mut f, b"\n")?;
         f.sync_data()?;
-        std::fs::rename(&tmp, &path)
+        std::fs::rename(&tmp, &path)?;
+        crate::output::sync_dir(dir)
     }
 
     /// The table shown on stderr at the end; `color` paints the counts.

@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::input::Row;
-use crate::journal::{Entry, Journal};
+use crate::journal::{Entry, Journal, RangeSet};
 use crate::output::{Sinks, Tally, Verdict};
 
 /// What the writer is asked to do.
@@ -17,8 +17,8 @@ pub enum Event {
     /// they are handed to the OS at once, so `kill -9` cannot lose them.
     Sorted { rows: Vec<(Row, Verdict)>, answered: bool },
     /// A batch is about to be sent: make every earlier row durable, record
-    /// the batch's lines in the journal, `fsync`, then acknowledge.
-    Sent { lines: Vec<(u64, u64)>, ack: oneshot::Sender<io::Result<()>> },
+    /// the batch's rows in the journal, `fsync`, then acknowledge.
+    Sent { rows: RangeSet, ack: oneshot::Sender<io::Result<()>> },
     /// Any other journal entry (made durable at once).
     Journal(Entry),
 }
@@ -43,10 +43,10 @@ impl Outbox {
         self.0.blocking_send(Event::Sorted { rows, answered: false }).map_err(|_| WriterGone)
     }
 
-    /// Records a batch's lines durably before it is sent.
-    pub async fn sent(&self, lines: Vec<(u64, u64)>) -> io::Result<()> {
+    /// Records a batch's rows durably before it is sent.
+    pub async fn sent(&self, rows: RangeSet) -> io::Result<()> {
         let (ack, done) = oneshot::channel();
-        self.0.send(Event::Sent { lines, ack }).await.map_err(|_| io::Error::other(WriterGone))?;
+        self.0.send(Event::Sent { rows, ack }).await.map_err(|_| io::Error::other(WriterGone))?;
         done.await.map_err(|_| io::Error::other(WriterGone))?
     }
 
@@ -70,6 +70,9 @@ pub fn spawn(
     let handle = std::thread::Builder::new().name("leadctl-writer".into()).spawn(move || {
         let mut sinks = sinks;
         let mut journal = journal;
+        if journal.is_some() {
+            sinks.track_done();
+        }
         while let Some(event) = rx.blocking_recv() {
             match event {
                 Event::Sorted { rows, answered } => {
@@ -79,11 +82,15 @@ pub fn spawn(
                     counters.publish(sinks.tally());
                     if answered {
                         sinks.flush(false)?;
+                        record_done(&mut sinks, journal.as_mut())?;
                     }
                 }
-                Event::Sent { lines, ack } => {
+                Event::Sent { rows, ack } => {
                     let result = sinks.flush(true).and_then(|()| match journal.as_mut() {
-                        Some(j) => j.append(&Entry::Sent { lines }),
+                        Some(j) => {
+                            record_done(&mut sinks, Some(&mut *j))?;
+                            j.append(&Entry::Sent { rows })
+                        }
                         None => Ok(()),
                     });
                     let failed = result.as_ref().err().map(|e| io::Error::new(e.kind(), e.to_string()));
@@ -100,9 +107,20 @@ pub fn spawn(
             }
         }
         sinks.flush(true)?;
+        record_done(&mut sinks, journal.as_mut())?;
         Ok((sinks, journal))
     })?;
     Ok((Outbox(tx), WriterHandle(handle)))
+}
+
+/// After the sinks were flushed: the rows they now hold in accepted and
+/// rejected, and the files' lengths, go to the journal (handed to the OS;
+/// the next `Sent` entry makes them durable).
+fn record_done(sinks: &mut Sinks, journal: Option<&mut Journal>) -> io::Result<()> {
+    if let (Some(j), Some((rows, lens))) = (journal, sinks.take_done()?) {
+        j.write(&Entry::Done { rows, lens })?;
+    }
+    Ok(())
 }
 
 impl WriterHandle {

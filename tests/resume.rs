@@ -5,11 +5,14 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Run, World, leads_csv};
+use common::{Run, World, leads_csv, valid_phone};
+use serde_json::json;
 
-fn spawn_upload(world: &World, file: &std::path::Path, out: &std::path::Path) -> std::process::Child {
+fn spawn_upload(world: &World, file: &Path, out: &Path) -> std::process::Child {
     let mut cmd = world.cmd();
     cmd.env("LEADCTL_API_URL", world.sandbox().url())
         .env("LEADCTL_API_KEY", world.sandbox().api_key())
@@ -87,4 +90,117 @@ fn resume_refuses_a_different_input_file() {
     let run = world.leadctl(&["upload", "--resume", out.to_str().expect("utf-8"), "--quiet"]);
     run.assert_code(1);
     assert!(run.stderr.contains("not the file"), "{}", run.stderr);
+}
+
+/// The same leads in every input format leadctl reads, with the name each
+/// is saved under. The one-line JSON array puts every row on line 1: rows
+/// are named by their ordinal, not their line.
+fn every_format(rows: usize) -> Vec<(&'static str, Vec<u8>)> {
+    let leads: Vec<serde_json::Value> = (0..rows)
+        .map(|i| json!({"external_id": format!("crm-{i}"), "phone": valid_phone(i), "process_id": "proc_sales"}))
+        .collect();
+    let tsv: String = std::iter::once("external_id\tphone\tprocess_id\n".to_owned())
+        .chain((0..rows).map(|i| format!("crm-{i}\t{}\tproc_sales\n", valid_phone(i))))
+        .collect();
+    let ndjson: String = leads.iter().map(|l| format!("{l}\n")).collect();
+    let gzip = |bytes: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).expect("gzip");
+        e.finish().expect("gzip")
+    };
+    vec![
+        ("l.csv", leads_csv(rows, "proc_sales").into_bytes()),
+        ("l.tsv", tsv.into_bytes()),
+        ("l.json", serde_json::to_vec_pretty(&leads).expect("json")),
+        ("one-line.json", serde_json::to_vec(&leads).expect("json")),
+        ("l.ndjson", ndjson.into_bytes()),
+        ("l.csv.gz", gzip(leads_csv(rows, "proc_sales").as_bytes())),
+    ]
+}
+
+/// Every row's external id in the three output files, whatever their format.
+fn ids_in_outputs(out: &Path) -> Vec<String> {
+    let mut ids = Vec::new();
+    for f in ["accepted", "rejected", "retryable"] {
+        let csv = out.join(format!("{f}.csv"));
+        if csv.exists() {
+            ids.extend(common::read_csv(&csv).into_iter().map(|r| r["external_id"].clone()));
+        } else {
+            let text = std::fs::read_to_string(out.join(format!("{f}.ndjson"))).expect("ndjson output");
+            for line in text.lines() {
+                let v: serde_json::Value = serde_json::from_str(line).expect("json line");
+                ids.push(v["external_id"].as_str().expect("external_id").to_owned());
+            }
+        }
+    }
+    ids
+}
+
+#[test]
+fn every_input_format_resumes_after_kill_9_including_a_one_line_json_array() {
+    let rows = 300;
+    for (name, content) in every_format(rows) {
+        let world = World::with_sandbox(|c| {
+            c.latency = Duration::from_millis(60);
+            c.lost_rate = 0.2;
+            c.seed = 5;
+            c.block_threshold = 1_000_000;
+        });
+        let file = world.file(name, content);
+        let out = world.path("out");
+        let mut child = spawn_upload(&world, &file, &out);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while world.state().requests.len() < 4 {
+            assert!(Instant::now() < deadline, "{name}: the upload never reached 4 requests");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().expect("kill -9");
+        let _ = child.wait();
+        let run = world.leadctl(&["upload", "--resume", out.to_str().expect("utf-8"), "--quiet"]);
+        assert!(run.code == 0 || run.code == 4, "{name}: exit {}: {}", run.code, run.stderr);
+        let ids = ids_in_outputs(&out);
+        let distinct: BTreeSet<&String> = ids.iter().collect();
+        assert_eq!((ids.len(), distinct.len()), (rows, rows), "{name}: every row exactly once");
+        assert!(world.state().no_lead_created_twice(), "{name}");
+        let summary = Run { out: out.clone(), ..run }.summary();
+        assert_eq!(summary["counts"]["read"], rows, "{name}");
+    }
+}
+
+#[test]
+fn a_damaged_journal_is_a_clear_error_and_a_torn_last_line_is_not() {
+    let world = World::with_sandbox(|c| c.latency = Duration::from_millis(50));
+    let file = world.file("l.csv", leads_csv(200, "proc_sales"));
+    let out = world.path("out");
+    let mut child = spawn_upload(&world, &file, &out);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while world.state().requests.len() < 2 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("kill");
+    let _ = child.wait();
+    let journal = out.join("journal.ndjson");
+    let good = std::fs::read(&journal).expect("journal");
+
+    // A range naming row 2^63 and garbage in the middle: refused, nothing sent.
+    let sent_before = world.state().requests.len();
+    let mut bad = good.clone();
+    bad.extend_from_slice(b"{\"event\":\"sent\",\"rows\":[[0,9223372036854775807]]}\nnot json\n{\"event\":\"finished\",\"exit_code\":0}\n");
+    std::fs::write(&journal, &bad).expect("write");
+    let run = world.leadctl(&["upload", "--resume", out.to_str().expect("utf-8"), "--quiet"]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("journal.ndjson is damaged at line"), "{}", run.stderr);
+    assert_eq!(world.state().requests.len(), sent_before, "nothing sent from a damaged run directory");
+
+    // A torn last line (a crash mid-append) is ignored, and cut so the
+    // resumed run's entries follow a whole line.
+    let mut torn = good;
+    torn.extend_from_slice(b"{\"event\":\"sent\",\"ro");
+    std::fs::write(&journal, &torn).expect("write");
+    let run = world.leadctl(&["upload", "--resume", out.to_str().expect("utf-8"), "--quiet"]);
+    run.assert_code(0);
+    assert_eq!(ids_in_outputs(&out).len(), 200);
+    let text = std::fs::read_to_string(&journal).expect("journal");
+    assert!(text.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "every line whole");
 }

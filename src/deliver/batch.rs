@@ -13,7 +13,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use super::decide::{Context, Step, decide};
 use super::{Engine, Item, Payload, Stop};
 use crate::api::{Answer, BulkRequest};
-use crate::journal::{self, Entry};
+use crate::journal::{Entry, RangeSet};
 use crate::output::Verdict;
 use crate::writer::Outbox;
 
@@ -77,7 +77,7 @@ impl Engine {
                 return self.give_up(hand, &format!("not sent: cannot encode the request: {e}")).await;
             }
         };
-        if let Err(e) = self.out.sent(journal::ranges(piece.iter().map(|i| i.row.line))).await {
+        if let Err(e) = self.out.sent(RangeSet::of(piece.iter().map(|i| i.row.ordinal))).await {
             self.set_stop(Stop::Output(e.to_string()));
             return self.give_up(hand, &Stop::Output(e.to_string()).reason()).await;
         }

@@ -18,6 +18,7 @@ pub mod decide;
 pub mod pacing;
 mod sorting;
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -43,6 +44,13 @@ pub enum Payload {
     Existing(String),
 }
 
+impl Item {
+    /// About how many input bytes the row took.
+    pub fn bytes(&self) -> usize {
+        self.row.raw.approx_bytes()
+    }
+}
+
 /// One valid row on its way to the server.
 #[derive(Debug)]
 pub struct Item {
@@ -50,6 +58,25 @@ pub struct Item {
     pub payload: Payload,
     /// An earlier attempt (this run, or a run being resumed) may have created it.
     pub may_exist: bool,
+}
+
+/// A batch also ends once its rows took this many input bytes, so the
+/// batches in flight hold a bounded amount of memory whatever the rows.
+pub const BATCH_BYTES: usize = 4 << 20;
+
+/// The next batch: up to `size` items, fewer when they pass [`BATCH_BYTES`]
+/// (always at least one).
+fn take_batch(pending: &mut VecDeque<Item>, size: usize) -> Vec<Item> {
+    let mut bytes = 0;
+    let mut n = 0;
+    for item in pending.iter().take(size) {
+        if n > 0 && bytes + item.bytes() > BATCH_BYTES {
+            break;
+        }
+        bytes += item.bytes();
+        n += 1;
+    }
+    pending.drain(..n).collect()
 }
 
 /// Why a run stopped sending before the input ran out.
@@ -165,21 +192,26 @@ impl Engine {
 
     /// Delivers every item the channel yields; returns why it stopped early, if it did.
     pub async fn run(self: Arc<Self>, mut items: mpsc::Receiver<Vec<Item>>) -> Option<Stop> {
-        let mut pending: Vec<Item> = Vec::new();
+        let mut pending: VecDeque<Item> = VecDeque::new();
+        let mut pending_bytes = 0usize;
         let mut tasks = JoinSet::new();
         let mut open = true;
         loop {
             let size = self.batch_size.load(Ordering::Acquire);
-            while open && pending.len() < size {
+            while open && pending.len() < size && pending_bytes < BATCH_BYTES {
                 match items.recv().await {
-                    Some(chunk) => pending.extend(chunk),
+                    Some(chunk) => {
+                        pending_bytes += chunk.iter().map(Item::bytes).sum::<usize>();
+                        pending.extend(chunk);
+                    }
                     None => open = false,
                 }
             }
             if pending.is_empty() {
                 break;
             }
-            let batch: Vec<Item> = pending.drain(..pending.len().min(size)).collect();
+            let batch = take_batch(&mut pending, size);
+            pending_bytes = pending_bytes.saturating_sub(batch.iter().map(Item::bytes).sum());
             if let Some(stop) = self.stopped() {
                 self.sort_all(batch, &stop.reason()).await;
                 continue;

@@ -226,6 +226,26 @@ pub enum Raw {
     Other(Value),
 }
 
+impl Raw {
+    /// About how many bytes the row took in the input: what bounds the
+    /// memory of the chunks and batches that carry rows between stages.
+    pub fn approx_bytes(&self) -> usize {
+        fn value(v: &Value) -> usize {
+            match v {
+                Value::String(s) => s.len() + 2,
+                Value::Array(a) => a.iter().map(value).sum::<usize>() + 2,
+                Value::Object(m) => m.iter().map(|(k, v)| k.len() + 3 + value(v)).sum::<usize>() + 2,
+                _ => 8,
+            }
+        }
+        match self {
+            Raw::Csv(record) => record.as_slice().len() + record.len(),
+            Raw::Json(map) => map.iter().map(|(k, v)| k.len() + 3 + value(v)).sum::<usize>() + 2,
+            Raw::Other(v) => value(v),
+        }
+    }
+}
+
 /// The lead's fields, found by header matching (`--map` first).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Fields {

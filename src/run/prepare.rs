@@ -12,7 +12,7 @@ use crate::checks::CheckSettings;
 use crate::config::{Common, Destination, UploadConfig};
 use crate::deliver::Client;
 use crate::input::{Format, Source};
-use crate::journal::{self, Entry, InputId, Journal, LineSet, Recovered};
+use crate::journal::{self, Entry, InputId, Journal, RangeSet, Recovered};
 use crate::output::{self, FileKind, OutFormat, Sinks};
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::settings::RunRecord;
@@ -141,9 +141,9 @@ pub(super) struct RunDir {
     pub(super) sinks: Sinks,
     pub(super) journal: Option<Journal>,
     /// Rows the resumed run already sorted into accepted or rejected.
-    pub(super) skip: LineSet,
-    /// Rows the resumed run had in flight when it stopped.
-    pub(super) in_flight: LineSet,
+    pub(super) skip: RangeSet,
+    /// Rows the resumed run sent: those not in `skip` may exist on the server.
+    pub(super) in_flight: RangeSet,
     /// The batch size the resumed run learned from the server, if smaller.
     pub(super) batch_size: usize,
     /// Processes the server answered 404 for in the resumed run.
@@ -168,7 +168,10 @@ impl RunDir {
                     out_format: input.out_format,
                     record: record.clone(),
                 };
-                Some(Journal::create(&dir, &start)?)
+                let mut journal = Journal::create(&dir, &start)?;
+                // The files' lengths with their headers alone: resume cuts back to them at least.
+                journal.append(&Entry::Done { rows: RangeSet::default(), lens: sinks.lens()? })?;
+                Some(journal)
             }
             _ => None,
         };
@@ -176,8 +179,8 @@ impl RunDir {
             dir,
             sinks,
             journal,
-            skip: LineSet::default(),
-            in_flight: LineSet::default(),
+            skip: RangeSet::default(),
+            in_flight: RangeSet::default(),
             batch_size: cfg.batch_size,
             unknown_processes: Vec::new(),
         })
@@ -199,7 +202,7 @@ impl RunDir {
             sinks,
             journal: Some(Journal::reopen(dir)?),
             skip: rec.done,
-            in_flight: rec.may_exist,
+            in_flight: rec.sent,
             batch_size: rec.batch_size.unwrap_or(cfg.batch_size).min(cfg.batch_size),
             unknown_processes: rec.unknown_processes,
         })

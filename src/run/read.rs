@@ -12,13 +12,18 @@ use std::thread::JoinHandle;
 use crate::checks::{CheckSettings, Checked, Checker, Prechecked};
 use crate::deliver::{Item, Payload};
 use crate::input::{Row, Source};
-use crate::journal::LineSet;
+use crate::journal::RangeSet;
 use crate::output::{Origin, Verdict};
 use crate::progress::Counters;
 use crate::writer::Outbox;
 
 /// Rows checked together (the phone parsing of a chunk runs on every core).
 pub(super) const CHUNK: usize = 1024;
+
+/// A chunk also ends once its rows took this many input bytes, so memory
+/// between the stages is bounded by bytes, not only rows (a row may be up
+/// to 1 MiB, and a parsed JSON row takes several times its size).
+pub(super) const CHUNK_BYTES: usize = 1 << 20;
 
 /// What the reader/checker thread tells the run when it is done.
 pub(super) struct ReadReport {
@@ -34,9 +39,9 @@ pub(super) struct ReadJob {
     pub(super) source: Source,
     pub(super) checker: Checker,
     pub(super) limit: Option<u64>,
-    pub(super) skip: LineSet,
+    pub(super) skip: RangeSet,
     /// Rows in flight, answer unknown, when the resumed run stopped.
-    pub(super) in_flight: LineSet,
+    pub(super) in_flight: RangeSet,
     pub(super) out: Outbox,
     pub(super) counters: Arc<Counters>,
 }
@@ -62,7 +67,7 @@ pub(super) fn read_and_check(job: ReadJob, mut valid: impl FnMut(Vec<Item>) -> b
     // A lead may already exist when the file fed back marks it so, or when it
     // was in flight as the resumed run stopped.
     let item = |row: Row, payload: Payload| {
-        let may_exist = row.fields.as_ref().is_ok_and(|f| f.may_exist) || in_flight.contains(row.line);
+        let may_exist = row.fields.as_ref().is_ok_and(|f| f.may_exist) || in_flight.contains(row.ordinal);
         Item { row, payload, may_exist }
     };
     for (chunk, pre) in checked {
@@ -72,7 +77,7 @@ pub(super) fn read_and_check(job: ReadJob, mut valid: impl FnMut(Vec<Item>) -> b
         let mut rejected = Vec::new();
         let mut items = Vec::new();
         for (row, checked) in chunk.into_iter().zip(results) {
-            if skip.contains(row.line) {
+            if skip.contains(row.ordinal) {
                 report.skipped += 1;
                 continue;
             }
@@ -120,16 +125,25 @@ fn spawn_parser(
         let mut read = 0u64;
         loop {
             let mut chunk = Vec::with_capacity(CHUNK);
-            while chunk.len() < CHUNK && limit.is_none_or(|l| read < l) {
+            let mut bytes = 0;
+            let mut last = false;
+            while chunk.len() < CHUNK && bytes < CHUNK_BYTES {
+                if limit.is_some_and(|l| read >= l) {
+                    last = true;
+                    break;
+                }
                 match source.next() {
                     Some(row) => {
                         read += 1;
+                        bytes += row.raw.approx_bytes();
                         chunk.push(row);
                     }
-                    None => break,
+                    None => {
+                        last = true;
+                        break;
+                    }
                 }
             }
-            let last = chunk.len() < CHUNK;
             progress.parsed_so_far(read, last);
             if chunk.is_empty() || chunks.send(chunk).is_err() || last {
                 break;

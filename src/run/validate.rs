@@ -11,7 +11,7 @@ use super::prepare::{Input, check_settings, default_run_dir};
 use super::read::{ReadJob, read_and_check};
 use crate::checks::Checker;
 use crate::config::ValidateConfig;
-use crate::journal::LineSet;
+use crate::journal::RangeSet;
 use crate::output::{self, FileKind, Sinks};
 use crate::progress::{Counters, Display, Job, Mode};
 use crate::summary::Requests;
@@ -37,8 +37,8 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
         source: input.source,
         checker,
         limit: common.limit,
-        skip: LineSet::default(),
-        in_flight: LineSet::default(),
+        skip: RangeSet::default(),
+        in_flight: RangeSet::default(),
         out: outbox.clone(),
         counters: Arc::clone(&counters),
     };
