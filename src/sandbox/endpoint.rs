@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::bulk::{self, Executed, Rules};
 use super::faults::{Dice, Draw, Fault};
-use super::ledger::Ledger;
+use super::history::History;
 use super::snapshot::{RequestRecord, StateSnapshot};
 use super::state::Store;
 use super::throttle::{DuplicateGuard, TokenBucket, retry_after_secs};
@@ -104,7 +104,7 @@ pub(crate) struct Core {
     settings: CoreSettings,
     rules: Rules,
     store: Store,
-    ledger: Ledger,
+    history: History,
     replies: HashMap<String, Stored>,
     /// When the sandbox started (request times are reported from it).
     started: Instant,
@@ -112,7 +112,7 @@ pub(crate) struct Core {
 
 impl Core {
     pub fn new(settings: CoreSettings, rules: Rules, store: Store) -> Core {
-        Core { settings, rules, store, ledger: Ledger::default(), replies: HashMap::new(), started: Instant::now() }
+        Core { settings, rules, store, history: History::default(), replies: HashMap::new(), started: Instant::now() }
     }
 
     /// The latency and fault of the next bulk request.
@@ -127,9 +127,9 @@ impl Core {
             Some(Ok(body)) => (body.items.len(), validate::keys(&body.items)),
             _ => (0, Vec::new()),
         };
-        self.ledger.note_arrivals(&keys);
+        self.history.note_arrivals(&keys);
         let mut record = RequestRecord {
-            seq: self.ledger.next_seq(),
+            seq: self.history.next_seq(),
             status: None,
             lead_count,
             created: 0,
@@ -149,7 +149,7 @@ impl Core {
                     // Done, but the client never hears of it.
                     Answer::Send(Reply::error(500, msg::INTERNAL))
                 } else {
-                    self.ledger.told(&rejected);
+                    self.history.told(&rejected);
                     Answer::Send(reply)
                 }
             }
@@ -161,7 +161,7 @@ impl Core {
         if let Answer::Send(reply) = &answer {
             record.retry_after_s = reply.retry_after;
         }
-        self.ledger.push(record.clone());
+        self.history.push(record.clone());
         (answer, record)
     }
 
@@ -182,7 +182,7 @@ impl Core {
             return (Reply::error(400, UNSUPPORTED_VERSION), Vec::new());
         }
         if let Some(mut left) = self.settings.guard.blocked(now) {
-            if self.ledger.any_refused(keys) {
+            if self.history.any_refused(keys) {
                 self.settings.guard.restart(now);
                 left = self.settings.guard.blocked(now).unwrap_or(left);
             }
@@ -203,7 +203,7 @@ impl Core {
         };
         record.created = executed.created;
         record.errors = executed.rejected.len();
-        self.ledger.refused(&executed.rejected);
+        self.history.refused(&executed.rejected);
         self.settings.guard.record_bad(now, executed.rejected.len());
         if let Some(k) = idempotency_key {
             let stored = Stored { reply: executed.reply.clone(), rejected: executed.rejected.clone() };
@@ -228,8 +228,8 @@ impl Core {
             process_ids: self.rules.processes.clone(),
             leads: self.store.snapshot(&self.rules.project_id, &self.rules.processes),
             call_attempts: self.store.call_attempts(),
-            requests: self.ledger.requests(),
-            resent_after_error: self.ledger.resent(),
+            requests: self.history.requests(),
+            resent_after_error: self.history.resent(),
             blocked_for_ms: self.settings.guard.blocked(now).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         }
     }

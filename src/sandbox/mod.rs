@@ -7,13 +7,13 @@
 //! checks, under one lock), `validate` (stateless checks), `bulk` (the work
 //! against the lead memory), `state` (the lead memory), `throttle` (rate
 //! limit and duplicate protection), `faults` (seeded fault injection),
-//! `ledger` and `snapshot` (what the sandbox saw, for `GET /_sandbox/state`).
+//! `history` and `snapshot` (what the sandbox saw, for `GET /_sandbox/state`).
 
 mod args;
 mod bulk;
 mod endpoint;
 mod faults;
-mod ledger;
+mod history;
 mod preexisting;
 mod server;
 mod snapshot;

@@ -8,7 +8,7 @@ use super::snapshot::{RequestRecord, ResentLead};
 use super::validate::LeadKey;
 
 #[derive(Debug, Default)]
-pub(crate) struct Ledger {
+pub(crate) struct History {
     requests: Vec<RequestRecord>,
     /// Every lead the server refused, even when the answer was lost: what
     /// duplicate protection knows.
@@ -21,7 +21,7 @@ pub(crate) struct Ledger {
     resent_at: HashMap<LeadKey, usize>,
 }
 
-impl Ledger {
+impl History {
     /// The `seq` of the next request.
     pub fn next_seq(&self) -> u64 {
         self.requests.len() as u64
@@ -95,7 +95,7 @@ mod tests {
 
     #[test]
     fn only_leads_the_client_was_told_about_count_as_resent() {
-        let mut l = Ledger::default();
+        let mut l = History::default();
         l.refused(&[key("+1"), key("+2")]);
         l.told(&[key("+1")]);
         l.note_arrivals(&[key("+1"), key("+2"), key("+3"), key("+1")]);
