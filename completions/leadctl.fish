@@ -57,6 +57,11 @@ complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l progress-inte
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l color -d 'When to use colour (NO_COLOR is honoured by `auto`)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l log-format -d 'How stderr is written: `text` for people, `json` for machines (one object a line) [default: text]' -r -f -a "text\t'Lines for people'
+json\t'One JSON object a line'"
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l metrics-file -d 'Write the run\'s figures to this file at the end of every run, in the Prometheus text format (for node_exporter\'s textfile collector)' -r -F
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l metrics-job -d 'The `job` label of the metrics [default: the input file\'s stem]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l max-rejected -d 'Rejected rows tolerated: a count (`25`) or a share of the rows read (`2%`). Within it, and with nothing retryable, the run exits 0 instead of 3' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l config -d 'Config file (TOML) [env: LEADCTL_CONFIG] [default: ./leadctl.toml, then $XDG_CONFIG_HOME/leadctl/config.toml]' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -s y -l yes -d 'Do not ask for confirmation before `--initialize`'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l sandbox -d 'Start the bundled sandbox in this process and upload to it (no risk)'
@@ -84,6 +89,11 @@ complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l progress-in
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l color -d 'When to use colour (NO_COLOR is honoured by `auto`)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l log-format -d 'How stderr is written: `text` for people, `json` for machines (one object a line) [default: text]' -r -f -a "text\t'Lines for people'
+json\t'One JSON object a line'"
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l metrics-file -d 'Write the run\'s figures to this file at the end of every run, in the Prometheus text format (for node_exporter\'s textfile collector)' -r -F
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l metrics-job -d 'The `job` label of the metrics [default: the input file\'s stem]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l max-rejected -d 'Rejected rows tolerated: a count (`25`) or a share of the rows read (`2%`). Within it, and with nothing retryable, the run exits 0 instead of 3' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l config -d 'Config file (TOML) [env: LEADCTL_CONFIG] [default: ./leadctl.toml, then $XDG_CONFIG_HOME/leadctl/config.toml]' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l existing -d 'FILE holds existing lead ids (one a line, or a leadId column): send `leadIds`'
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l initialize -d 'Initialize the leads for calling: this starts real phone calls (`validate`: apply the one-call-per-phone rule)'

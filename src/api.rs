@@ -311,6 +311,22 @@ impl Answer {
         }
     }
 
+    /// The HTTP status of the answer, as the metrics label requests:
+    /// `network` when no answer came.
+    pub fn status_label(&self) -> String {
+        let status = match self {
+            Answer::Ok(_) => 200,
+            Answer::Fault(Fault::Connect(_) | Fault::Timeout(_) | Fault::Network(_)) => return "network".into(),
+            Answer::Fault(Fault::RequestTimeout(_)) => 408,
+            Answer::Fault(Fault::Server { status, .. } | Fault::Unreadable { status, .. }) => *status,
+            Answer::RateLimited { .. } => 429,
+            Answer::TooLarge { .. } => 400,
+            Answer::ProcessNotFound { .. } => 404,
+            Answer::Denied { status, .. } | Answer::Fatal { status, .. } => *status,
+        };
+        status.to_string()
+    }
+
     /// Classifies a complete HTTP answer. `retry_after` is the raw
     /// `Retry-After` header value, if any.
     pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> Answer {

@@ -32,3 +32,61 @@ impl From<Exit> for std::process::ExitCode {
         std::process::ExitCode::from(e.code())
     }
 }
+
+/// `--max-rejected`: how many rejected rows a run may have and still exit 0
+/// (when nothing is retryable).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Tolerance {
+    /// At most this many rows.
+    Rows(u64),
+    /// At most this share of the rows read, in percent.
+    Percent(f64),
+}
+
+impl Tolerance {
+    /// Parses `N` or `P%`.
+    pub fn parse(text: &str) -> Option<Tolerance> {
+        let text = text.trim();
+        match text.strip_suffix('%') {
+            Some(p) => p.trim().parse::<f64>().ok().filter(|p| (0.0..=100.0).contains(p)).map(Tolerance::Percent),
+            None => text.parse::<u64>().ok().map(Tolerance::Rows),
+        }
+    }
+
+    /// Whether `rejected` of `read` rows is within the tolerance.
+    pub fn allows(self, rejected: u64, read: u64) -> bool {
+        match self {
+            Tolerance::Rows(n) => rejected <= n,
+            // Compared as rejected * 100 <= p * read, without rounding the share.
+            Tolerance::Percent(p) => (rejected as f64) * 100.0 <= p * read as f64,
+        }
+    }
+}
+
+impl std::fmt::Display for Tolerance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tolerance::Rows(n) => write!(f, "{n}"),
+            Tolerance::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerances_as_counts_or_shares() {
+        assert_eq!(Tolerance::parse("25"), Some(Tolerance::Rows(25)));
+        assert_eq!(Tolerance::parse("2%"), Some(Tolerance::Percent(2.0)));
+        assert_eq!(Tolerance::parse(" 0.5 % "), Some(Tolerance::Percent(0.5)));
+        for bad in ["", "x", "-1", "101%", "-2%", "2.5"] {
+            assert_eq!(Tolerance::parse(bad), None, "{bad}");
+        }
+        assert!(Tolerance::Rows(2).allows(2, 10) && !Tolerance::Rows(2).allows(3, 10));
+        assert!(Tolerance::Percent(2.0).allows(2, 100) && !Tolerance::Percent(2.0).allows(3, 100));
+        assert!(Tolerance::Percent(0.0).allows(0, 0));
+        assert_eq!(Tolerance::parse("2%").map(|t| t.to_string()), Some("2%".into()));
+    }
+}

@@ -21,6 +21,8 @@ pub mod deliver;
 pub mod exit;
 pub mod input;
 pub mod journal;
+pub mod log;
+pub mod metrics;
 pub mod output;
 pub mod phone;
 pub mod progress;
@@ -51,61 +53,42 @@ pub fn main_entry() -> Exit {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("leadctl: error: cannot start the async runtime: {e}");
+            log::error(&format!("cannot start the async runtime: {e}"));
             return Exit::Error;
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(exit) => exit,
         Err(e) => {
-            eprintln!("leadctl: error: {e:#}");
+            log::error(&format!("{e:#}"));
             Exit::Error
         }
     }
 }
 
-fn init_logging(verbose: u8, color: cli::ColorChoice) {
-    let ansi = stderr_color(color);
-    let level = match verbose {
-        0 => "warn",
-        1 => "leadctl=info,warn",
-        2 => "leadctl=debug,warn",
-        _ => "leadctl=trace,warn",
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_writer(progress::LogWriter)
-        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
-        .with_target(false)
-        .with_ansi(ansi)
-        .try_init();
-}
-
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     let env = config::process_env();
+    let started = std::time::Instant::now();
     match cli.command {
         Command::Upload(args) => {
+            log::set_format(args.common.log_format.unwrap_or_default());
             // The run being resumed: its journal's settings record is a layer of the settings.
             let resumed = args.resume.as_deref().map(journal::read_record).transpose()?;
             let cfg = config::upload(&args, &env, resumed.as_ref())?;
-            init_logging(cfg.common.verbose, cfg.common.color);
-            tracing::debug!("settings used:\n{}", cfg.common.dump.trim_end());
-            let (json, quiet, color) = (cfg.common.json, cfg.common.quiet, cfg.common.color);
-            let outcome = run::upload(cfg).await?;
-            report(&outcome, json, quiet, color);
-            Ok(outcome.exit)
+            let common = cfg.common.clone();
+            start_logging(&common);
+            finish(&common, run::upload(cfg).await, started)
         }
         Command::Validate(args) => {
+            log::set_format(args.common.log_format.unwrap_or_default());
             let cfg = config::validate(&args, &env)?;
-            init_logging(cfg.common.verbose, cfg.common.color);
-            tracing::debug!("settings used:\n{}", cfg.common.dump.trim_end());
-            let (json, quiet, color) = (cfg.common.json, cfg.common.quiet, cfg.common.color);
-            let outcome = run::validate(cfg).await?;
-            report(&outcome, json, quiet, color);
-            Ok(outcome.exit)
+            let common = cfg.common.clone();
+            start_logging(&common);
+            finish(&common, run::validate(cfg).await, started)
         }
         Command::Sandbox(args) => {
-            init_logging(1, cli::ColorChoice::Auto);
+            log::init(log::LogFormat::Text, 1, stderr_color(cli::ColorChoice::Auto));
             sandbox::run(args).await?;
             Ok(Exit::Success)
         }
@@ -115,6 +98,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             Ok(Exit::Success)
         }
     }
+}
+
+fn start_logging(common: &config::Common) {
+    log::init(common.log_format, common.verbose, stderr_color(common.color));
+    tracing::debug!("settings used:\n{}", common.dump.trim_end());
+}
+
+/// The end of every run, also a failed one: the summary on stdout
+/// (`--json`) and stderr, and the metrics file.
+fn finish(
+    common: &config::Common,
+    result: anyhow::Result<run::Outcome>,
+    started: std::time::Instant,
+) -> anyhow::Result<Exit> {
+    let (exit, figures) = match &result {
+        Ok(outcome) => {
+            report(outcome, common);
+            (outcome.exit, metrics::Figures::of(&outcome.summary, started.elapsed()))
+        }
+        Err(_) => (Exit::Error, metrics::Figures::failed(Exit::Error.code(), started.elapsed())),
+    };
+    if let Some(m) = &common.metrics
+        && let Err(e) = figures.write(&m.path, &m.job)
+    {
+        log::error(&format!("cannot write the metrics file {}: {e}", m.path.display()));
+    }
+    result.map(|_| exit)
 }
 
 /// Whether stderr gets colour: `--color`, with `auto` meaning a terminal
@@ -128,14 +138,14 @@ fn stderr_color(choice: cli::ColorChoice) -> bool {
     }
 }
 
-fn report(outcome: &run::Outcome, json: bool, quiet: bool, color: cli::ColorChoice) {
-    if json {
+fn report(outcome: &run::Outcome, common: &config::Common) {
+    if common.json {
         match serde_json::to_string(&outcome.summary) {
             Ok(s) => println!("{s}"),
-            Err(e) => eprintln!("leadctl: error: cannot encode the summary: {e}"),
+            Err(e) => log::error(&format!("cannot encode the summary: {e}")),
         }
     }
-    if !quiet {
-        eprint!("{}", outcome.summary.table(outcome.resend.as_deref(), stderr_color(color)));
+    if !common.quiet {
+        log::summary(&outcome.summary, outcome.resend.as_deref(), stderr_color(common.color));
     }
 }

@@ -30,6 +30,8 @@ pub struct Counts {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub passed: Option<u64>,
     pub accepted_after_lost_response: u64,
+    /// Accepted rows the ledger knew were uploaded by an earlier run (not sent).
+    pub already_uploaded: u64,
 }
 
 /// The requests a run made.
@@ -39,6 +41,16 @@ pub struct Requests {
     pub retries: u64,
     pub rate_limited: u64,
     pub rate_limit_wait_s: f64,
+    /// Requests by HTTP status (`network` when no answer came).
+    pub by_status: BTreeMap<String, u64>,
+}
+
+/// `--max-rejected`, as the summary reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToleranceInfo {
+    pub max_rejected: String,
+    /// Whether the rejected rows were within it.
+    pub within: bool,
 }
 
 /// Everything `summary.json` holds. Never the key.
@@ -54,6 +66,9 @@ pub struct Summary {
     pub files: BTreeMap<&'static str, PathBuf>,
     pub counts: Counts,
     pub rejected_by_code: BTreeMap<String, u64>,
+    /// `--max-rejected`, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<ToleranceInfo>,
     pub requests: Requests,
     pub started_at: String,
     pub finished_at: String,
@@ -76,6 +91,7 @@ impl Summary {
             retryable: tally.retryable,
             passed,
             accepted_after_lost_response: tally.accepted_after_lost_response,
+            already_uploaded: 0,
         }
     }
 

@@ -19,7 +19,9 @@ use file::{ConfigFile, load_file};
 use key::api_key;
 
 use crate::cli::{ColorChoice, RunArgs, UploadArgs, ValidateArgs};
+use crate::exit::Tolerance;
 use crate::input::InputSpec;
+use crate::log::LogFormat;
 use crate::phone::{self, Region};
 use crate::settings::{self, CommonSettings, Group, Layer, Layered, RunRecord, Source, UploadSettings};
 
@@ -70,10 +72,23 @@ pub struct Common {
     pub color: ColorChoice,
     /// Apply the `--initialize` rules.
     pub initialize: bool,
+    /// How stderr is written.
+    pub log_format: LogFormat,
+    /// Where the run's figures go at its end, and their `job` label.
+    pub metrics: Option<MetricsTarget>,
+    /// `--max-rejected`.
+    pub tolerance: Option<Tolerance>,
     /// The settings as the run records them (journal, summary, resend).
     pub record: RunRecord,
     /// `key = value (source)` lines of every setting, for `-vv`.
     pub dump: String,
+}
+
+/// `--metrics-file` and its `job` label.
+#[derive(Debug, Clone)]
+pub struct MetricsTarget {
+    pub path: PathBuf,
+    pub job: String,
 }
 
 /// Everything `upload` needs, validated.
@@ -233,6 +248,16 @@ pub fn validate(args: &ValidateArgs, env: &Env) -> Result<ValidateConfig> {
     Ok(ValidateConfig { common })
 }
 
+/// The input's name without directory or extensions (`leads` for
+/// `exports/leads.csv.gz`), or `stdin`.
+pub fn input_stem(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        return "stdin".into();
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    name.split('.').next().filter(|s| !s.is_empty()).unwrap_or("input").to_owned()
+}
+
 /// The path as recorded: absolute, so a resumed run finds it from anywhere.
 fn absolute(path: &Path) -> PathBuf {
     if path.as_os_str() == "-" { path.to_path_buf() } else { std::path::absolute(path).unwrap_or(path.to_path_buf()) }
@@ -253,6 +278,7 @@ fn typed_common(
     dump: String,
     env: &Env,
 ) -> Result<Common> {
+    let path_for_job = path.clone();
     let region_code = c.default_region.unwrap_or_else(|| "US".into());
     let default_region = phone::parse_region(&region_code).ok_or_else(|| {
         anyhow!("--default-region {region_code:?} is not a region code; use a two-letter ISO code such as US or GB")
@@ -275,6 +301,15 @@ fn typed_common(
     if path.as_os_str() == "-" && c.format.is_none() {
         bail!("reading stdin (`-`) needs --format csv|tsv|json|ndjson");
     }
+    let tolerance = match c.max_rejected.as_deref() {
+        None => None,
+        Some(t) => Some(Tolerance::parse(t).ok_or_else(|| {
+            anyhow!("--max-rejected {t:?}: expected a number of rows (25) or a share of the rows read (2%)")
+        })?),
+    };
+    let metrics = c
+        .metrics_file
+        .map(|path| MetricsTarget { path, job: c.metrics_job.clone().unwrap_or_else(|| input_stem(&path_for_job)) });
     let color = match c.color.unwrap_or(ColorChoice::Auto) {
         ColorChoice::Auto if env.get("NO_COLOR").is_some_and(|v| !v.is_empty()) => ColorChoice::Never,
         c => c,
@@ -292,6 +327,9 @@ fn typed_common(
         verbose: run.verbose,
         color,
         initialize: c.initialize,
+        log_format: c.log_format.unwrap_or_default(),
+        metrics,
+        tolerance,
         record,
         dump,
     })

@@ -133,6 +133,20 @@ pub struct Stats {
     pub requests: AtomicU64,
     pub retries: AtomicU64,
     pub rate_limited: AtomicU64,
+    /// Answers by HTTP status (`network` when none came).
+    pub by_status: Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+impl Stats {
+    fn count_answer(&self, answer: &api::Answer) {
+        let mut m = self.by_status.lock().unwrap_or_else(|e| e.into_inner());
+        *m.entry(answer.status_label()).or_default() += 1;
+    }
+
+    /// Answers by HTTP status so far.
+    pub fn by_status(&self) -> std::collections::BTreeMap<String, u64> {
+        self.by_status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// A run's delivery: shared by every batch task.

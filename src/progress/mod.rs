@@ -86,11 +86,13 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub fn choose(quiet: bool, interval: Duration) -> Mode {
+    /// Off with `--quiet`; a bar on a terminal; lines elsewhere, and in
+    /// JSON logs (a bar is not an event).
+    pub fn choose(quiet: bool, interval: Duration, format: crate::log::LogFormat) -> Mode {
         use std::io::IsTerminal;
         if quiet {
             Mode::Off
-        } else if std::io::stderr().is_terminal() {
+        } else if std::io::stderr().is_terminal() && format == crate::log::LogFormat::Text {
             Mode::Bar
         } else {
             Mode::Lines(interval)
@@ -196,7 +198,7 @@ async fn lines(mut sampler: Sampler, every: Duration, mut stopped: tokio::sync::
         }
         let status = sampler.sample();
         if status.elapsed >= next {
-            eprintln!("{}", status.line());
+            crate::log::progress(&status);
             while next <= status.elapsed {
                 next += every;
             }

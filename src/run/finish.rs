@@ -7,15 +7,15 @@ use std::time::{Instant, SystemTime};
 use anyhow::{Context, Result};
 
 use crate::deliver::Stop;
-use crate::exit::Exit;
+use crate::exit::{Exit, Tolerance};
 use crate::input::Format;
 use crate::journal::InputId;
 use crate::output::{FileKind, OutFormat, Tally};
 use crate::settings::RunRecord;
-use crate::summary::{InputInfo, Requests, Summary};
+use crate::summary::{InputInfo, Requests, Summary, ToleranceInfo};
 
 /// What decides a run's exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Facts {
     /// The input could not be read to its end, a stage failed, or the
     /// invariant does not hold: the run is an error whatever else happened.
@@ -27,6 +27,17 @@ pub(super) struct Facts {
     pub(super) sends: bool,
     pub(super) rejected: u64,
     pub(super) retryable: u64,
+    /// Rows read (what a tolerance in percent is a share of).
+    pub(super) read: u64,
+    /// `--max-rejected`.
+    pub(super) tolerance: Option<Tolerance>,
+}
+
+impl Facts {
+    /// Whether the rejected rows are within `--max-rejected`.
+    pub(super) fn tolerated(&self) -> bool {
+        self.tolerance.is_some_and(|t| t.allows(self.rejected, self.read))
+    }
 }
 
 /// The kinds of [`Stop`] the exit code depends on.
@@ -50,15 +61,15 @@ impl From<&Stop> for StopKind {
 }
 
 /// The spec's exit-code table: 1 for an error, 130 when interrupted, 4 when
-/// rows are retryable, 3 when rows are rejected, 0 when every row was
-/// accepted (`validate`, `--dry-run`: passed).
+/// rows are retryable, 3 when rows are rejected (beyond `--max-rejected`),
+/// 0 when every row was accepted (`validate`, `--dry-run`: passed).
 pub(super) fn exit_code(f: &Facts) -> Exit {
     match f.stop {
         _ if f.failed => Exit::Error,
         Some(StopKind::Error) => Exit::Error,
         Some(StopKind::Interrupted) => Exit::Interrupted,
         _ if f.sends && f.retryable > 0 => Exit::Retryable,
-        _ if f.rejected > 0 => Exit::Rejected,
+        _ if f.rejected > 0 && !f.tolerated() => Exit::Rejected,
         _ => Exit::Success,
     }
 }
@@ -116,6 +127,7 @@ pub(super) struct Ending<'a> {
     pub(super) requests: Requests,
     pub(super) started: Instant,
     pub(super) started_at: SystemTime,
+    pub(super) facts: Facts,
 }
 
 /// Builds the summary of a run and writes `summary.json`.
@@ -136,6 +148,10 @@ pub(super) fn write_summary(e: Ending<'_>) -> Result<Summary> {
         files: Summary::files_for(e.run_dir, e.out_format, e.kinds),
         counts: Summary::counts(e.read, e.tally, e.passed),
         rejected_by_code: e.tally.rejected_by_code.clone(),
+        tolerance: e
+            .facts
+            .tolerance
+            .map(|t| ToleranceInfo { max_rejected: t.to_string(), within: e.facts.tolerated() }),
         requests: e.requests,
         started_at: humantime::format_rfc3339_seconds(e.started_at).to_string(),
         finished_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
@@ -152,14 +168,15 @@ mod tests {
     use super::*;
 
     fn facts(stop: Option<StopKind>, sends: bool, rejected: u64, retryable: u64) -> Facts {
-        Facts { failed: false, stop, sends, rejected, retryable }
+        Facts { failed: false, stop, sends, rejected, retryable, read: 100, tolerance: None }
     }
 
     /// The spec's table, row by row.
     #[test]
     fn exit_codes_follow_the_spec_table() {
         use StopKind::*;
-        let cases: [(Facts, Exit); 12] = [
+        let within = |t: &str, f: Facts| Facts { tolerance: Tolerance::parse(t), ..f };
+        let cases: [(Facts, Exit); 17] = [
             (facts(None, true, 0, 0), Exit::Success),
             (facts(None, true, 2, 0), Exit::Rejected),
             (facts(None, true, 2, 1), Exit::Retryable),
@@ -173,6 +190,12 @@ mod tests {
             (facts(None, false, 0, 9), Exit::Success),
             (facts(None, false, 3, 9), Exit::Rejected),
             (facts(Some(Interrupted), false, 0, 0), Exit::Interrupted),
+            // --max-rejected: within it and nothing retryable is success.
+            (within("2", facts(None, true, 2, 0)), Exit::Success),
+            (within("2%", facts(None, true, 2, 0)), Exit::Success),
+            (within("1%", facts(None, true, 2, 0)), Exit::Rejected),
+            (within("50%", facts(None, true, 2, 1)), Exit::Retryable),
+            (within("5", facts(None, false, 3, 9)), Exit::Success),
         ];
         for (f, want) in cases {
             assert_eq!(exit_code(&f), want, "{f:?}");

@@ -36,13 +36,14 @@ pub(super) fn watch_signals(cancel: CancellationToken) {
             }
             seen += 1;
             if seen == 1 {
-                crate::progress::eprint_line(
-                    "leadctl: interrupted: sending no new batches; waiting for the ones in flight \
+                crate::log::say(
+                    crate::log::Level::Warn,
+                    "interrupted: sending no new batches; waiting for the ones in flight \
                      (press Ctrl-C again to exit at once; `--resume` recovers either way)",
                 );
                 cancel.cancel();
             } else {
-                eprintln!("leadctl: interrupted again: exiting now");
+                crate::log::say(crate::log::Level::Warn, "interrupted again: exiting now");
                 std::process::exit(Exit::Interrupted.code().into());
             }
         }
@@ -59,8 +60,9 @@ pub(super) fn confirm_initialize(cfg: &UploadConfig, project_id: Option<&str>) -
     }
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
         if !common.quiet {
-            eprintln!(
-                "leadctl: --initialize without a terminal: starting calls without asking (the flag is the intent)"
+            crate::log::say(
+                crate::log::Level::Info,
+                "--initialize without a terminal: starting calls without asking (the flag is the intent)",
             );
         }
         return Ok(true);

@@ -18,6 +18,7 @@ use crate::checks::{Checker, UnknownProcesses};
 use crate::config::UploadConfig;
 use crate::deliver::{self, Client, Engine, Item, Stop};
 use crate::exit::Exit;
+use crate::log;
 use crate::output::{FileKind, Tally, Verdict};
 use crate::progress::{Counters, Display, Job, Mode};
 use crate::summary::{Requests, Summary};
@@ -65,20 +66,23 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
 
     let invariant = invariant_broken(ran.report.read, ran.report.skipped, ran.already, &ran.tally, 0);
     if let Some(err) = ran.report.error.as_ref().or(invariant.as_ref()) {
-        eprintln!("leadctl: error: {err}");
+        log::error(err);
     }
-    let exit = exit_code(&Facts {
+    let facts = Facts {
         failed: ran.report.error.is_some() || invariant.is_some(),
         stop: ran.stop.as_ref().map(StopKind::from),
         sends: !dry_run,
         rejected: ran.tally.rejected,
         retryable: ran.tally.retryable,
-    });
+        read: ran.report.read,
+        tolerance: cfg.common.tolerance,
+    };
+    let exit = exit_code(&facts);
     if let Some(mut j) = ran.journal {
         let _ = j.append(&crate::journal::Entry::Finished { exit_code: exit.code() });
     }
     if let Some(s) = &ran.stop {
-        eprintln!("leadctl: {}", stop_advice(s));
+        log::say(log::Level::Warn, &stop_advice(s));
     }
     let resend = (ran.tally.retryable > 0 && !dry_run).then(|| {
         let file = crate::output::file_path(&run_dir, FileKind::Retryable, out_format);
@@ -100,6 +104,7 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
         requests: ran.requests,
         started,
         started_at,
+        facts,
     })?;
     Ok(Outcome { exit, summary, resend })
 }
@@ -126,7 +131,7 @@ async fn run_stages(cfg: &UploadConfig, input: Input, target: Target, run: RunDi
     let checker = Checker::new(check_settings(common, target.project_id.clone()), Arc::clone(&unknown));
     let cancel = CancellationToken::new();
     watch_signals(cancel.clone());
-    let mode = Mode::choose(common.quiet, common.progress_interval);
+    let mode = Mode::choose(common.quiet, common.progress_interval, common.log_format);
     let display = Display::start(mode, Arc::clone(&counters), input.source.total_bytes(), Job::Upload);
 
     let (items_tx, items_rx) = mpsc::channel::<Vec<Item>>(4);
@@ -226,6 +231,7 @@ async fn deliver_all(
         retries: engine.stats.retries.load(Ordering::Relaxed),
         rate_limited: engine.stats.rate_limited.load(Ordering::Relaxed),
         rate_limit_wait_s: engine.pacer().waited().as_secs_f64(),
+        by_status: engine.stats.by_status(),
     };
     (stop, requests)
 }

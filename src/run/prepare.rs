@@ -32,11 +32,10 @@ pub(super) fn default_run_dir(input: &Path) -> PathBuf {
         .chars()
         .filter(|c| *c != '-' && *c != ':')
         .collect();
+    let stem = crate::config::input_stem(input);
     if input.as_os_str() == "-" {
-        return PathBuf::from("stdin.leadctl").join(stamp);
+        return PathBuf::from(format!("{stem}.leadctl")).join(stamp);
     }
-    let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "input".into());
-    let stem = name.split('.').next().filter(|s| !s.is_empty()).unwrap_or("input");
     input.parent().unwrap_or(Path::new("")).join(format!("{stem}.leadctl")).join(stamp)
 }
 
@@ -116,9 +115,12 @@ impl Target {
                 let sb = Sandbox::start(SandboxConfig::default()).await?;
                 let url = sb.url();
                 if !cfg.common.quiet {
-                    eprintln!(
-                        "leadctl: uploading to the bundled sandbox at {url} (an emulator in this process: nothing \
-                         leaves this machine)"
+                    crate::log::say(
+                        crate::log::Level::Info,
+                        &format!(
+                            "uploading to the bundled sandbox at {url} (an emulator in this process: nothing leaves \
+                             this machine)"
+                        ),
                     );
                 }
                 let client = Client::new(&url, &crate::config::ApiKey::new(sb.api_key()), cfg.timeout)?;

@@ -31,7 +31,7 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
     let (outbox, writer) = writer::spawn(sinks, None, Arc::clone(&counters))?;
     let checker =
         Checker::new(check_settings(common, common.project_id.clone()), Arc::new(RwLock::new(Default::default())));
-    let mode = Mode::choose(common.quiet, common.progress_interval);
+    let mode = Mode::choose(common.quiet, common.progress_interval, common.log_format);
     let display = Display::start(mode, Arc::clone(&counters), input.source.total_bytes(), Job::Validate);
     let job = ReadJob {
         source: input.source,
@@ -51,15 +51,18 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
 
     let invariant = invariant_broken(report.read, 0, 0, &tally, report.passed);
     if let Some(err) = report.error.as_ref().or(invariant.as_ref()) {
-        eprintln!("leadctl: error: {err}");
+        crate::log::error(err);
     }
-    let exit = exit_code(&Facts {
+    let facts = Facts {
         failed: report.error.is_some() || invariant.is_some(),
         stop: None,
         sends: false,
         rejected: tally.rejected,
         retryable: 0,
-    });
+        read: report.read,
+        tolerance: common.tolerance,
+    };
+    let exit = exit_code(&facts);
     let summary = write_summary(Ending {
         exit,
         stop: None,
@@ -76,6 +79,7 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
         requests: Requests::default(),
         started,
         started_at,
+        facts,
     })?;
     Ok(Outcome { exit, summary, resend: None })
 }

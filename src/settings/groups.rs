@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use super::Scope;
 use crate::cli::ColorChoice;
 use crate::input::Format;
+use crate::log::LogFormat;
 
 const fn flag() -> Scope {
     Scope::flag()
@@ -66,6 +67,24 @@ crate::settings::settings_group! {
         /// When to use colour (NO_COLOR is honoured by `auto`).
         #[arg(long, value_enum, value_name = "WHEN")]
         color: Option<ColorChoice> = flag().file(), default Some(ColorChoice::Auto);
+
+        /// How stderr is written: `text` for people, `json` for machines (one object a line) [default: text]
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        log_format: Option<LogFormat> = flag().file(), default Some(LogFormat::Text);
+
+        /// Write the run's figures to this file at the end of every run, in the Prometheus text
+        /// format (for node_exporter's textfile collector).
+        #[arg(long, value_name = "PATH")]
+        metrics_file: Option<PathBuf> = flag().file();
+
+        /// The `job` label of the metrics [default: the input file's stem]
+        #[arg(long, value_name = "NAME")]
+        metrics_job: Option<String> = flag().file();
+
+        /// Rejected rows tolerated: a count (`25`) or a share of the rows read (`2%`). Within it,
+        /// and with nothing retryable, the run exits 0 instead of 3.
+        #[arg(long, value_name = "N|P%")]
+        max_rejected: Option<String> = flag().file().run();
     }
 }
 

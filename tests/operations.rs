@@ -1,0 +1,231 @@
+//! Runs with nobody watching: the metrics file a monitoring system reads,
+//! JSON logs a log shipper parses, what each `-v` level adds, and the
+//! rejection tolerance of CI smoke checks. Each through the real binary.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{Run, World, leads_csv};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join("leads.csv")
+}
+
+/// `series{labels} value` lines of a metrics file, by `series{labels}`.
+fn samples(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.rsplit_once(' ').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect()
+}
+
+#[test]
+fn the_metrics_file_holds_the_run_s_figures_also_for_a_failed_run() {
+    let world = World::new();
+    let metrics = world.path("textfile/leadctl.prom");
+    std::fs::create_dir_all(metrics.parent().expect("dir")).expect("mkdir");
+    let m = metrics.to_str().expect("utf-8");
+    let f = fixture();
+    let run = world.leadctl(&[
+        "upload",
+        f.to_str().expect("utf-8"),
+        "--sandbox",
+        "--out-dir",
+        "o2",
+        "--quiet",
+        "--metrics-file",
+        m,
+    ]);
+    run.assert_code(3);
+    let text = std::fs::read_to_string(&metrics).expect("metrics file");
+    let s = samples(&text);
+    assert_eq!(s["leadctl_rows{job=\"leads\",outcome=\"read\"}"], "54");
+    assert_eq!(s["leadctl_rows{job=\"leads\",outcome=\"accepted\"}"], "39");
+    assert_eq!(s["leadctl_rows{job=\"leads\",outcome=\"rejected\"}"], "15");
+    assert_eq!(s["leadctl_rows{job=\"leads\",outcome=\"retryable\"}"], "0");
+    assert_eq!(s["leadctl_rows{job=\"leads\",outcome=\"already_uploaded\"}"], "0");
+    assert_eq!(s["leadctl_rejected_rows{job=\"leads\",code=\"invalid_phone\"}"], "2");
+    assert_eq!(s["leadctl_last_run_exit_code{job=\"leads\"}"], "3");
+    assert!(s.keys().any(|k| k.starts_with("leadctl_requests{job=\"leads\",status=\"200\"}")), "{text}");
+    assert!(s.contains_key("leadctl_rate_limit_wait_seconds{job=\"leads\"}"));
+    assert!(s.contains_key("leadctl_last_run_duration_seconds{job=\"leads\"}"));
+    let ts: u64 = s["leadctl_last_run_timestamp_seconds{job=\"leads\"}"].parse().expect("a number");
+    assert!(ts > 1_700_000_000);
+    let shape: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("leadctl_last_run_duration") || l.starts_with("leadctl_last_run_timestamp") {
+                l.rsplit_once(' ').map(|(k, _)| format!("{k} [value]")).unwrap_or_default()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::assert_snapshot!("metrics_file", shape);
+
+    // A run that fails before reading a row still says so, under its job.
+    let run = world.leadctl(&["validate", "nope.csv", "--metrics-file", m, "--metrics-job", "nightly"]);
+    run.assert_code(1);
+    let s = samples(&std::fs::read_to_string(&metrics).expect("metrics file"));
+    assert_eq!(s["leadctl_last_run_exit_code{job=\"nightly\"}"], "1");
+    assert_eq!(s["leadctl_rows{job=\"nightly\",outcome=\"read\"}"], "0");
+    // Written by rename: no temporary file is left for the collector.
+    let names: Vec<String> = std::fs::read_dir(metrics.parent().expect("dir"))
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["leadctl.prom"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn an_interrupted_run_writes_its_metrics_with_exit_code_130() {
+    let world = World::with_sandbox(|c| c.latency = Duration::from_millis(200));
+    let file = world.file("l.csv", leads_csv(200, "proc_sales"));
+    let metrics = world.path("m.prom");
+    let mut cmd = world.cmd();
+    cmd.env("LEADCTL_API_URL", world.sandbox().url())
+        .env("LEADCTL_API_KEY", world.sandbox().api_key())
+        .env("LEADCTL_PROJECT_ID", "prj_sandbox")
+        .args(["upload", file.to_str().expect("utf-8"), "--quiet", "--batch-size", "10", "--concurrency", "1"])
+        .args(["--out-dir", "out", "--metrics-file"])
+        .arg(&metrics)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("spawn");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while world.state().requests.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no request reached the sandbox");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().expect("kill").success());
+    assert_eq!(child.wait().expect("wait").code(), Some(130));
+    let s = samples(&std::fs::read_to_string(&metrics).expect("metrics file"));
+    assert_eq!(s["leadctl_last_run_exit_code{job=\"l\"}"], "130");
+    assert_eq!(s["leadctl_rows{job=\"l\",outcome=\"read\"}"], "200");
+}
+
+/// Every stderr line of a run as JSON objects (panics on a line that is not one).
+fn json_lines(stderr: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    stderr
+        .lines()
+        .map(|l| match serde_json::from_str(l) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => panic!("a stderr line that is not a JSON object: {l:?}\n--- stderr\n{stderr}"),
+        })
+        .collect()
+}
+
+#[test]
+fn json_logs_are_one_object_a_line_with_progress_and_summary_events_and_no_key() {
+    let world = World::with_sandbox(|c| {
+        c.api_key = "sk_live_do_not_print".into();
+        c.latency = Duration::from_millis(250);
+        c.fail_first = 1;
+    });
+    let file = world.file("l.csv", leads_csv(40, "proc_sales"));
+    let args = ["--log-format", "json", "--progress-interval", "1", "--batch-size", "10", "--concurrency", "1"];
+    let run = world.upload(&file, &args);
+    run.assert_code(0);
+    let lines = json_lines(&run.stderr);
+    for l in &lines {
+        for key in ["timestamp", "level", "message"] {
+            assert!(l.contains_key(key), "{key} missing from {l:?}");
+        }
+    }
+    let progress = lines.iter().find(|l| l["message"] == "progress").expect("a progress event");
+    for key in ["rows_done", "rows_total", "percent", "eta_s", "accepted", "rejected", "retryable"] {
+        assert!(progress.contains_key(key), "{key} missing from the progress event");
+    }
+    let summary = lines.last().expect("lines");
+    assert_eq!(summary["message"], "summary");
+    assert_eq!(summary["counts"]["accepted"], 40);
+    assert!(summary["files"]["accepted"].as_str().is_some_and(|p| p.ends_with("accepted.csv")));
+    assert!(!run.stderr.contains("sk_live_do_not_print"));
+    // The shape of each kind of line, values aside.
+    let shapes: Vec<String> =
+        [progress, summary].iter().map(|l| l.keys().cloned().collect::<Vec<_>>().join(",")).collect();
+    insta::assert_snapshot!("json_log_shapes", shapes.join("\n"));
+
+    // An error is a JSON line too, even before the settings are read.
+    let run = world.leadctl(&["upload", "nope.csv", "--log-format", "json"]);
+    run.assert_code(1);
+    let lines = json_lines(&run.stderr);
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert_eq!(lines[0]["level"], "ERROR");
+    assert!(lines[0]["message"].as_str().is_some_and(|m| m.contains("nope.csv")));
+}
+
+#[test]
+fn each_verbosity_level_adds_what_the_help_says() {
+    let phone = common::valid_phone(7);
+    let mut seen = Vec::new();
+    for v in ["", "-v", "-vv", "-vvv"] {
+        // One failed attempt (a retry) and a rate limit (a pause) in every run.
+        let world = World::with_sandbox(|c| {
+            c.fail_first = 1;
+            c.rate_per_sec = 5.0;
+            c.burst = 1;
+        });
+        let file = world.file("l.csv", leads_csv(30, "proc_sales"));
+        let mut args = vec!["--batch-size", "10", "--concurrency", "2", "--retry-base-ms", "10", "--quiet"];
+        if !v.is_empty() {
+            args.push(v);
+        }
+        let run = world.upload(&file, &args);
+        run.assert_code(0);
+        seen.push((
+            run.stderr.contains("sending batch"),
+            run.stderr.contains("retrying batch") && run.stderr.contains("pausing"),
+            run.stderr.contains(&phone),
+        ));
+    }
+    assert_eq!(
+        seen,
+        [(false, false, false), (true, false, false), (true, true, false), (true, true, true)],
+        "(batches, retries and pauses, lead values) at no -v, -v, -vv, -vvv"
+    );
+}
+
+#[test]
+fn max_rejected_tolerates_rejections_but_never_retryable_rows() {
+    let world = World::new();
+    let f = fixture();
+    let f = f.to_str().expect("utf-8");
+    // The fixture: 54 rows, 15 rejected (27.8%).
+    for (i, (tolerance, code)) in [("15", 0), ("14", 3), ("30%", 0), ("27%", 3)].into_iter().enumerate() {
+        let out = format!("out{i}");
+        let run = world.leadctl(&["upload", f, "--sandbox", "--quiet", "--out-dir", &out, "--max-rejected", tolerance]);
+        run.assert_code(code);
+        let summary = Run { out: world.path(&out), ..run }.summary();
+        assert_eq!(summary["tolerance"]["max_rejected"], tolerance);
+        assert_eq!(summary["tolerance"]["within"], code == 0);
+    }
+    let run = world.leadctl(&[
+        "validate",
+        f,
+        "--project-id",
+        "prj_sandbox",
+        "--process-id",
+        "proc_sales",
+        "--quiet",
+        "--out-dir",
+        "v",
+        "--max-rejected",
+        "100%",
+    ]);
+    run.assert_code(0);
+    // Retryable rows are never tolerated.
+    let world = World::with_sandbox(|c| c.fail_rate = 1.0);
+    let file = world.file("l.csv", leads_csv(5, "proc_sales"));
+    let run = world.upload(&file, &["--max-attempts", "1", "--max-rejected", "100%", "--quiet"]);
+    run.assert_code(4);
+    let run = world.leadctl(&["validate", file.to_str().expect("utf-8"), "--max-rejected", "lots"]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("--max-rejected"), "{}", run.stderr);
+}
