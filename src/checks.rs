@@ -90,6 +90,9 @@ pub struct CheckSettings {
     pub initialize: bool,
     /// `upload --existing`: rows are lead ids.
     pub existing: bool,
+    /// Whether a row needs a project (`missing_project`). `validate` with no
+    /// project configured skips the rule: the rows will not be sent as they are.
+    pub require_project: bool,
 }
 
 /// What the checks made of one row.
@@ -221,7 +224,9 @@ impl Pre {
         }
         let own_project: Option<String> = fields.project_id.take();
         match (own_project.as_deref(), settings.project_id.as_deref()) {
-            (None, None) => rejects.push(reject(code::MISSING_PROJECT, "no projectId and no --project-id".into())),
+            (None, None) if settings.require_project => {
+                rejects.push(reject(code::MISSING_PROJECT, "no projectId and no --project-id".into()))
+            }
             (Some(own), Some(wanted)) if own != wanted => rejects.push(reject(
                 code::PROJECT_MISMATCH,
                 format!("projectId \"{own}\" differs from --project-id \"{wanted}\""),
@@ -232,7 +237,9 @@ impl Pre {
 
         let phone = parsed.ok();
         let phone_key = phone.as_ref().map(phone::Phone::key);
-        let lead = match (phone, &process, own_project.as_deref().or(settings.project_id.as_deref())) {
+        let project = own_project.as_deref().or(settings.project_id.as_deref());
+        let project = project.or((!settings.require_project).then_some(""));
+        let lead = match (phone, &process, project) {
             (Some(phone), Some(process), Some(project)) if rejects.is_empty() => Some(api::Lead {
                 project_id: project.to_owned(),
                 process_id: process.clone(),

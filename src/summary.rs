@@ -66,6 +66,9 @@ pub struct Summary {
     pub files: BTreeMap<&'static str, PathBuf>,
     pub counts: Counts,
     pub rejected_by_code: BTreeMap<String, u64>,
+    /// Local rules not applied in this run (`validate` with no project: `project`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks_skipped: Vec<&'static str>,
     /// `--max-rejected`, when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tolerance: Option<ToleranceInfo>,

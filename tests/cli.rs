@@ -230,3 +230,23 @@ fn the_printed_resend_command_runs_in_a_shell_with_only_the_key() {
     sizes.sort_unstable();
     assert_eq!(sizes, vec![5, 10, 10], "the same batch size, to the same server");
 }
+
+/// The README's own example: `leadctl validate leads.csv` with no project
+/// configured checks everything but the project, and says so.
+#[test]
+fn validate_without_a_project_skips_the_project_rule_and_says_so() {
+    let world = World::new();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join("leads.csv");
+    let f = fixture.to_str().expect("utf-8");
+    let run = Run { out: world.path("v1"), ..world.leadctl(&["validate", f, "--out-dir", "v1"]) };
+    run.assert_code(3);
+    let rejected = run.csv("rejected");
+    assert_eq!(rejected.len(), 13, "every local rejection of the fixture but the project");
+    assert!(rejected.iter().all(|r| r["leadctl_code"] != "missing_project"));
+    assert_eq!(run.summary()["checks_skipped"], serde_json::json!(["project"]));
+    assert!(run.stderr.contains("no project configured"), "{}", run.stderr);
+    let run =
+        Run { out: world.path("v2"), ..world.leadctl(&["validate", f, "--out-dir", "v2", "--project-id", "prj_1"]) };
+    run.assert_code(3);
+    assert!(run.summary().get("checks_skipped").is_none());
+}

@@ -107,6 +107,7 @@ fn settings(initialize: bool) -> CheckSettings {
         default_region: leadctl::phone::parse_region("US").expect("US"),
         initialize,
         existing: false,
+        require_project: true,
     }
 }
 

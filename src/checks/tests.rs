@@ -19,6 +19,7 @@ fn settings() -> CheckSettings {
         default_region: us(),
         initialize: false,
         existing: false,
+        require_project: true,
     }
 }
 
@@ -139,6 +140,13 @@ fn missing_project_without_project_id() {
     let (mut c, _) = checker(CheckSettings { project_id: None, ..settings() });
     let out = c.check_chunk(&[good(2, "4152739164")]);
     assert_eq!(codes(&out[0]), ["missing_project"]);
+}
+
+#[test]
+fn validate_without_a_project_skips_the_project_rule() {
+    let (mut c, _) = checker(CheckSettings { project_id: None, require_project: false, ..settings() });
+    let out = c.check_chunk(&[good(2, "4152739164")]);
+    assert!(matches!(out[0], Checked::Lead(_)), "{:?}", out[0]);
 }
 
 #[test]

@@ -128,6 +128,8 @@ pub(super) struct Ending<'a> {
     pub(super) started: Instant,
     pub(super) started_at: SystemTime,
     pub(super) facts: Facts,
+    /// Rules not applied (`validate` with no project: `project`).
+    pub(super) checks_skipped: Vec<&'static str>,
 }
 
 /// Builds the summary of a run and writes `summary.json`.
@@ -148,6 +150,7 @@ pub(super) fn write_summary(e: Ending<'_>) -> Result<Summary> {
         files: Summary::files_for(e.run_dir, e.out_format, e.kinds),
         counts: Summary::counts(e.read, e.tally, e.passed),
         rejected_by_code: e.tally.rejected_by_code.clone(),
+        checks_skipped: e.checks_skipped,
         tolerance: e
             .facts
             .tolerance

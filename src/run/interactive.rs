@@ -69,8 +69,10 @@ pub(super) fn confirm_initialize(cfg: &UploadConfig, project_id: Option<&str>) -
     }
     // A checking pass over the file, sending nothing, to say how many calls.
     let mut source = open_source(common)?;
-    let mut checker =
-        Checker::new(check_settings(common, project_id.map(str::to_owned)), Arc::new(RwLock::new(Default::default())));
+    let mut checker = Checker::new(
+        check_settings(common, project_id.map(str::to_owned), true),
+        Arc::new(RwLock::new(Default::default())),
+    );
     let mut calls = 0u64;
     let mut chunk = Vec::with_capacity(CHUNK);
     let mut read = 0u64;

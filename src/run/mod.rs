@@ -105,6 +105,7 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
         started,
         started_at,
         facts,
+        checks_skipped: Vec::new(),
     })?;
     Ok(Outcome { exit, summary, resend })
 }
@@ -128,7 +129,7 @@ async fn run_stages(cfg: &UploadConfig, input: Input, target: Target, run: RunDi
     let already = run.sinks.tally().total();
     let counters = Arc::new(Counters { bytes: input.source.progress(), ..Counters::default() });
     let (outbox, writer) = writer::spawn(run.sinks, run.journal, Arc::clone(&counters))?;
-    let checker = Checker::new(check_settings(common, target.project_id.clone()), Arc::clone(&unknown));
+    let checker = Checker::new(check_settings(common, target.project_id.clone(), true), Arc::clone(&unknown));
     let cancel = CancellationToken::new();
     watch_signals(cancel.clone());
     let mode = Mode::choose(common.quiet, common.progress_interval, common.log_format);

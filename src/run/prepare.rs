@@ -60,14 +60,16 @@ pub(super) fn identify(path: &Path) -> Result<Option<InputId>> {
     Ok(Some(InputId { size, sha256 }))
 }
 
-/// The settings the checks depend on.
-pub(super) fn check_settings(common: &Common, project_id: Option<String>) -> CheckSettings {
+/// The settings the checks depend on. `require_project`: `validate` with no
+/// project configured skips the project rule.
+pub(super) fn check_settings(common: &Common, project_id: Option<String>, require_project: bool) -> CheckSettings {
     CheckSettings {
         project_id,
         process_id: common.process_id.clone(),
         default_region: common.default_region,
         initialize: common.initialize,
         existing: common.input.existing,
+        require_project,
     }
 }
 

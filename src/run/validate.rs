@@ -29,8 +29,16 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
         .with_context(|| format!("cannot create the output files in {}", run_dir.display()))?;
     let counters = Arc::new(Counters { bytes: input.source.progress(), ..Counters::default() });
     let (outbox, writer) = writer::spawn(sinks, None, Arc::clone(&counters))?;
-    let checker =
-        Checker::new(check_settings(common, common.project_id.clone()), Arc::new(RwLock::new(Default::default())));
+    let skip_project = common.project_id.is_none();
+    if skip_project && !common.quiet {
+        crate::log::say(
+            crate::log::Level::Info,
+            "no project configured (--project-id, LEADCTL_PROJECT_ID or the config file): rows without a projectId \
+             are not rejected for it; an upload will need one",
+        );
+    }
+    let settings = check_settings(common, common.project_id.clone(), !skip_project);
+    let checker = Checker::new(settings, Arc::new(RwLock::new(Default::default())));
     let mode = Mode::choose(common.quiet, common.progress_interval, common.log_format);
     let display = Display::start(mode, Arc::clone(&counters), input.source.total_bytes(), Job::Validate);
     let job = ReadJob {
@@ -80,6 +88,7 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
         started,
         started_at,
         facts,
+        checks_skipped: if skip_project { vec!["project"] } else { Vec::new() },
     })?;
     Ok(Outcome { exit, summary, resend: None })
 }
