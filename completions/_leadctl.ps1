@@ -36,6 +36,7 @@ Register-ArgumentCompleter -Native -CommandName 'leadctl' -ScriptBlock {
             [CompletionResult]::new('--resume', '--resume', [CompletionResultType]::ParameterName, 'Continue an interrupted run from its run directory')
             [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'API base URL, e.g. https://api.vendor.example/v1 [env: LEADCTL_API_URL]')
             [CompletionResult]::new('--api-key-file', '--api-key-file', [CompletionResultType]::ParameterName, 'Read the API key from this file (`-` = stdin) [env: LEADCTL_API_KEY holds the key itself]')
+            [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'HTTP(S) proxy to the API, never used for loopback [default: HTTPS_PROXY or ALL_PROXY, less NO_PROXY]')
             [CompletionResult]::new('--batch-size', '--batch-size', [CompletionResultType]::ParameterName, 'Leads per request, 1..=1000 [default: 1000]')
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Requests in flight at most [default: 4]')
             [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'Client-side cap on requests per second [default: none]')

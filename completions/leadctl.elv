@@ -32,6 +32,7 @@ set edit:completion:arg-completer[leadctl] = {|@words|
             cand --resume 'Continue an interrupted run from its run directory'
             cand --api-url 'API base URL, e.g. https://api.vendor.example/v1 [env: LEADCTL_API_URL]'
             cand --api-key-file 'Read the API key from this file (`-` = stdin) [env: LEADCTL_API_KEY holds the key itself]'
+            cand --proxy 'HTTP(S) proxy to the API, never used for loopback [default: HTTPS_PROXY or ALL_PROXY, less NO_PROXY]'
             cand --batch-size 'Leads per request, 1..=1000 [default: 1000]'
             cand --concurrency 'Requests in flight at most [default: 4]'
             cand --rate 'Client-side cap on requests per second [default: none]'

@@ -34,6 +34,7 @@ complete -c leadctl -n "__fish_leadctl_needs_command" -f -a "help" -d 'Print thi
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l resume -d 'Continue an interrupted run from its run directory' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l api-url -d 'API base URL, e.g. https://api.vendor.example/v1 [env: LEADCTL_API_URL]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l api-key-file -d 'Read the API key from this file (`-` = stdin) [env: LEADCTL_API_KEY holds the key itself]' -r -F
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l proxy -d 'HTTP(S) proxy to the API, never used for loopback [default: HTTPS_PROXY or ALL_PROXY, less NO_PROXY]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l batch-size -d 'Leads per request, 1..=1000 [default: 1000]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l concurrency -d 'Requests in flight at most [default: 4]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l rate -d 'Client-side cap on requests per second [default: none]' -r

@@ -45,10 +45,13 @@ pub fn set_format(format: LogFormat) {
 /// Starts the log records on stderr: the format, `-v` count and colour.
 pub fn init(format: LogFormat, verbose: u8, ansi: bool) {
     set_format(format);
+    // The TLS verifier logs a failed certificate check as an error of its
+    // own; leadctl says the same with the fix, so the library's line is
+    // shown only at -vvv.
     let level = match verbose {
-        0 => "warn",
-        1 => "leadctl=info,warn",
-        2 => "leadctl=debug,warn",
+        0 => "warn,rustls_platform_verifier=off",
+        1 => "leadctl=info,warn,rustls_platform_verifier=off",
+        2 => "leadctl=debug,warn,rustls_platform_verifier=off",
         _ => "leadctl=trace,warn",
     };
     let filter = tracing_subscriber::EnvFilter::new(level);

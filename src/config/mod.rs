@@ -12,8 +12,10 @@ use anyhow::{Result, anyhow, bail};
 
 mod file;
 mod key;
+mod proxy;
 
 pub use key::ApiKey;
+pub use proxy::{ProxyUrl, Route};
 
 use file::{ConfigFile, load_file};
 use key::api_key;
@@ -39,8 +41,8 @@ pub const ENV_CONFIG: &str = "LEADCTL_CONFIG";
 pub enum Destination {
     /// An emulator started in this process (`--sandbox`).
     Sandbox,
-    /// A real API: base URL (no trailing `/`) and key.
-    Remote { api_url: String, api_key: ApiKey },
+    /// A real API: base URL (no trailing `/`), key, and how to reach it.
+    Remote { api_url: String, api_key: ApiKey, route: Route },
     /// `--dry-run`: nothing is sent.
     DryRun,
 }
@@ -172,8 +174,9 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
         (None, None) => bail!("no input file: pass FILE, or --resume RUN_DIR"),
     };
     let record = RunRecord::new("upload", absolute(&input), &common, Some(&upload));
-    let dump = settings::dump(&upload.values(), &upload.origins) + &settings::dump(&common.values(), &common.origins);
-    let common = typed_common(common.value, &args.run, input, record, dump, env)?;
+    let dump = settings::dump(&redacted(upload.values()), &upload.origins)
+        + &settings::dump(&common.values(), &common.origins);
+    let mut common = typed_common(common.value, &args.run, input, record, dump, env)?;
     let u = upload.value;
 
     let destination = if u.dry_run {
@@ -189,7 +192,14 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
         })?;
         let api_url = check_url(api_url)?;
         let api_key = api_key(u.api_key_file.as_deref(), &file, env)?;
-        Destination::Remote { api_url, api_key }
+        let from = match upload.origins.get("proxy").map(|o| &o.source) {
+            Some(Source::File) => "the config file's `proxy`",
+            _ => "--proxy",
+        };
+        let url = reqwest::Url::parse(&api_url).map_err(|e| anyhow!("API URL {api_url}: {e}"))?;
+        let route = proxy::route(&url, u.proxy.as_deref().map(|p| (p, from)), env)?;
+        common.dump.push_str(&format!("route = {:?} (decided)\n", route.to_string()));
+        Destination::Remote { api_url, api_key, route }
     };
 
     let batch_size = u.batch_size.unwrap_or(crate::api::MAX_LEADS_PER_REQUEST);
@@ -335,16 +345,31 @@ fn typed_common(
     })
 }
 
+/// The settings as the `-vv` dump shows them: a proxy URL without its
+/// credentials.
+fn redacted(mut values: serde_json::Map<String, serde_json::Value>) -> serde_json::Map<String, serde_json::Value> {
+    if let Some(serde_json::Value::String(p)) = values.get("proxy") {
+        let shown = ProxyUrl::parse(p, "proxy").map_or_else(|_| "<not a URL>".to_owned(), |u| u.to_string());
+        values.insert("proxy".into(), serde_json::Value::String(shown));
+    }
+    values
+}
+
+/// Whether the URL's host is this machine (`localhost`, 127.0.0.0/8, ::1).
+pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        None => false,
+    }
+}
+
 /// Accepts `https://` anywhere and `http://` only to loopback hosts.
 pub fn check_url(raw: &str) -> Result<String> {
     let url = reqwest::Url::parse(raw.trim())
         .map_err(|e| anyhow!("API URL {raw:?} is not a URL ({e}); expected e.g. https://api.vendor.example/v1"))?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
+    let loopback = is_loopback(&url);
     if !url.username().is_empty() || url.password().is_some() {
         bail!(
             "API URL {}: credentials in the URL (user:password@) are refused; the API key goes in \

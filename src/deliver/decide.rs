@@ -79,11 +79,21 @@ pub fn decide(answer: Answer, ctx: &Context, holds_process: impl Fn(&str) -> boo
                 Step::WaitOut { wait: retry_after, message }
             }
         }
-        Answer::TooLarge { max } if ctx.batch_len <= max => Step::Stop(Stop::Fatal {
-            status: 400,
-            message: format!("the server refused a batch of {} as over its maximum of {max}", ctx.batch_len),
-        }),
-        Answer::TooLarge { max } => Step::Split { max: max.clamp(1, crate::api::MAX_LEADS_PER_REQUEST) },
+        Answer::TooLarge { max } => {
+            // The server's number is outside input: a piece is never cut
+            // below one lead nor planned above the API's maximum, and a
+            // batch already within that is refused for good (`Maximum of 0`
+            // would otherwise be asked again and again).
+            let usable = max.clamp(1, crate::api::MAX_LEADS_PER_REQUEST);
+            if ctx.batch_len <= usable {
+                Step::Stop(Stop::Fatal {
+                    status: 400,
+                    message: format!("the server refused a batch of {} as over its maximum of {max}", ctx.batch_len),
+                })
+            } else {
+                Step::Split { max: usable }
+            }
+        }
         Answer::ProcessNotFound { process_id } if holds_process(&process_id) => Step::DropProcess { process_id },
         Answer::ProcessNotFound { process_id } => Step::Stop(Stop::Fatal {
             status: 404,
@@ -91,6 +101,8 @@ pub fn decide(answer: Answer, ctx: &Context, holds_process: impl Fn(&str) -> boo
         }),
         Answer::Denied { status, message } => Step::Stop(Stop::Denied { status, message }),
         Answer::Fatal { status, message } => Step::Stop(Stop::Fatal { status, message }),
+        Answer::Redirect { status, location } => Step::Stop(Stop::Redirected { status, location }),
+        Answer::Tls { reason } => Step::Stop(Stop::Tls { reason }),
     }
 }
 
@@ -162,6 +174,12 @@ mod tests {
                 CTX,
                 "retry cost=5 may_exist=true",
             ),
+            (Answer::Fault(Fault::Oversized { status: 200 }), CTX, "retry cost=5 may_exist=true"),
+            (
+                Answer::Fault(Fault::Oversized { status: 200 }),
+                at(5, 500),
+                "give up may_exist=true: HTTP 200 with a body over 32 MiB (not read) (gave up after 5 attempts)",
+            ),
             (
                 Answer::Fault(Fault::Connect("refused".into())),
                 at(5, 500),
@@ -173,6 +191,17 @@ mod tests {
             (limited(Some(7)), after_waiting(296, 5), "wait out Some(7s)"),
             (Answer::TooLarge { max: 250 }, CTX, "split 250"),
             (Answer::TooLarge { max: 0 }, CTX, "split 1"),
+            (
+                Answer::TooLarge { max: 0 },
+                Context { batch_len: 1, ..CTX },
+                "stop: not sent: the run stopped on HTTP 400: the server refused a batch of 1 as over its maximum of 0",
+            ),
+            (
+                Answer::TooLarge { max: 99999 },
+                CTX,
+                "stop: not sent: the run stopped on HTTP 400: the server refused a batch of 1000 as over its maximum of 99999",
+            ),
+            (Answer::TooLarge { max: 99999 }, Context { batch_len: 1500, ..CTX }, "split 1000"),
             (
                 Answer::TooLarge { max: 5000 },
                 CTX,
@@ -198,6 +227,21 @@ mod tests {
                 Answer::Fatal { status: 400, message: "Invalid JSON body".into() },
                 CTX,
                 "stop: not sent: the run stopped on HTTP 400: Invalid JSON body",
+            ),
+            (
+                Answer::Redirect { status: 307, location: Some("https://elsewhere.example/v1".into()) },
+                CTX,
+                "stop: not sent: the run stopped on HTTP 307, a redirect to https://elsewhere.example/v1 (not followed)",
+            ),
+            (
+                Answer::Redirect { status: 302, location: None },
+                CTX,
+                "stop: not sent: the run stopped on HTTP 302, a redirect to an unreadable Location (not followed)",
+            ),
+            (
+                Answer::Tls { reason: "the certificate has expired".into() },
+                at(1, 0),
+                "stop: not sent: the run stopped: TLS failed: the certificate has expired",
             ),
         ];
         for (answer, ctx, want) in cases {

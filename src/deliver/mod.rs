@@ -94,6 +94,10 @@ pub enum Stop {
     Output(String),
     /// A batch's task failed: a bug in leadctl. Its rows are retryable.
     Internal(String),
+    /// A 3xx: redirects are not followed, so the leads cannot go elsewhere.
+    Redirected { status: u16, location: Option<String> },
+    /// The server's certificate (or the TLS handshake) cannot be trusted.
+    Tls { reason: String },
 }
 
 impl Stop {
@@ -109,6 +113,11 @@ impl Stop {
             ),
             Stop::Output(e) => format!("not sent: the output writer failed: {e}"),
             Stop::Internal(e) => format!("not sent: the run stopped on an internal error: {e}"),
+            Stop::Redirected { status, location } => format!(
+                "not sent: the run stopped on HTTP {status}, a redirect to {} (not followed)",
+                location.as_deref().unwrap_or("an unreadable Location")
+            ),
+            Stop::Tls { reason } => format!("not sent: the run stopped: TLS failed: {reason}"),
         }
     }
 }

@@ -55,7 +55,12 @@ impl From<&Stop> for StopKind {
         match stop {
             Stop::Interrupted => StopKind::Interrupted,
             Stop::RateLimitWait { .. } => StopKind::RateLimited,
-            Stop::Denied { .. } | Stop::Fatal { .. } | Stop::Output(_) | Stop::Internal(_) => StopKind::Error,
+            Stop::Denied { .. }
+            | Stop::Fatal { .. }
+            | Stop::Output(_)
+            | Stop::Internal(_)
+            | Stop::Redirected { .. }
+            | Stop::Tls { .. } => StopKind::Error,
         }
     }
 }
@@ -107,6 +112,17 @@ pub(super) fn stop_advice(stop: &Stop) -> String {
         Stop::RateLimitWait { .. } => format!("{}; unsent rows are in the retryable file", stop.reason()),
         Stop::Output(e) => format!("writing the outputs failed: {e}"),
         Stop::Internal(e) => format!("{e}: a bug in leadctl, please report it; unsent rows are in the retryable file"),
+        Stop::Redirected { status, location } => format!(
+            "the server answered HTTP {status}, a redirect to {}. leadctl follows no redirect (it would carry the \
+             leads and the key to another server): check --api-url / LEADCTL_API_URL (https://, the path, the \
+             host). Unsent rows are in the retryable file",
+            location.as_deref().unwrap_or("an unreadable Location")
+        ),
+        Stop::Tls { reason } => format!(
+            "TLS failed: {reason}. This is not retried. If the API uses a private certificate authority, set \
+             SSL_CERT_FILE to its PEM file (or SSL_CERT_DIR to a directory of them); otherwise check --api-url \
+             and this machine's clock. Unsent rows are in the retryable file"
+        ),
     }
 }
 
@@ -203,6 +219,32 @@ mod tests {
         for (f, want) in cases {
             assert_eq!(exit_code(&f), want, "{f:?}");
         }
+    }
+
+    /// Every kind of stop, as the exit code sees it: only the 429 wait cap
+    /// finishes the run (retryable rows), Ctrl-C is 130, the rest are errors.
+    #[test]
+    fn every_stop_has_its_kind_and_exit_code() {
+        let at = SystemTime::UNIX_EPOCH;
+        let cases: [(Stop, Exit); 8] = [
+            (Stop::Interrupted, Exit::Interrupted),
+            (Stop::Denied { status: 401, message: "Invalid API key".into() }, Exit::Error),
+            (Stop::Fatal { status: 400, message: "Invalid JSON body".into() }, Exit::Error),
+            (Stop::RateLimitWait { until: at, message: "Rate limit exceeded".into() }, Exit::Retryable),
+            (Stop::Output("disk full".into()), Exit::Error),
+            (Stop::Internal("a batch task failed".into()), Exit::Error),
+            (Stop::Redirected { status: 307, location: Some("https://elsewhere.example".into()) }, Exit::Error),
+            (Stop::Tls { reason: "unknown issuer".into() }, Exit::Error),
+        ];
+        for (stop, want) in cases {
+            let f = facts(Some(StopKind::from(&stop)), true, 0, 5);
+            assert_eq!(exit_code(&f), want, "{stop:?}");
+            assert!(stop_advice(&stop).contains("retryable") || matches!(stop, Stop::Output(_)), "{stop:?}");
+        }
+        let tls = stop_advice(&Stop::Tls { reason: "unknown issuer".into() });
+        assert!(tls.contains("SSL_CERT_FILE") && tls.contains("SSL_CERT_DIR"), "{tls}");
+        let moved = stop_advice(&Stop::Redirected { status: 307, location: Some("https://elsewhere.example".into()) });
+        assert!(moved.contains("https://elsewhere.example") && moved.contains("--api-url"), "{moved}");
     }
 
     #[test]

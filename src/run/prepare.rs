@@ -125,7 +125,8 @@ impl Target {
                         ),
                     );
                 }
-                let client = Client::new(&url, &crate::config::ApiKey::new(sb.api_key()), cfg.timeout)?;
+                let key = crate::config::ApiKey::new(sb.api_key());
+                let client = Client::new(&url, &key, cfg.timeout, &crate::config::Route::Direct)?;
                 record.decide("api-url", url.into());
                 if project_id.is_none() {
                     project_id = Some(sb.project_id().to_owned());
@@ -133,7 +134,9 @@ impl Target {
                 }
                 (Some(client), Some(sb))
             }
-            Destination::Remote { api_url, api_key } => (Some(Client::new(api_url, api_key, cfg.timeout)?), None),
+            Destination::Remote { api_url, api_key, route } => {
+                (Some(Client::new(api_url, api_key, cfg.timeout, route)?), None)
+            }
         };
         Ok(Target { client, sandbox, project_id })
     }

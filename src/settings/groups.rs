@@ -103,6 +103,12 @@ crate::settings::settings_group! {
         #[arg(long, value_name = "PATH")]
         api_key_file: Option<PathBuf> = flag().file().resend();
 
+        /// HTTP(S) proxy to the API, never used for loopback [default: HTTPS_PROXY or ALL_PROXY, less NO_PROXY]
+        // Not recorded in the run's files nor repeated by the resend command:
+        // a proxy URL may hold a password.
+        #[arg(long, value_name = "URL")]
+        proxy: Option<String> = flag().file();
+
         /// Check and batch, send nothing.
         #[arg(long)]
         dry_run: bool = flag().run();
