@@ -61,7 +61,7 @@ pub fn main_entry() -> Exit {
         Ok(exit) => exit,
         Err(e) => {
             log::error(&format!("{e:#}"));
-            Exit::Error
+            if e.downcast_ref::<config::UsageError>().is_some() { Exit::Usage } else { Exit::Error }
         }
     }
 }

@@ -46,6 +46,11 @@ pub(super) fn load_file(flag: Option<&Path>, env: &Env) -> Result<ConfigFile> {
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read config file {}", path.display()))?;
     let table: toml::Table =
         toml::from_str(&text).map_err(|e| anyhow!("config file {}: {}", path.display(), e.message()))?;
+    // JSON, which the settings are layered in, has no nan or inf: such a
+    // value would be read as unset.
+    if let Some((key, _)) = table.iter().find(|(_, v)| v.as_float().is_some_and(|f| !f.is_finite())) {
+        bail!("config file {}: `{key}` must be a finite number", path.display());
+    }
     let mut values = match serde_json::to_value(table) {
         Ok(serde_json::Value::Object(m)) => m,
         _ => bail!("config file {}: not a table of settings", path.display()),

@@ -36,17 +36,42 @@ impl fmt::Display for ApiKey {
     }
 }
 
+/// The key from the first place that has one, checked: it must fit in an
+/// HTTP header.
 pub(super) fn api_key(flag_file: Option<&Path>, file: &ConfigFile, env: &Env) -> Result<ApiKey> {
-    if let Some(p) = flag_file {
-        return read_key_file(p);
+    let (key, from) = if let Some(p) = flag_file {
+        (read_key_file(p)?, format!("the API key file {}", p.display()))
+    } else if let Some(k) = nonempty(env, ENV_API_KEY) {
+        (ApiKey::new(k.trim()), ENV_API_KEY.to_owned())
+    } else if let Some(k) = &file.api_key {
+        (k.clone(), "the config file's `api-key`".to_owned())
+    } else {
+        return Err(no_key());
+    };
+    check_header_safe(&key, &from)?;
+    Ok(key)
+}
+
+/// A key that cannot be sent as `Authorization: Bearer <key>` is refused
+/// before anything is read or sent: the HTTP client would fail every
+/// request with it, and that failure would pass for a network error and be
+/// retried. A header value is printable ASCII, spaces and tabs; the message
+/// says where the bad byte is, never what the key is.
+fn check_header_safe(key: &ApiKey, from: &str) -> Result<()> {
+    let fits = |b: &u8| *b == b'\t' || (b' '..=b'~').contains(b);
+    match key.expose().bytes().position(|b| !fits(&b)) {
+        None => Ok(()),
+        Some(at) => bail!(
+            "the API key from {from} has a byte that cannot go in an HTTP header at position {} (a control \
+             character such as a line break, or a non-ASCII character); check for a stray character or a \
+             wrong file",
+            at + 1
+        ),
     }
-    if let Some(k) = nonempty(env, ENV_API_KEY) {
-        return Ok(ApiKey::new(k.trim()));
-    }
-    if let Some(k) = &file.api_key {
-        return Ok(k.clone());
-    }
-    bail!(
+}
+
+fn no_key() -> anyhow::Error {
+    anyhow::anyhow!(
         "no API key: set {ENV_API_KEY}, pass --api-key-file PATH (`-` reads stdin), or put `api-key-file` \
          in the config file (there is deliberately no --api-key flag: command lines leak into shell history and `ps`)"
     )
@@ -87,4 +112,22 @@ pub(super) fn refuse_if_readable_by_others(path: &Path, what: &str) -> Result<()
 #[cfg(not(unix))]
 pub(super) fn refuse_if_readable_by_others(_: &Path, _: &str) -> Result<()> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_that_cannot_go_in_a_header_is_refused_without_showing_it() {
+        for good in ["sk_live_abc123", "a b\tc", "~!@#$%^&*()"] {
+            assert!(check_header_safe(&ApiKey::new(good), "X").is_ok(), "{good:?}");
+        }
+        for bad in ["sk_live_s3cret\nsecond", "sk_live_s3cret\u{e9}", "sk_live_s3cret\0", "sk_live_s3cret\u{7f}"] {
+            let e = check_header_safe(&ApiKey::new(bad), "LEADCTL_API_KEY").expect_err(bad);
+            let text = e.to_string();
+            assert!(text.contains("LEADCTL_API_KEY") && text.contains("position 15"), "{text}");
+            assert!(!text.contains("s3cret"), "{text}");
+        }
+    }
 }

@@ -118,6 +118,17 @@ pub struct UploadConfig {
     pub retry_base: Duration,
 }
 
+/// The lowest and highest `--rate`, in requests per second: below one
+/// request in about 17 minutes, or above what 64 requests in flight can
+/// send, the number is a mistake (and `1e-20` made the pacer panic).
+pub const RATE_RANGE: std::ops::RangeInclusive<f64> = 0.001..=1000.0;
+
+/// A command line whose parts cannot go together (exit 2, like clap's own
+/// usage errors), found only once the settings are merged.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 /// Everything `validate` needs, validated.
 #[derive(Debug, Clone)]
 pub struct ValidateConfig {
@@ -191,6 +202,14 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
             )
         })?;
         let api_url = check_url(api_url)?;
+        if u.api_key_file.as_deref().is_some_and(|p| p.as_os_str() == "-") && common.input.path.as_os_str() == "-" {
+            return Err(UsageError(
+                "--api-key-file - and the input - both want stdin; give the key in LEADCTL_API_KEY or a key file, \
+                 or the input as a file"
+                    .into(),
+            )
+            .into());
+        }
         let api_key = api_key(u.api_key_file.as_deref(), &file, env)?;
         let from = match upload.origins.get("proxy").map(|o| &o.source) {
             Some(Source::File) => "the config file's `proxy`",
@@ -211,9 +230,9 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
         bail!("--concurrency must be between 1 and 64, not {concurrency}");
     }
     if let Some(r) = u.rate
-        && !(r.is_finite() && r > 0.0)
+        && !RATE_RANGE.contains(&r)
     {
-        bail!("--rate must be a positive number of requests per second, not {r}");
+        bail!("--rate must be between {} and {} requests per second, not {r}", RATE_RANGE.start(), RATE_RANGE.end());
     }
     let max_attempts = u.max_attempts.unwrap_or(5);
     if max_attempts == 0 {

@@ -16,6 +16,17 @@ const fn flag() -> Scope {
     Scope::flag()
 }
 
+/// A number that is a number: `NaN` and `inf` parse as `f64` but would
+/// reach the settings as nothing at all (JSON has neither), so the flag
+/// is refused like any other value that is not a number.
+fn finite(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err("not a finite number".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 crate::settings::settings_group! {
     /// What `upload` and `validate` share: the input, the checks, the output.
     pub struct CommonSettings {
@@ -122,7 +133,7 @@ crate::settings::settings_group! {
         concurrency: Option<usize> = flag().file().run().resend(), default Some(4);
 
         /// Client-side cap on requests per second [default: none]
-        #[arg(long, value_name = "PER_SECOND")]
+        #[arg(long, value_name = "PER_SECOND", value_parser = finite)]
         rate: Option<f64> = flag().file().run().resend();
 
         /// Attempts per batch for 5xx and network errors [default: 5]
@@ -130,11 +141,11 @@ crate::settings::settings_group! {
         max_attempts: Option<u32> = flag().file().run().resend(), default Some(5);
 
         /// Request timeout in seconds [default: 60]
-        #[arg(long, value_name = "SECONDS")]
+        #[arg(long, value_name = "SECONDS", value_parser = finite)]
         timeout: Option<f64> = flag().file().run().resend(), default Some(60.0);
 
         /// Total seconds a run may wait out 429 answers [default: 300]
-        #[arg(long, value_name = "SECONDS")]
+        #[arg(long, value_name = "SECONDS", value_parser = finite)]
         max_rate_limit_wait: Option<f64> = flag().file().run().resend(), default Some(300.0);
 
         /// First retry delay in milliseconds (doubling, full jitter); for tests.
