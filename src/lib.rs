@@ -33,6 +33,8 @@ pub mod summary;
 pub mod vocab;
 pub mod writer;
 
+use std::io::Write;
+
 use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command};
@@ -93,8 +95,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             Ok(Exit::Success)
         }
         Command::Completions { shell } => {
-            let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "leadctl", &mut std::io::stdout());
+            // Generated whole first: clap_complete panics on a failed write.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "leadctl", &mut script);
+            to_stdout(&script).map_err(|e| anyhow::anyhow!("cannot write the completion script: {e}"))?;
             Ok(Exit::Success)
         }
     }
@@ -138,11 +142,28 @@ fn stderr_color(choice: cli::ColorChoice) -> bool {
     }
 }
 
+/// Writes to stdout. A reader that went away (`| head`) is not an error:
+/// the run's own outcome stands, as with ripgrep. (Rust ignores SIGPIPE, so
+/// the write fails with `BrokenPipe`, which `println!` would turn into a
+/// panic.)
+fn to_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
+}
+
+/// The summary: JSON on stdout with `--json`, the table (or the summary
+/// event) on stderr unless `--quiet`. The run is over, so a failed write
+/// changes nothing but a word on stderr.
 fn report(outcome: &run::Outcome, common: &config::Common) {
     if common.json {
-        match serde_json::to_string(&outcome.summary) {
-            Ok(s) => println!("{s}"),
-            Err(e) => log::error(&format!("cannot encode the summary: {e}")),
+        let written = serde_json::to_string(&outcome.summary)
+            .map_err(|e| format!("cannot encode the summary: {e}"))
+            .and_then(|s| to_stdout(format!("{s}\n").as_bytes()).map_err(|e| format!("cannot write the summary: {e}")));
+        if let Err(e) = written {
+            log::error(&e);
         }
     }
     if !common.quiet {
