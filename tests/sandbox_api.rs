@@ -349,10 +349,13 @@ async fn version_and_routes() {
     assert_eq!(api.send(no_version).await.status, 400);
     assert_eq!(api.send(api.http.get(api.endpoint())).await.status, 405);
     assert_eq!(api.send(api.http.get(format!("{base}/nope"))).await.status, 404);
-    // The state report over HTTP is the same as in-process.
+    // The state report over HTTP is the same as in-process, for the key only.
     api.post(leads(vec![lead(&phone(1), json!({}))])).await.bulk();
+    let state = format!("{base}/_sandbox/state");
+    assert_eq!(api.send(api.http.get(&state)).await.status, 401);
+    assert_eq!(api.send(api.http.get(&state).bearer_auth("sk_wrong")).await.status, 401);
     let over_http: StateSnapshot =
-        api.http.get(format!("{base}/_sandbox/state")).send().await.expect("GET").json().await.expect("JSON");
+        api.http.get(&state).bearer_auth(api.sandbox.api_key()).send().await.expect("GET").json().await.expect("JSON");
     assert_eq!(over_http, api.state());
 }
 
@@ -635,7 +638,10 @@ fn binary_prints_listening_first_and_stops_on_sigint() {
     assert_ne!(port, 0);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let state: StateSnapshot = rt
-        .block_on(async { reqwest::get(format!("{url}/_sandbox/state")).await?.json().await })
+        .block_on(async {
+            let state = reqwest::Client::new().get(format!("{url}/_sandbox/state"));
+            state.bearer_auth(leadctl::sandbox::DEFAULT_API_KEY).send().await?.json().await
+        })
         .expect("the state report");
     assert_eq!(state.project_id, "prj_sandbox");
     let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");

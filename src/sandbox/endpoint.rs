@@ -213,7 +213,7 @@ impl Core {
     }
 
     /// `Authorization: Bearer <the key>` (the scheme in any case).
-    fn authorized(&self, header: Option<&str>) -> bool {
+    pub(crate) fn authorized(&self, header: Option<&str>) -> bool {
         let Some((scheme, key)) = header.and_then(|h| h.trim().split_once(' ')) else {
             return false;
         };

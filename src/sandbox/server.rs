@@ -1,7 +1,7 @@
 //! HTTP: the accept loop with one hyper HTTP/1 connection per task (so a
-//! fault can close a connection without any answer), routing, turning a
-//! request into an [`Incoming`] and a [`Reply`] into a response, and the
-//! graceful stop.
+//! fault can close a connection without any answer), routing (the state
+//! report, like the endpoint, only for the key), turning a request into an
+//! [`Incoming`] and a [`Reply`] into a response, and the graceful stop.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -105,9 +105,14 @@ async fn route(shared: Arc<Shared>, req: Request<hyper::body::Incoming>) -> Resu
         }
         Reply::error(405, "Method not allowed")
     } else if path == STATE_PATH {
-        if req.method() == Method::GET {
-            let snapshot = shared.lock().snapshot(Instant::now());
-            Reply::json(200, &snapshot)
+        // The report holds every lead sent (names, phones): only the key's
+        // holder may read it, as only they may send.
+        let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let core = shared.lock();
+        if !core.authorized(authorization) {
+            Reply::error(401, api::msg::INVALID_API_KEY)
+        } else if req.method() == Method::GET {
+            Reply::json(200, &core.snapshot(Instant::now()))
         } else {
             Reply::error(405, "Method not allowed")
         }
