@@ -1,7 +1,11 @@
 //! Test helpers: a temporary world per test (its own directory, a clean
 //! environment), the sandbox on port 0 in the test process, the real
-//! `leadctl` binary, and readers for what it leaves behind.
+//! `leadctl` binary, and readers for what it leaves behind. `hostile` is a
+//! scripted misbehaving API; `net` a private CA, a TLS front and a proxy.
 #![allow(dead_code)]
+
+pub mod hostile;
+pub mod net;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -79,6 +83,17 @@ impl World {
         Run::from(c.output().expect("leadctl runs"))
     }
 
+    /// `leadctl upload FILE --out-dir out ARGS` against the API at `url`
+    /// with `key`, with `env` added to the clean environment.
+    pub fn upload_to(&self, url: &str, key: &str, file: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let out = self.path("out");
+        let mut c = self.cmd();
+        c.env("LEADCTL_API_URL", url).env("LEADCTL_API_KEY", key).env("LEADCTL_PROJECT_ID", "prj_sandbox");
+        c.envs(env.iter().copied());
+        c.args(["upload", file.to_str().expect("utf-8 path"), "--out-dir", out.to_str().expect("utf-8")]).args(args);
+        Run { out, ..Run::from(c.output().expect("leadctl runs")) }
+    }
+
     /// `leadctl upload FILE --out-dir out ARGS` against the sandbox.
     pub fn upload(&self, file: &Path, args: &[&str]) -> Run {
         let out = self.path("out");
@@ -133,6 +148,23 @@ impl Run {
     pub fn summary(&self) -> serde_json::Value {
         let text = std::fs::read_to_string(self.out.join("summary.json")).expect("summary.json");
         serde_json::from_str(&text).expect("summary is JSON")
+    }
+
+    /// Every row read is in exactly one of the three CSV files (by its
+    /// `external_id`), and there are `rows` of them.
+    #[track_caller]
+    pub fn assert_every_row_once(&self, rows: usize) {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut total = 0;
+        for f in ["accepted", "rejected", "retryable"] {
+            for r in self.csv(f) {
+                total += 1;
+                seen.insert(r["external_id"].clone());
+            }
+        }
+        assert_eq!(total, rows, "rows in the three files\n--- stderr\n{}", self.stderr);
+        assert_eq!(seen.len(), rows, "each row once\n--- stderr\n{}", self.stderr);
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
     }
 
     /// Counts of (accepted, rejected, retryable) from the CSV outputs.
