@@ -190,36 +190,11 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
     let mut common = typed_common(common.value, &args.run, input, record, dump, env)?;
     let u = upload.value;
 
-    let destination = if u.dry_run {
-        Destination::DryRun
-    } else if u.sandbox {
-        Destination::Sandbox
-    } else {
-        let api_url = u.api_url.as_deref().ok_or_else(|| {
-            anyhow!(
-                "no API URL: pass --api-url URL, set {ENV_API_URL}, or put `api-url = \"https://...\"` \
-                 in the config file (or use --sandbox to rehearse against the bundled emulator)"
-            )
-        })?;
-        let api_url = check_url(api_url)?;
-        if u.api_key_file.as_deref().is_some_and(|p| p.as_os_str() == "-") && common.input.path.as_os_str() == "-" {
-            return Err(UsageError(
-                "--api-key-file - and the input - both want stdin; give the key in LEADCTL_API_KEY or a key file, \
-                 or the input as a file"
-                    .into(),
-            )
-            .into());
-        }
-        let api_key = api_key(u.api_key_file.as_deref(), &file, env)?;
-        let from = match upload.origins.get("proxy").map(|o| &o.source) {
-            Some(Source::File) => "the config file's `proxy`",
-            _ => "--proxy",
-        };
-        let url = reqwest::Url::parse(&api_url).map_err(|e| anyhow!("API URL {api_url}: {e}"))?;
-        let route = proxy::route(&url, u.proxy.as_deref().map(|p| (p, from)), env)?;
-        common.dump.push_str(&format!("route = {:?} (decided)\n", route.to_string()));
-        Destination::Remote { api_url, api_key, route }
+    let proxy_from = match upload.origins.get("proxy").map(|o| &o.source) {
+        Some(Source::File) => "the config file's `proxy`",
+        _ => "--proxy",
     };
+    let destination = destination(&u, proxy_from, &file, env, &mut common)?;
 
     let batch_size = u.batch_size.unwrap_or(crate::api::MAX_LEADS_PER_REQUEST);
     if !(1..=crate::api::MAX_LEADS_PER_REQUEST).contains(&batch_size) {
@@ -251,6 +226,44 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
         resume: args.resume.clone(),
         retry_base: Duration::from_millis(u.retry_base_ms.unwrap_or(250).max(1)),
     })
+}
+
+/// Where the leads go: nowhere (`--dry-run`), the sandbox, or an API with
+/// its key and its route (`proxy_from` says where a `proxy` setting came
+/// from). The route is added to the `-vv` dump.
+fn destination(
+    u: &UploadSettings,
+    proxy_from: &str,
+    file: &ConfigFile,
+    env: &Env,
+    common: &mut Common,
+) -> Result<Destination> {
+    if u.dry_run {
+        return Ok(Destination::DryRun);
+    }
+    if u.sandbox {
+        return Ok(Destination::Sandbox);
+    }
+    let api_url = u.api_url.as_deref().ok_or_else(|| {
+        anyhow!(
+            "no API URL: pass --api-url URL, set {ENV_API_URL}, or put `api-url = \"https://...\"` \
+             in the config file (or use --sandbox to rehearse against the bundled emulator)"
+        )
+    })?;
+    let api_url = check_url(api_url)?;
+    if u.api_key_file.as_deref().is_some_and(|p| p.as_os_str() == "-") && common.input.path.as_os_str() == "-" {
+        return Err(UsageError(
+            "--api-key-file - and the input - both want stdin; give the key in LEADCTL_API_KEY or a key file, \
+             or the input as a file"
+                .into(),
+        )
+        .into());
+    }
+    let api_key = api_key(u.api_key_file.as_deref(), file, env)?;
+    let url = reqwest::Url::parse(&api_url).map_err(|e| anyhow!("API URL {api_url}: {e}"))?;
+    let route = proxy::route(&url, u.proxy.as_deref().map(|p| (p, proxy_from)), env)?;
+    common.dump.push_str(&format!("route = {:?} (decided)\n", route.to_string()));
+    Ok(Destination::Remote { api_url, api_key, route })
 }
 
 /// On `--resume`, the journal's API URL wins over the environment, which
