@@ -307,7 +307,7 @@ fn common(
         c => c,
     };
     Ok(Common {
-        input: InputSpec { path, format, delimiter, map, existing },
+        input: InputSpec { path, format, delimiter, map, existing, ..InputSpec::default() },
         project_id: args
             .project_id
             .clone()

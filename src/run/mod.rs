@@ -45,7 +45,7 @@ pub struct Outcome {
 fn out_format(format: Format) -> OutFormat {
     match format {
         Format::Json | Format::Ndjson => OutFormat::Ndjson,
-        Format::Csv | Format::Tsv | Format::Lines => OutFormat::Csv,
+        Format::Csv | Format::Tsv | Format::Lines | Format::Xlsx | Format::Xls | Format::Ods => OutFormat::Csv,
     }
 }
 
