@@ -247,7 +247,7 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__upload)
-            opts="-y -q -v -h -V --existing --sandbox --api-url --api-key-file --initialize --yes --batch-size --concurrency --rate --max-attempts --timeout --max-rate-limit-wait --retry-base-ms --dry-run --resume --process-id --project-id --default-region --map --format --delimiter --limit --out-dir --config --json --progress-interval --quiet --verbose --color --help --version"
+            opts="-y -q -v -h -V --existing --sandbox --api-url --api-key-file --initialize --yes --batch-size --concurrency --rate --max-attempts --timeout --max-rate-limit-wait --retry-base-ms --dry-run --resume --process-id --project-id --default-region --map --format --delimiter --encoding --sheet --limit --out-dir --config --json --progress-interval --quiet --verbose --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -310,10 +310,18 @@ _leadctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "csv tsv json ndjson lines" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "csv tsv json ndjson lines xlsx xls ods" -- "${cur}"))
                     return 0
                     ;;
                 --delimiter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --encoding)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sheet)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -345,7 +353,7 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__validate)
-            opts="-q -v -h -V --initialize --existing --process-id --project-id --default-region --map --format --delimiter --limit --out-dir --config --json --progress-interval --quiet --verbose --color --help --version"
+            opts="-q -v -h -V --initialize --existing --process-id --project-id --default-region --map --format --delimiter --encoding --sheet --limit --out-dir --config --json --progress-interval --quiet --verbose --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -368,10 +376,18 @@ _leadctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "csv tsv json ndjson lines" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "csv tsv json ndjson lines xlsx xls ods" -- "${cur}"))
                     return 0
                     ;;
                 --delimiter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --encoding)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sheet)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -84,9 +84,21 @@ pub struct CommonArgs {
     #[arg(long, value_enum)]
     pub format: Option<Format>,
 
-    /// Field delimiter for CSV input (one character).
+    /// Field delimiter for CSV input (one character) [default: `,` `;` TAB or
+    /// `|`, whichever splits the file's first rows evenly]
     #[arg(long, value_name = "CHAR")]
     pub delimiter: Option<char>,
+
+    /// Text encoding of the input, a WHATWG label: windows-1252, iso-8859-15,
+    /// utf-16le, shift_jis, ... [default: from a byte order mark, else
+    /// UTF-8, else detected]
+    #[arg(long, value_name = "LABEL")]
+    pub encoding: Option<String>,
+
+    /// Spreadsheet sheet to read, by name or by position from 1 [default: the
+    /// first visible sheet]
+    #[arg(long, value_name = "NAME|INDEX")]
+    pub sheet: Option<String>,
 
     /// Only the first N rows (CI smoke checks).
     #[arg(long, value_name = "N")]
@@ -124,7 +136,8 @@ pub struct CommonArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct UploadArgs {
-    /// The lead file (CSV, TSV, JSON, NDJSON, optionally .gz; `-` = stdin).
+    /// The lead file (CSV, TSV, JSON, NDJSON, optionally .gz; `-` = stdin;
+    /// or a spreadsheet: .xlsx, .xlsm, .xls, .ods).
     #[arg(value_name = "FILE", required_unless_present = "resume")]
     pub file: Option<PathBuf>,
 
@@ -194,7 +207,8 @@ pub struct UploadArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ValidateArgs {
-    /// The lead file (CSV, TSV, JSON, NDJSON, optionally .gz; `-` = stdin).
+    /// The lead file (CSV, TSV, JSON, NDJSON, optionally .gz; `-` = stdin;
+    /// or a spreadsheet: .xlsx, .xlsm, .xls, .ods).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 

@@ -144,6 +144,8 @@ struct FileConfig {
     color: Option<ColorChoice>,
     format: Option<Format>,
     delimiter: Option<char>,
+    encoding: Option<String>,
+    sheet: Option<String>,
     map: Option<Vec<String>>,
 }
 
@@ -307,7 +309,15 @@ fn common(
         c => c,
     };
     Ok(Common {
-        input: InputSpec { path, format, delimiter, map, existing, ..InputSpec::default() },
+        input: InputSpec {
+            path,
+            format,
+            delimiter,
+            map,
+            existing,
+            encoding: args.encoding.clone().or_else(|| file.encoding.clone()),
+            sheet: args.sheet.clone().or_else(|| file.sheet.clone()),
+        },
         project_id: args
             .project_id
             .clone()
