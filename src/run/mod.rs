@@ -185,7 +185,8 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
     let format = source.format();
     let out_fmt = out_format(format);
     let columns: Vec<String> = source.columns().map(<[String]>::to_vec).unwrap_or_default();
-    let input_id = identify(&common.input.path)?;
+    // A pipe read a second time would be drained; only a regular file is.
+    let input_id = if source.is_regular_file() { identify(&common.input.path)? } else { None };
 
     // Where the leads go.
     let mut sandbox = None;

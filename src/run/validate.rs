@@ -27,7 +27,8 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
     let format = source.format();
     let out_fmt = out_format(format);
     let columns: Vec<String> = source.columns().map(<[String]>::to_vec).unwrap_or_default();
-    let input_id = identify(&common.input.path)?;
+    // A pipe read a second time would be drained; only a regular file is.
+    let input_id = if source.is_regular_file() { identify(&common.input.path)? } else { None };
     let run_dir = common.out_dir.clone().unwrap_or_else(|| default_run_dir(&common.input.path));
     output::create_run_dir(&run_dir)
         .with_context(|| format!("cannot create the output directory {}", run_dir.display()))?;
