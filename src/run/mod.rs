@@ -171,7 +171,11 @@ fn write_summary(e: Ending<'_>) -> Result<Summary> {
 }
 
 fn open_source(common: &Common) -> Result<Source> {
-    Source::open(&common.input).map_err(|e| anyhow!(e))
+    let source = Source::open(&common.input).map_err(|e| anyhow!(e))?;
+    if let Some(notice) = source.notice().filter(|_| !common.quiet) {
+        eprintln!("leadctl: {notice}");
+    }
+    Ok(source)
 }
 
 /// `leadctl upload`.
