@@ -557,3 +557,13 @@ fn an_endless_ndjson_line_is_one_row_too_large() {
     assert!(err(&rows[1]).starts_with("row too large: 9.0 MiB"), "{}", err(&rows[1]));
     assert!(source.take_error().is_none());
 }
+
+#[test]
+fn ndjson_rows_all_too_large_are_malformed_not_a_file_refused() {
+    let line = format!("{{\"phone\": \"4152739164\", \"notes\": \"{}\"}}\n", "x".repeat(1100 * 1024));
+    let (_dir, path) = file("a.ndjson", line.repeat(3).as_bytes());
+    let (rows, _) = read_all(&spec(&path));
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| err(r).starts_with("row too large")));
+    assert!(rows.iter().all(|r| r.bytes > 1024 * 1024));
+}

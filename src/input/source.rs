@@ -23,7 +23,7 @@ use super::lines::{self, LinesReader};
 use super::open::{self, display_name};
 use super::sheet::SheetReader;
 use super::sniff::sniff;
-use super::{Format, InputError, InputSpec, Row};
+use super::{Format, InputError, InputSpec, Raw, Row};
 
 /// JSON rows judged at open, at most: this many ...
 const JUDGED_ROWS: usize = 1000;
@@ -207,17 +207,22 @@ impl Source {
         self
     }
 
-    /// JSON and NDJSON: reads rows until one has a phone key (a lead id
-    /// key, `existing`), keeping them to serve first. None among the first
-    /// [`JUDGED_ROWS`] rows (or [`JUDGED_BYTES`]) means not a lead file.
+    /// JSON and NDJSON: reads rows until an object has a phone key (a lead
+    /// id key, `existing`), keeping them to serve first. None among the
+    /// objects of the first [`JUDGED_ROWS`] rows (or [`JUDGED_BYTES`])
+    /// means not a lead file.
     fn judge_objects(&mut self, existing: bool) -> Result<(), InputError> {
         let field = if existing { Field::LeadId } else { Field::Phone };
-        let mut bytes = 0usize;
+        let (mut objects, mut held) = (0usize, 0usize);
         let seen = |r: &mut Reader| r.mapper().is_some_and(|m| m.has_seen(field));
-        while !seen(&mut self.reader) && self.queued.len() < JUDGED_ROWS && bytes < JUDGED_BYTES {
+        while !seen(&mut self.reader) && self.queued.len() < JUDGED_ROWS && held < JUDGED_BYTES {
             match self.reader.next_row() {
                 Ok(Some(row)) => {
-                    bytes += row.bytes as usize;
+                    // A row too large to parse is not held, and is no evidence.
+                    if let Raw::Json(_) = row.raw {
+                        objects += 1;
+                        held += row.bytes as usize;
+                    }
                     self.queued.push_back(row);
                 }
                 Ok(None) => break,
@@ -229,11 +234,12 @@ impl Source {
             }
         }
         let keys = self.reader.mapper().map(ObjectMapper::take_keys).unwrap_or_default();
-        if self.queued.is_empty() || seen(&mut self.reader) {
+        // Without a single object to judge, every row is malformed anyway:
+        // they say why one by one.
+        if objects == 0 || seen(&mut self.reader) {
             return Ok(());
         }
-        let judged = Some(self.queued.len());
-        Err(NotLeadFile { path: &self.name, existing, names: &keys, objects: judged, hint: None }.error())
+        Err(NotLeadFile { path: &self.name, existing, names: &keys, objects: Some(objects), hint: None }.error())
     }
 
     /// The resolved format.
