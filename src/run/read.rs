@@ -17,6 +17,12 @@ use crate::writer::Outbox;
 /// Rows checked together (the phone parsing of a chunk runs on every core).
 pub(super) const CHUNK: usize = 1024;
 
+/// ... or fewer, when they add up to this many bytes of input: a few chunks
+/// are in flight between the stages, and a row of many small JSON fields
+/// takes about ten times its size in memory. Rows of ordinary leads (a few
+/// hundred bytes) never reach it.
+const CHUNK_BYTES: usize = 1024 * 1024;
+
 /// What the reader/checker thread tells the run when it is done.
 pub(super) struct ReadReport {
     pub(super) read: u64,
@@ -59,19 +65,24 @@ pub(super) fn read_and_check(job: ReadJob, mut valid: impl FnMut(Vec<Item>) -> b
         let mut read = 0u64;
         'file: loop {
             let mut chunk = Vec::with_capacity(CHUNK);
-            while chunk.len() < CHUNK {
+            let (mut bytes, mut last) = (0usize, false);
+            while chunk.len() < CHUNK && bytes < CHUNK_BYTES {
                 if limit.is_some_and(|l| read >= l) {
+                    last = true;
                     break;
                 }
                 match source.next() {
                     Some(row) => {
                         read += 1;
+                        bytes += row.bytes as usize;
                         chunk.push(row);
                     }
-                    None => break,
+                    None => {
+                        last = true;
+                        break;
+                    }
                 }
             }
-            let last = chunk.len() < CHUNK;
             if chunk.is_empty() || chunks.send(chunk).is_err() || last {
                 break 'file;
             }
