@@ -78,31 +78,32 @@ fn a_semicolon_csv_is_split_and_its_phone_column_mapped() {
 }
 
 #[test]
-fn a_workbook_uploads_its_first_sheet_row_by_row() {
-    let world = World::with_sandbox(|_| {});
-    let run = world.upload(&fixture("leads.xlsx"), &[]);
-    run.assert_code(3);
-    assert_eq!(run.csv_counts(), (5, 3, 0));
-    let rejected = run.csv("rejected");
-    assert_eq!(codes(&rejected), want(&[("missing_phone", 1), ("spreadsheet_mangled_phone", 2)]));
-    // Lines are the sheet's row numbers: the header is on row 2, row 6 is blank.
-    let accepted = run.csv("accepted");
-    let lines: Vec<&str> = accepted.iter().map(|r| r["leadctl_line"].as_str()).collect();
-    assert_eq!(lines, ["3", "4", "5", "9", "11"]);
-    // Cells as a person reads them.
-    let ada = by_id(&accepted, "external_id", "ws-1");
-    assert_eq!(
-        (ada["signup_date"].as_str(), ada["score"].as_str(), ada["vip"].as_str()),
-        ("2024-03-01", "0.3", "true")
-    );
-    let alan = by_id(&accepted, "external_id", "ws-3");
-    assert_eq!((alan["phone"].as_str(), alan["leadctl_phone_e164"].as_str()), ("6462749779", "+16462749779"));
-    let long = by_id(&rejected, "external_id", "ws-4");
-    assert_eq!(long["phone"], "4915112345678900", "a long number reads without an exponent");
-    assert_eq!(by_id(&rejected, "external_id", "ws-5")["leadctl_line"], "8");
-    // One warning for the numeric phone cells, however many there are.
-    assert_eq!(run.stderr.matches("holds numbers, not text").count(), 1, "{}", run.stderr);
-    assert_eq!(world.state().leads.len(), 5);
+fn a_workbook_uploads_its_first_sheet_row_by_row_in_every_format() {
+    for name in ["leads.xlsx", "leads.xls", "leads.ods"] {
+        let world = World::with_sandbox(|_| {});
+        let run = world.upload(&fixture(name), &[]);
+        run.assert_code(3);
+        assert_eq!(run.csv_counts(), (5, 3, 0), "{name}");
+        let rejected = run.csv("rejected");
+        assert_eq!(codes(&rejected), want(&[("missing_phone", 1), ("spreadsheet_mangled_phone", 2)]), "{name}");
+        // Lines are the sheet's row numbers: the header is on row 2, row 6 is blank.
+        let accepted = run.csv("accepted");
+        let lines: Vec<&str> = accepted.iter().map(|r| r["leadctl_line"].as_str()).collect();
+        assert_eq!(lines, ["3", "4", "5", "9", "11"], "{name}");
+        // Cells as a person reads them.
+        let ada = by_id(&accepted, "external_id", "ws-1");
+        let cells = (ada["signup_date"].as_str(), ada["score"].as_str(), ada["vip"].as_str());
+        assert_eq!(cells, ("2024-03-01", "0.3", "true"), "{name}");
+        let alan = by_id(&accepted, "external_id", "ws-3");
+        assert_eq!((alan["phone"].as_str(), alan["leadctl_phone_e164"].as_str()), ("6462749779", "+16462749779"));
+        let long = by_id(&rejected, "external_id", "ws-4");
+        assert_eq!(long["phone"], "4915112345678900", "{name}: a long number reads without an exponent");
+        assert_eq!(by_id(&rejected, "external_id", "ws-5")["leadctl_line"], "8");
+        // One warning for the numeric phone cells, however many there are.
+        assert_eq!(run.stderr.matches("holds numbers, not text").count(), 1, "{name}: {}", run.stderr);
+        assert!(run.stderr.contains("sheet \"Leads\""), "{name}: {}", run.stderr);
+        assert_eq!(world.state().leads.len(), 5, "{name}");
+    }
 }
 
 #[test]
