@@ -154,6 +154,7 @@ impl Source {
                 let mapper = ObjectMapper::new(KeyCache::new(map), &facts);
                 (Reader::Ndjson(NdjsonReader::open(input, mapper, name.clone())?), None, None)
             }
+            // (Spreadsheets were opened above: they are not text.)
             Format::Lines | Format::Xlsx | Format::Xls | Format::Ods => {
                 let r = LinesReader::new(input, name.clone(), &facts);
                 (Reader::Lines(r), Some(vec![lines::COLUMN.to_owned()]), None)
