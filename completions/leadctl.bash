@@ -251,7 +251,7 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__upload)
-            opts="-y -q -v -h -V --resume --yes --sandbox --api-url --api-key-file --proxy --dry-run --batch-size --concurrency --rate --max-attempts --timeout --max-rate-limit-wait --retry-base-ms --process-id --project-id --default-region --map --format --delimiter --limit --existing --initialize --out-dir --progress-interval --color --log-format --metrics-file --metrics-job --max-rejected --config --json --quiet --verbose --help --version"
+            opts="-y -q -v -h -V --resume --yes --sandbox --api-url --api-key-file --proxy --dry-run --batch-size --concurrency --rate --max-attempts --timeout --max-rate-limit-wait --retry-base-ms --process-id --project-id --default-region --map --format --delimiter --encoding --sheet --limit --existing --initialize --out-dir --progress-interval --color --log-format --metrics-file --metrics-job --max-rejected --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -318,10 +318,18 @@ _leadctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "csv tsv json ndjson lines" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "csv tsv json ndjson lines xlsx xls ods" -- "${cur}"))
                     return 0
                     ;;
                 --delimiter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --encoding)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sheet)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -369,7 +377,7 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__validate)
-            opts="-q -v -h -V --process-id --project-id --default-region --map --format --delimiter --limit --existing --initialize --out-dir --progress-interval --color --log-format --metrics-file --metrics-job --max-rejected --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --process-id --project-id --default-region --map --format --delimiter --encoding --sheet --limit --existing --initialize --out-dir --progress-interval --color --log-format --metrics-file --metrics-job --max-rejected --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -392,10 +400,18 @@ _leadctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "csv tsv json ndjson lines" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "csv tsv json ndjson lines xlsx xls ods" -- "${cur}"))
                     return 0
                     ;;
                 --delimiter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --encoding)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sheet)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

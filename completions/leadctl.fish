@@ -50,8 +50,13 @@ complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l format -d 'In
 tsv\t''
 json\t''
 ndjson\t''
-lines\t'One lead id a line (only for `upload --existing`)'"
-complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l delimiter -d 'Field delimiter for CSV input (one character)' -r
+lines\t'One lead id a line (only for `upload --existing`)'
+xlsx\t'Excel 2007+ workbook (`.xlsx`, `.xlsm`)'
+xls\t'Excel 97-2003 workbook (`.xls`)'
+ods\t'OpenDocument spreadsheet (`.ods`)'"
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l delimiter -d 'Field delimiter for CSV input (one character) [default: `,` `;` TAB or `|`, whichever splits the file\'s first rows evenly]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l encoding -d 'Text encoding of the input, a WHATWG label: windows-1252, iso-8859-15, utf-16le, shift_jis, ... [default: from a byte order mark, else UTF-8, else detected]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l sheet -d 'Spreadsheet sheet to read, by name or by position from 1 [default: the first visible sheet]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l limit -d 'Only the first N rows (CI smoke checks)' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l out-dir -d 'Output directory [default: <input dir>/<input stem>.leadctl/<UTC time>/]' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l progress-interval -d 'Seconds between plain progress lines when stderr is not a terminal [default: 10]' -r
@@ -82,8 +87,13 @@ complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l format -d '
 tsv\t''
 json\t''
 ndjson\t''
-lines\t'One lead id a line (only for `upload --existing`)'"
-complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l delimiter -d 'Field delimiter for CSV input (one character)' -r
+lines\t'One lead id a line (only for `upload --existing`)'
+xlsx\t'Excel 2007+ workbook (`.xlsx`, `.xlsm`)'
+xls\t'Excel 97-2003 workbook (`.xls`)'
+ods\t'OpenDocument spreadsheet (`.ods`)'"
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l delimiter -d 'Field delimiter for CSV input (one character) [default: `,` `;` TAB or `|`, whichever splits the file\'s first rows evenly]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l encoding -d 'Text encoding of the input, a WHATWG label: windows-1252, iso-8859-15, utf-16le, shift_jis, ... [default: from a byte order mark, else UTF-8, else detected]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l sheet -d 'Spreadsheet sheet to read, by name or by position from 1 [default: the first visible sheet]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l limit -d 'Only the first N rows (CI smoke checks)' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l out-dir -d 'Output directory [default: <input dir>/<input stem>.leadctl/<UTC time>/]' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l progress-interval -d 'Seconds between plain progress lines when stderr is not a terminal [default: 10]' -r

@@ -12,6 +12,7 @@
 //! keys and its size (about 22 bytes a distinct lead at 5 million leads).
 
 mod dups;
+mod mangled;
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
@@ -30,6 +31,9 @@ pub mod code {
     pub const MALFORMED_ROW: &str = "malformed_row";
     pub const MISSING_PHONE: &str = "missing_phone";
     pub const INVALID_PHONE: &str = "invalid_phone";
+    /// A phone a spreadsheet turned into a number and damaged: more than 15
+    /// digits in a number cell, or text in scientific notation.
+    pub const SPREADSHEET_MANGLED_PHONE: &str = "spreadsheet_mangled_phone";
     pub const REPEATING_DIGITS: &str = "repeating_digits";
     pub const MISSING_PROCESS: &str = "missing_process";
     pub const MISSING_PROJECT: &str = "missing_project";
@@ -47,12 +51,13 @@ pub mod code {
     /// the API's own order (missing fields, then the phone, then the other
     /// fields, then duplicates and calls), so the first code is the one the
     /// server would have answered.
-    pub const ORDER: [&str; 14] = [
+    pub const ORDER: [&str; 15] = [
         MALFORMED_ROW,
         MISSING_LEAD_ID,
         MISSING_PHONE,
         MISSING_PROCESS,
         MISSING_PROJECT,
+        SPREADSHEET_MANGLED_PHONE,
         INVALID_PHONE,
         REPEATING_DIGITS,
         PROJECT_MISMATCH,
@@ -211,13 +216,21 @@ impl Pre {
             return Pre { line, rejects, kind: PreKind::Existing(id) };
         }
 
-        let parsed = match fields.phone.as_deref() {
-            None => Err(PhoneError::Missing),
-            Some(raw) => phone::parse(raw, settings.default_region),
+        // A damaged number is not parsed: its digits are not the phone's.
+        let mangled = fields.phone.as_deref().and_then(|raw| mangled::reason(raw, fields.phone_cell));
+        let phone = match (fields.phone.as_deref(), mangled) {
+            (_, Some(reason)) => {
+                rejects.push(reject(code::SPREADSHEET_MANGLED_PHONE, reason));
+                None
+            }
+            (None, None) => {
+                rejects.push(phone_reject(PhoneError::Missing, ""));
+                None
+            }
+            (Some(raw), None) => {
+                phone::parse(raw, settings.default_region).map_err(|e| rejects.push(phone_reject(e, raw))).ok()
+            }
         };
-        if let Err(e) = &parsed {
-            rejects.push(phone_reject(*e, fields.phone.as_deref().unwrap_or("")));
-        }
         let process: Option<String> = fields.process_id.take().or_else(|| settings.process_id.clone());
         if process.is_none() {
             rejects.push(reject(code::MISSING_PROCESS, "no processId and no --process-id".into()));
@@ -235,7 +248,6 @@ impl Pre {
         }
         field_rules(fields, &mut rejects);
 
-        let phone = parsed.ok();
         let phone_key = phone.as_ref().map(phone::Phone::key);
         let project = own_project.as_deref().or(settings.project_id.as_deref());
         let project = project.or((!settings.require_project).then_some(""));

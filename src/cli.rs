@@ -87,7 +87,8 @@ pub struct RunArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct UploadArgs {
-    /// The lead file (CSV, TSV, JSON, NDJSON, optionally .gz; `-` = stdin).
+    /// The lead file (CSV, TSV, JSON, NDJSON, optionally .gz; `-` = stdin;
+    /// or a spreadsheet: .xlsx, .xlsm, .xls, .ods).
     #[arg(value_name = "FILE", required_unless_present = "resume")]
     pub file: Option<PathBuf>,
 
@@ -111,7 +112,8 @@ pub struct UploadArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ValidateArgs {
-    /// The lead file (CSV, TSV, JSON, NDJSON, optionally .gz; `-` = stdin).
+    /// The lead file (CSV, TSV, JSON, NDJSON, optionally .gz; `-` = stdin;
+    /// or a spreadsheet: .xlsx, .xlsm, .xls, .ods).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 

@@ -17,6 +17,21 @@ pub struct InputInfo {
     pub format: crate::input::Format,
     pub size: Option<u64>,
     pub sha256: Option<String>,
+    /// Text inputs: the encoding read with (a WHATWG name), and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding_source: Option<crate::input::EncodingSource>,
+    /// CSV inputs: the delimiter, and whether it was found in the file's first rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter_sniffed: Option<bool>,
+    /// Spreadsheets: the sheet read, and how many phone cells held numbers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub numeric_phone_cells: Option<u64>,
 }
 
 /// Row counts of a run.

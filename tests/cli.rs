@@ -250,3 +250,22 @@ fn validate_without_a_project_skips_the_project_rule_and_says_so() {
     run.assert_code(3);
     assert!(run.summary().get("checks_skipped").is_none());
 }
+
+/// `upload` with no project anywhere stops before sending, naming the settings.
+#[test]
+fn upload_without_a_project_anywhere_stops_before_sending() {
+    let world = World::with_sandbox(|_| {});
+    let file = world.file("l.csv", leads_csv(3, "proc_sales"));
+    let run = Run::from(
+        world
+            .cmd()
+            .env("LEADCTL_API_URL", world.sandbox().url())
+            .env("LEADCTL_API_KEY", world.sandbox().api_key())
+            .args(["upload", file.to_str().expect("utf-8"), "--out-dir", "out"])
+            .output()
+            .expect("run"),
+    );
+    run.assert_code(1);
+    assert!(run.stderr.contains("--project-id") && run.stderr.contains("LEADCTL_PROJECT_ID"), "{}", run.stderr);
+    assert!(world.state().requests.is_empty() && !world.path("out").exists());
+}

@@ -32,7 +32,7 @@ use std::sync::atomic::Ordering;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use leadctl::checks::{CheckSettings, Checked, Checker, UnknownProcesses};
-use leadctl::input::{Fields, Format, InputError, InputSpec, Raw, Row, Source};
+use leadctl::input::{Fields, Format, InputError, InputSpec, PhoneCell, Raw, Row, Source};
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> PathBuf {
@@ -249,6 +249,7 @@ fn header_synonyms_map_every_field_and_the_rest_is_custom() {
         lead_id: Some("ld_1".into()),
         custom: serde_json::from_value(json!({"plan": "gold"})).expect("map"),
         may_exist: false,
+        phone_cell: PhoneCell::Text,
     };
     assert_eq!(f, &expected);
 }
@@ -300,11 +301,18 @@ fn wrong_field_counts_are_malformed_and_name_the_extra_values() {
 }
 
 #[test]
-fn invalid_utf8_is_malformed_names_the_column_and_keeps_the_bytes() {
-    let (_dir, path) = file("a.csv", b"phone,first_name,plan\n4152739164,Jos\xe9,gold\n");
+fn a_stray_invalid_byte_in_a_utf8_file_is_malformed_names_the_column_and_keeps_the_bytes() {
+    // The first bytes that are not ASCII are UTF-8, so the file is UTF-8.
+    let (_dir, path) = file("a.csv", "phone,first_name,plan\n4152739164,Zoë,gold\n4152739164,Jos\u{1}\n".as_bytes());
+    let mut bytes = std::fs::read(&path).expect("read");
+    let at = bytes.iter().position(|&b| b == 1).expect("marker");
+    bytes[at] = 0xE9;
+    bytes.splice(at + 1..at + 1, b",gold".iter().copied());
+    std::fs::write(&path, &bytes).expect("write");
     let (rows, _) = read_all(&spec(&path));
-    assert!(err(&rows[0]).contains("column \"first_name\" is not valid UTF-8"), "{}", err(&rows[0]));
-    assert_eq!(csv_values(&rows[0])[1], b"Jos\xe9");
+    assert!(rows[0].fields.is_ok());
+    assert!(err(&rows[1]).contains("column \"first_name\" has bytes that are not valid UTF-8"), "{}", err(&rows[1]));
+    assert_eq!(csv_values(&rows[1])[1], b"Jos\xe9");
 }
 
 #[test]
@@ -316,7 +324,7 @@ fn existing_mode_reads_lead_id_columns_and_needs_one() {
 
     let (_dir, path) = file("ids.csv", b"id\nld_1\n");
     let e = open_err(&InputSpec { existing: true, ..spec(&path) });
-    assert!(matches!(e, InputError::NoLeadIdColumn { .. }), "{e}");
+    assert!(matches!(e, InputError::NotALeadFile { field: "leadId", .. }), "{e}");
     assert!(e.to_string().contains("ids.csv"), "{e}");
 }
 
@@ -455,8 +463,11 @@ fn files_that_cannot_be_read_fail_before_any_row() {
     let e = open_err(&spec(&array));
     assert!(e.to_string().contains("--format json"), "{e}");
 
-    let (_d7, unknown) = file("a.xlsx", b"PK");
+    let (_d7, unknown) = file("a.txt", b"phone\n1\n");
     assert!(matches!(open_err(&spec(&unknown)), InputError::UnknownFormat { .. }));
+    let (_d7, not_a_workbook) = file("a.xlsx", b"PK");
+    let e = open_err(&spec(&not_a_workbook));
+    assert!(matches!(e, InputError::Sheet { .. }), "{e}");
     assert!(matches!(open_err(&spec(Path::new("-"))), InputError::StdinNeedsFormat));
 
     let (_d8, csv) = file("a.csv", b"phone\n1\n");
@@ -515,26 +526,45 @@ fn a_source_can_move_to_a_reader_thread() {
 }
 
 #[test]
-fn an_unclosed_quote_stops_the_read_instead_of_swallowing_the_file() {
+fn an_unclosed_quote_is_one_row_too_large_and_stops_the_read() {
     let mut text = String::from("phone,notes\n4152739164,ok\n2127364100,\"oops\n");
     while text.len() < 10 * 1024 * 1024 {
         text.push_str("6463892201,a normal looking row\n");
     }
     let (_dir, path) = file("a.csv", text.as_bytes());
     let mut source = Source::open(&spec(&path)).expect("open");
-    assert_eq!(source.by_ref().count(), 1);
+    let rows: Vec<Row> = source.by_ref().collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1].line, 3);
+    assert!(
+        err(&rows[1]).starts_with("row too large") && err(&rows[1]).contains("no closing one"),
+        "{}",
+        err(&rows[1])
+    );
+    // The rows after the quote were swallowed: the read fails after it.
     let e = source.take_error().expect("an error");
     assert!(matches!(e, InputError::Broken { line: 3, .. }), "{e}");
     assert!(e.to_string().contains("no closing one"), "{e}");
 }
 
 #[test]
-fn an_endless_ndjson_line_stops_the_read() {
+fn an_endless_ndjson_line_is_one_row_too_large() {
     let mut text = String::from("{\"phone\": \"4152739164\"}\n{\"notes\": \"");
     text.push_str(&"x".repeat(9 * 1024 * 1024));
     let (_dir, path) = file("a.ndjson", text.as_bytes());
     let mut source = Source::open(&spec(&path)).expect("open");
-    assert_eq!(source.by_ref().count(), 1);
-    let e = source.take_error().expect("an error");
-    assert!(matches!(e, InputError::Broken { line: 2, .. }), "{e}");
+    let rows: Vec<Row> = source.by_ref().collect();
+    assert_eq!(rows.len(), 2);
+    assert!(err(&rows[1]).starts_with("row too large: 9.0 MiB"), "{}", err(&rows[1]));
+    assert!(source.take_error().is_none());
+}
+
+#[test]
+fn ndjson_rows_all_too_large_are_malformed_not_a_file_refused() {
+    let line = format!("{{\"phone\": \"4152739164\", \"notes\": \"{}\"}}\n", "x".repeat(1100 * 1024));
+    let (_dir, path) = file("a.ndjson", line.repeat(3).as_bytes());
+    let (rows, _) = read_all(&spec(&path));
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| err(r).starts_with("row too large")));
+    assert!(rows.iter().all(|r| r.bytes > 1024 * 1024));
 }

@@ -47,7 +47,7 @@ fn row(line: u64, fields: Value) -> Row {
             other => panic!("unknown test key {other}"),
         }
     }
-    Row { ordinal: 0, line, raw: Raw::Json(Map::new()), fields: Ok(f) }
+    Row { ordinal: 0, line, bytes: 0, raw: Raw::Json(Map::new()), fields: Ok(f) }
 }
 
 fn good(line: u64, phone: &str) -> Row {
@@ -95,7 +95,13 @@ fn every_stateless_code() {
     let (mut c, _) = checker(settings());
     let long = "x".repeat(101);
     let rows = [
-        Row { ordinal: 0, line: 2, raw: Raw::Other(json!(1)), fields: Err("a JSON number, not an object".into()) },
+        Row {
+            ordinal: 0,
+            line: 2,
+            bytes: 1,
+            raw: Raw::Other(json!(1)),
+            fields: Err("a JSON number, not an object".into()),
+        },
         row(3, json!({"process": "proc_1"})),
         row(4, json!({"phone": "hello", "process": "proc_1"})),
         row(5, json!({"phone": "+1 123 456 7890", "process": "proc_1"})),
@@ -133,6 +139,31 @@ fn every_stateless_code() {
     assert_eq!(message(&out[0], "malformed_row"), "a JSON number, not an object");
     assert!(message(&out[8], "field_too_long").contains("firstName has 101 characters, at most 100"));
     assert!(message(&out[10], "field_too_long").contains("has 1001 characters, at most 1000"));
+}
+
+#[test]
+fn phones_a_spreadsheet_damaged_are_rejected_before_parsing() {
+    let (mut c, _) = checker(settings());
+    let numeric = |line: u64, phone: &str| {
+        let mut r = good(line, phone);
+        if let Ok(f) = &mut r.fields {
+            f.phone_cell = crate::input::PhoneCell::Number;
+        }
+        r
+    };
+    let rows = [
+        good(2, "4.15273E+09"),
+        numeric(3, "4152739164000000"),
+        numeric(4, "4152739164"),
+        row(5, json!({"phone": "4.15273E+09"})),
+    ];
+    let out = c.check_chunk(&rows);
+    assert_eq!(codes(&out[0]), ["spreadsheet_mangled_phone"]);
+    assert!(message(&out[0], "spreadsheet_mangled_phone").contains("scientific notation"));
+    assert_eq!(codes(&out[1]), ["spreadsheet_mangled_phone"]);
+    assert!(message(&out[1], "spreadsheet_mangled_phone").contains("format the phone column as Text"));
+    assert!(matches!(&out[2], Checked::Lead(l) if l.phone_number == "+14152739164"), "{:?}", out[2]);
+    assert_eq!(codes(&out[3]), ["missing_process", "spreadsheet_mangled_phone"]);
 }
 
 #[test]

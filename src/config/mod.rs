@@ -357,7 +357,15 @@ fn typed_common(
         c => c,
     };
     Ok(Common {
-        input: InputSpec { path, format: c.format, delimiter, map, existing: c.existing },
+        input: InputSpec {
+            path,
+            format: c.format,
+            delimiter,
+            map,
+            existing: c.existing,
+            encoding: c.encoding,
+            sheet: c.sheet,
+        },
         project_id: c.project_id,
         process_id: c.process_id,
         default_region,

@@ -47,7 +47,7 @@ pub enum Payload {
 impl Item {
     /// About how many input bytes the row took.
     pub fn bytes(&self) -> usize {
-        self.row.raw.approx_bytes()
+        self.row.bytes as usize
     }
 }
 

@@ -1,295 +1,271 @@
-//! CSV and TSV with a header row (RFC 4180 quoting, CRLF or LF, an optional
-//! UTF-8 BOM), read record by record with the `csv` crate.
+//! CSV and TSV with a header row (RFC 4180 quoting, CRLF or LF), read record
+//! by record with `csv-core`, from UTF-8 (the decoding reader sits below).
 //!
-//! Records are read flexibly and judged here, so a wrong field count is a
-//! malformed row rather than a stop. Line numbers are counted here too, not
-//! taken from `csv::Position::line`: that one is the line where the parser
-//! *started*, which with CRLF endings or blank lines before a record is an
-//! earlier line than the record's first. Values stay bytes until a column that
-//! feeds the lead is decoded, so a stray invalid byte rejects one row, names
-//! its column, and the bytes still reach the output files unchanged.
+//! `csv-core` rather than the `csv` crate's reader, for two things that one
+//! cannot do. A record larger than [`MAX_ROW_BYTES`] is parsed to its end
+//! without being kept (the parser writes into a scratch buffer that is
+//! reused), so it becomes one malformed row and the read goes on. And a
+//! record's first line is known exactly: the terminators before a record
+//! (blank lines, the `\n` of a CRLF) are stepped over here, so the parser's
+//! line count at the record's first byte is its line.
 
-use std::collections::VecDeque;
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead};
+use std::sync::Arc;
 
-use csv::{ByteRecord, ReaderBuilder};
-use serde_json::Value;
+use csv::ByteRecord;
+use csv_core::{ReadRecordResult, ReaderBuilder};
 
-use super::headers::{self, ColumnRole, Field, MapSpec};
-use super::{Fields, InputError, Raw, Row};
+use super::facts::InputFacts;
+use super::headers::MapSpec;
+use super::table::{self, Table};
+use super::{InputError, MAX_ROW_BYTES, Row};
 
 pub(super) struct DelimitedReader {
-    reader: csv::Reader<LineMarks<Box<dyn BufRead + Send>>>,
-    /// The header as read, every column (including `leadctl_*`).
-    header: Vec<String>,
-    /// What each header column feeds.
-    plan: Vec<ColumnRole>,
-    /// Indices of the columns kept in `Raw::Csv` (not `leadctl_*`), or
-    /// `None` when every column is kept (the common case: no copy).
-    keep: Option<Vec<usize>>,
-    /// The `leadctl_reason` column of a file leadctl wrote, if any.
-    reason: Option<usize>,
-    /// Sizes of the previous record, to allocate the next one once.
-    last_bytes: usize,
+    parser: Parser,
+    table: Table,
+    /// An error to report after the row that revealed it.
+    pending_error: Option<InputError>,
+}
+
+/// The record parser: the input, `csv-core`, and scratch buffers.
+struct Parser {
+    input: Box<dyn BufRead + Send>,
+    core: csv_core::Reader,
+    /// The record being read: its fields' bytes, and where each ends.
+    buf: Vec<u8>,
+    ends: Vec<usize>,
     name: String,
 }
 
+/// One record as parsed.
+struct Record {
+    /// The line of its first byte.
+    line: u64,
+    /// The lines it spans (more than 1 with quoted newlines).
+    lines: u64,
+    /// Bytes of the input it took.
+    bytes: u64,
+    /// Fields kept in the parser's buffers; `None` when the record was too
+    /// large to keep.
+    kept: Option<usize>,
+    /// The input ended without a terminator after it.
+    at_end: bool,
+}
+
 impl DelimitedReader {
-    /// Reads the header. `existing` requires a column feeding `leadId`.
+    /// Reads the header, which must name a phone (or lead id) column.
     pub(super) fn open(
         input: Box<dyn BufRead + Send>,
         delimiter: u8,
         map: &MapSpec,
         existing: bool,
         name: String,
+        facts: &Arc<InputFacts>,
     ) -> Result<DelimitedReader, InputError> {
-        let mut reader = ReaderBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(true)
-            .flexible(true)
-            .buffer_capacity(64 * 1024)
-            .from_reader(LineMarks::new(input));
-        let header_record = reader.byte_headers().map_err(|e| open_error(e, &name))?;
-        if header_record.is_empty() {
-            return Err(InputError::NoHeader { path: name });
-        }
-        let header: Vec<String> = header_record.iter().map(|h| String::from_utf8_lossy(h).into_owned()).collect();
-        let header_end = reader.position().byte();
-        reader.get_mut().record_start = header_end;
-        let plan = headers::plan_columns(&header, map, &name)?;
-        if existing && !plan.contains(&ColumnRole::Field(Field::LeadId)) {
-            return Err(InputError::NoLeadIdColumn { path: name });
-        }
-        let kept: Vec<usize> = (0..header.len()).filter(|&i| !crate::vocab::is_leadctl_column(&header[i])).collect();
-        let keep = (kept.len() != header.len()).then_some(kept);
-        let reason = header.iter().position(|h| h.eq_ignore_ascii_case(crate::vocab::column::REASON));
-        Ok(DelimitedReader { reader, header, plan, keep, reason, last_bytes: 256, name })
+        let core = ReaderBuilder::new().delimiter(delimiter).build();
+        let mut parser = Parser { input, core, buf: vec![0; 1024], ends: vec![0; 64], name };
+        let header = match parser.read_record() {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(InputError::NoHeader { path: parser.name }),
+            Err(InputError::Read { path, source, .. }) => return Err(InputError::Open { path, source }),
+            Err(e) => return Err(e),
+        };
+        let Some(nends) = header.kept else {
+            return Err(InputError::NotFormat {
+                path: parser.name,
+                expected: "a CSV file",
+                detail: format!("its first row is larger than {} MiB", MAX_ROW_BYTES >> 20),
+            });
+        };
+        let names = parser.record(nends).iter().map(|h| String::from_utf8_lossy(h).into_owned()).collect();
+        let table = Table::new(names, map, existing, &parser.name, facts, |header| delimiter_hint(header, delimiter))?;
+        Ok(DelimitedReader { parser, table, pending_error: None })
     }
 
     /// The header names kept in the rows as read (`leadctl_*` removed).
     pub(super) fn columns(&self) -> Vec<String> {
-        match &self.keep {
-            None => self.header.clone(),
-            Some(keep) => keep.iter().map(|&i| self.header[i].clone()).collect(),
-        }
+        self.table.columns()
     }
 
     pub(super) fn next_row(&mut self) -> Result<Option<Row>, InputError> {
-        let mut record = ByteRecord::with_capacity(self.last_bytes, self.header.len());
-        match self.reader.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => return Ok(None),
-            Err(e) => {
-                // The line where the record that could not be read starts.
-                let marks = self.reader.get_mut();
-                let line = marks.line_of_record(marks.record_start);
-                let detail = e.to_string();
-                let path = self.name.clone();
-                return Err(match e.into_kind() {
-                    csv::ErrorKind::Io(source) if source.kind() == io::ErrorKind::InvalidData => {
-                        InputError::Broken { path, line, detail: source.to_string() }
-                    }
-                    csv::ErrorKind::Io(source) => InputError::Read { path, line, source },
-                    _ => InputError::Broken { path, line, detail },
+        if let Some(e) = self.pending_error.take() {
+            return Err(e);
+        }
+        let Some(record) = self.parser.read_record()? else {
+            return Ok(None);
+        };
+        let Some(nends) = record.kept else {
+            let mut detail = String::new();
+            if record.at_end && record.lines > 1 {
+                // Most likely a quote that opens a value and never closes,
+                // which made the rest of the file one value: the rows after
+                // it were not read, so the read fails after this row.
+                detail = format!(
+                    "; it runs from line {} to the end of the file: a quote (\") that opens a value \
+                     probably has no closing one",
+                    record.line
+                );
+                self.pending_error = Some(InputError::Broken {
+                    path: self.parser.name.clone(),
+                    line: record.line,
+                    detail: format!(
+                        "the row that starts there is larger than {} MiB and runs to the end of the file; \
+                         a quote (\") that opens a value probably has no closing one",
+                        MAX_ROW_BYTES >> 20
+                    ),
                 });
             }
-        }
-        self.last_bytes = record.as_slice().len().max(16);
-        let start = record.position().map_or(0, csv::Position::byte);
-        let next = self.reader.position().byte();
-        let marks = self.reader.get_mut();
-        let line = marks.line_of_record(start);
-        marks.record_start = next;
-        let fields = self.fields(&record);
-        let raw = match &self.keep {
-            None => record,
-            Some(keep) => {
-                let mut kept = ByteRecord::with_capacity(record.as_slice().len(), keep.len());
-                for &i in keep {
-                    if let Some(value) = record.get(i) {
-                        kept.push_field(value);
-                    }
-                }
-                // Values past the header are no column's, so they are kept.
-                for value in record.iter().skip(self.header.len()) {
-                    kept.push_field(value);
-                }
-                kept
-            }
+            return Ok(Some(table::too_large(record.line, record.bytes, &detail)));
         };
-        Ok(Some(Row { ordinal: 0, line, raw: Raw::Csv(raw), fields }))
+        let bytes = u32::try_from(record.bytes).unwrap_or(u32::MAX);
+        Ok(Some(self.table.row(record.line, bytes, self.parser.record(nends))))
+    }
+}
+
+impl Parser {
+    /// The record just read, its first `nends` fields.
+    fn record(&self, nends: usize) -> ByteRecord {
+        let ends = &self.ends[..nends];
+        let mut record = ByteRecord::with_capacity(ends.last().copied().unwrap_or(0), nends);
+        let mut start = 0;
+        for &end in ends {
+            record.push_field(&self.buf[start..end]);
+            start = end;
+        }
+        record
     }
 
-    fn fields(&self, record: &ByteRecord) -> Result<Fields, String> {
-        let (got, want) = (record.len(), self.header.len());
-        if got != want {
-            let mut reason = format!("row has {got} fields but the header has {want}");
-            if got > want {
-                let extra: Vec<String> =
-                    record.iter().skip(want).map(|v| format!("{:?}", String::from_utf8_lossy(v))).collect();
-                reason.push_str("; the extra values are ");
-                reason.push_str(&extra.join(", "));
-            }
-            return Err(reason);
+    /// Reads the next record; `None` at the end of the input.
+    fn read_record(&mut self) -> Result<Option<Record>, InputError> {
+        let read_err = |p: &Parser, source| InputError::Read { path: p.name.clone(), line: p.core.line(), source };
+        if !self.skip_terminators().map_err(|e| read_err(self, e))? {
+            return Ok(None);
         }
-        let may_exist = self
-            .reason
-            .and_then(|i| record.get(i))
-            .is_some_and(|v| std::str::from_utf8(v).is_ok_and(crate::vocab::has_may_exist_mark));
-        let mut fields = Fields { may_exist, ..Fields::default() };
-        let mut bad_utf8: Vec<&str> = Vec::new();
-        for ((value, target), column) in record.iter().zip(&self.plan).zip(&self.header) {
-            if *target == ColumnRole::Ignore || value.is_empty() {
-                continue;
-            }
-            let Ok(text) = std::str::from_utf8(value) else {
-                bad_utf8.push(column);
-                continue;
+        let line = self.core.line();
+        let (mut len, mut nends, mut bytes) = (0usize, 0usize, 0u64);
+        let mut over = false;
+        loop {
+            let input = match self.input.fill_buf() {
+                Ok(input) => input,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(read_err(self, e)),
             };
-            match *target {
-                ColumnRole::Field(field) => set_field(&mut fields, field, text.trim()),
-                ColumnRole::Custom => {
-                    fields.custom.insert(column.clone(), Value::String(text.to_owned()));
+            let at_end = input.is_empty();
+            let (result, nin, nout, nend) = self.core.read_record(input, &mut self.buf[len..], &mut self.ends[nends..]);
+            self.input.consume(nin);
+            bytes += nin as u64;
+            len += nout;
+            nends += nend;
+            over |= bytes > MAX_ROW_BYTES as u64;
+            match result {
+                ReadRecordResult::InputEmpty => {}
+                // Past the cap, the scratch buffers are reused from the start:
+                // the record is parsed to its end but not kept.
+                ReadRecordResult::OutputFull if over => len = 0,
+                ReadRecordResult::OutputFull => self.buf.resize(self.buf.len() * 2, 0),
+                ReadRecordResult::OutputEndsFull if over => nends = 0,
+                ReadRecordResult::OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
+                ReadRecordResult::Record => {
+                    let lines = self.core.line() - line + 1;
+                    let kept = (!over).then_some(nends);
+                    return Ok(Some(Record { line, lines, bytes, kept, at_end }));
                 }
-                ColumnRole::Ignore => {}
+                ReadRecordResult::End => return Ok(None),
             }
         }
-        if !bad_utf8.is_empty() {
-            let names: Vec<String> = bad_utf8.iter().map(|c| format!("\"{c}\"")).collect();
-            let (noun, verb) = if names.len() == 1 { ("column", "is") } else { ("columns", "are") };
-            return Err(format!("{noun} {} {verb} not valid UTF-8; save the file as UTF-8", names.join(", ")));
+    }
+
+    /// Steps over the line terminators before a record, counting lines;
+    /// false at the end of the input.
+    fn skip_terminators(&mut self) -> io::Result<bool> {
+        loop {
+            let input = match self.input.fill_buf() {
+                Ok(input) => input,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if input.is_empty() {
+                return Ok(false);
+            }
+            let skip = input.iter().position(|&b| b != b'\n' && b != b'\r').unwrap_or(input.len());
+            let newlines = input[..skip].iter().filter(|&&b| b == b'\n').count() as u64;
+            let more = skip < input.len();
+            self.input.consume(skip);
+            self.core.set_line(self.core.line() + newlines);
+            if more {
+                return Ok(true);
+            }
         }
-        Ok(fields)
     }
 }
 
-/// Stores a known field's (trimmed) text; empty text leaves it absent.
-pub(super) fn set_field(fields: &mut Fields, field: Field, text: &str) {
-    if text.is_empty() {
-        return;
+/// The fix to suggest when a header lacks the phone column: the header is
+/// one column that holds another candidate delimiter, or NUL bytes (UTF-16
+/// without a byte order mark).
+fn delimiter_hint(header: &[String], delimiter: u8) -> Option<String> {
+    if header.iter().any(|h| h.contains('\0')) {
+        return Some(
+            "; the header holds NUL bytes, so the file is probably UTF-16 without a byte order mark: \
+             pass --encoding utf-16le (or utf-16be)"
+                .into(),
+        );
     }
-    let slot = match field {
-        Field::Phone => &mut fields.phone,
-        Field::FirstName => &mut fields.first_name,
-        Field::LastName => &mut fields.last_name,
-        Field::Email => &mut fields.email,
-        Field::ProcessId => &mut fields.process_id,
-        Field::ProjectId => &mut fields.project_id,
-        Field::ExternalId => &mut fields.external_id,
-        Field::LeadId => &mut fields.lead_id,
+    let [only] = header else {
+        return None;
     };
-    *slot = Some(text.to_owned());
-}
-
-fn open_error(e: csv::Error, name: &str) -> InputError {
-    let detail = e.to_string();
-    match e.into_kind() {
-        csv::ErrorKind::Io(source) => InputError::Open { path: name.to_owned(), source },
-        _ => InputError::NotFormat { path: name.to_owned(), expected: "a CSV file", detail },
-    }
-}
-
-/// Remembers where the `\r` and `\n` bytes passing through are, so that a
-/// record's starting byte offset (which `csv` reports exactly) gives its
-/// first line: the parser's start offset may sit on the `\n` of a CRLF or
-/// on blank lines it skips, so those terminators are stepped over first.
-///
-/// Only the marks of bytes read but not yet reached by a query are held:
-/// about one read buffer's worth, or one record. A record is capped at
-/// [`MAX_RECORD_BYTES`]: past it, reading fails (`InvalidData`) instead of
-/// holding the rest of the file, which is what a quote that is never closed
-/// would otherwise do.
-struct LineMarks<R> {
-    inner: R,
-    /// Offset of the next byte to be read.
-    offset: u64,
-    /// `offset << 1 | is_newline` of the `\r` and `\n` bytes not yet passed.
-    marks: VecDeque<u64>,
-    /// `\n` bytes before the first mark.
-    newlines_before: u64,
-    /// Where the record being read starts (the end of the previous one).
-    record_start: u64,
-}
-
-/// The largest record (one CSV row, quoted newlines included) read. The
-/// API's own limits keep a lead far below it.
-const MAX_RECORD_BYTES: u64 = 8 * 1024 * 1024;
-
-impl<R> LineMarks<R> {
-    fn new(inner: R) -> LineMarks<R> {
-        LineMarks { inner, offset: 0, marks: VecDeque::new(), newlines_before: 0, record_start: 0 }
-    }
-
-    /// The 1-based line of the first byte of the record whose parse started
-    /// at byte `start`. Queries must come in increasing `start` order.
-    fn line_of_record(&mut self, start: u64) -> u64 {
-        let mut first = start;
-        while let Some(&mark) = self.marks.front() {
-            let (at, newline) = (mark >> 1, mark & 1 == 1);
-            if at <= first {
-                if at == first {
-                    first += 1; // a terminator where the record would start
-                }
-                self.newlines_before += u64::from(newline);
-                self.marks.pop_front();
-            } else {
-                break;
-            }
-        }
-        self.newlines_before + 1
-    }
-}
-
-impl<R: Read> Read for LineMarks<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.offset - self.record_start > MAX_RECORD_BYTES {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "a row is longer than {} MiB; a quote (\") that opens a value probably has no \
-                     closing one",
-                    MAX_RECORD_BYTES >> 20
-                ),
-            ));
-        }
-        let n = self.inner.read(buf)?;
-        for (i, &b) in buf[..n].iter().enumerate() {
-            if b == b'\n' || b == b'\r' {
-                self.marks.push_back(((self.offset + i as u64) << 1) | u64::from(b == b'\n'));
-            }
-        }
-        self.offset += n as u64;
-        Ok(n)
-    }
+    let fix = [(',', "--delimiter ','"), (';', "--delimiter ';'"), ('|', "--delimiter '|'"), ('\t', "--format tsv")]
+        .into_iter()
+        .find(|(c, _)| *c as u8 != delimiter && only.contains(*c));
+    let (c, fix) = fix?;
+    let shown = if c == '\t' { "a TAB".to_owned() } else { format!("\"{c}\"") };
+    Some(format!("; the header is one column holding {shown}: if the values are separated by it, pass {fix}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The first line of every record, read through `LineMarks`.
+    fn reader(text: &str) -> DelimitedReader {
+        let input: Box<dyn BufRead + Send> =
+            Box::new(io::BufReader::with_capacity(4, io::Cursor::new(text.to_owned())));
+        let facts = Arc::new(InputFacts::default());
+        DelimitedReader::open(input, b',', &MapSpec::default(), false, "t.csv".into(), &facts).expect("open")
+    }
+
+    /// The first line of every record after the header.
     fn lines(text: &str) -> Vec<u64> {
-        let mut reader = ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .buffer_capacity(4) // tiny, so marks span many reads
-            .from_reader(LineMarks::new(text.as_bytes()));
-        let mut record = ByteRecord::new();
-        let mut out = Vec::new();
-        while reader.read_byte_record(&mut record).expect("csv") {
-            let start = record.position().map_or(0, csv::Position::byte);
-            out.push(reader.get_mut().line_of_record(start));
-        }
-        out
+        let mut r = reader(text);
+        std::iter::from_fn(|| r.next_row().expect("row")).map(|row| row.line).collect()
     }
 
     #[test]
     fn records_start_on_the_right_line_with_any_line_ending() {
-        assert_eq!(lines("h\na\nb\n"), [1, 2, 3]);
-        assert_eq!(lines("h\r\na\r\nb\r\n"), [1, 2, 3]);
-        assert_eq!(lines("h\n\n\na\n\nb"), [1, 4, 6]);
-        assert_eq!(lines("h\r\n\r\n\r\na\r\n\r\nb"), [1, 4, 6]);
-        assert_eq!(lines("\n\nh\n\"x\ny\r\nz\",1\n\"\"\nlast"), [3, 4, 7, 8]);
-        assert_eq!(lines("h\r\n\"a\r\n\r\nb\"\r\nc"), [1, 2, 5]);
+        assert_eq!(lines("phone\na\nb\n"), [2, 3]);
+        assert_eq!(lines("phone\r\na\r\nb\r\n"), [2, 3]);
+        assert_eq!(lines("phone\n\n\na\n\nb"), [4, 6]);
+        assert_eq!(lines("phone\r\n\r\n\r\na\r\n\r\nb"), [4, 6]);
+        assert_eq!(lines("\n\nphone\n\"x\ny\r\nz\"\n\"\"\nlast"), [4, 7, 8]);
+        assert_eq!(lines("phone\r\n\"a\r\n\r\nb\"\r\nc"), [2, 5]);
+    }
+
+    #[test]
+    fn a_row_too_large_is_skipped_without_being_kept_and_the_read_goes_on() {
+        let big = "x".repeat(MAX_ROW_BYTES + 10);
+        let text = format!("phone,note\n1,a\n2,\"{big}\"\n3,c\n");
+        let mut r = reader(&text);
+        let rows: Vec<Row> = std::iter::from_fn(|| r.next_row().expect("row")).collect();
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 3, 4]);
+        assert!(rows[1].fields.as_ref().is_err_and(|e| e.starts_with("row too large")), "{:?}", rows[1].fields);
+        assert!(rows[2].fields.is_ok());
+        assert!(r.parser.buf.len() <= 2 * MAX_ROW_BYTES, "scratch buffer {}", r.parser.buf.len());
+    }
+
+    #[test]
+    fn hints_for_a_header_of_one_column() {
+        let h = |s: &str| delimiter_hint(&[s.to_owned()], b',');
+        assert!(h("name;phone").is_some_and(|m| m.contains("--delimiter ';'")));
+        assert!(h("name\tphone").is_some_and(|m| m.contains("--format tsv")));
+        assert!(h("n\0a\0m\0e").is_some_and(|m| m.contains("utf-16le")));
+        assert_eq!(h("name"), None);
     }
 }

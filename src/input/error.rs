@@ -47,11 +47,38 @@ pub enum InputError {
     #[error("--map {field}={column}: {problem}")]
     BadMap { field: String, column: String, problem: String },
 
+    /// No column (or, in JSON, no key among the first rows) feeds the
+    /// phone (new leads) or the lead id (`--existing`): not a lead file,
+    /// or one whose column names leadctl does not know. The message names
+    /// the file, the columns seen and the fix.
+    #[error("{message}")]
+    NotALeadFile {
+        path: String,
+        /// `phoneNumber` or `leadId`.
+        field: &'static str,
+        message: String,
+    },
+
     #[error(
-        "{path} has no lead id column; `upload --existing` needs a column named leadId \
-         (or lead_id), or --map leadId=COLUMN"
+        "--encoding {label:?} is not an encoding leadctl knows; use a WHATWG label such as \
+         utf-8, windows-1252, iso-8859-15, utf-16le or shift_jis"
     )]
-    NoLeadIdColumn { path: String },
+    UnknownEncoding { label: String },
+
+    #[error("{path}: --sheet is only for spreadsheets (.xlsx, .xlsm, .xls, .ods)")]
+    SheetNotSpreadsheet { path: String },
+
+    #[error("{path} has no sheet {sheet:?}; its sheets are: {sheets} (--sheet takes a name or a position from 1)")]
+    NoSuchSheet { path: String, sheet: String, sheets: String },
+
+    #[error(
+        "{path}: a spreadsheet must be a regular file (it is read by seeking); save it to a \
+         file first, and leave it uncompressed"
+    )]
+    SheetNotSeekable { path: String },
+
+    #[error("cannot read the spreadsheet {path}: {detail}")]
+    Sheet { path: String, detail: String },
 
     #[error(
         "reading {path} failed at line {line}: {source}; the rows before that line \
@@ -69,4 +96,67 @@ pub enum InputError {
          the rest of the file was not"
     )]
     Broken { path: String, line: u64, detail: String },
+}
+
+/// At most this many column names in a "not a lead file" message.
+const MAX_NAMES: usize = 20;
+
+/// Why a file is not a lead file, for [`InputError::NotALeadFile`].
+pub(super) struct NotLeadFile<'a> {
+    pub path: &'a str,
+    /// `--existing`: the lead id is what is missing.
+    pub existing: bool,
+    /// The column names (or JSON keys) seen.
+    pub names: &'a [String],
+    /// What was looked at: `None` for a header, `Some(n)` for n JSON objects.
+    pub objects: Option<usize>,
+    /// Another fix that fits, if any (", or ...").
+    pub hint: Option<String>,
+}
+
+impl NotLeadFile<'_> {
+    pub(super) fn error(self) -> InputError {
+        let (field, what, column) =
+            if self.existing { ("leadId", "lead ids", "lead id") } else { ("phoneNumber", "phone numbers", "phone") };
+        let missing = match self.objects {
+            None => format!("it has no {column} column"),
+            Some(n) => format!("none of its first {n} objects has a {column} key"),
+        };
+        let noun = if self.objects.is_some() { "keys" } else { "columns" };
+        let hint = self.hint.unwrap_or_default();
+        let path = self.path;
+        let binary = self.names.iter().any(|n| n.chars().any(|c| c.is_control() && c != '\t'));
+        let message = if binary {
+            format!(
+                "{path} is not a lead file leadctl can read as it is: its first line holds control \
+                 characters, so it is probably not a text file; check that it is the file you meant{hint}. \
+                 Nothing was sent"
+            )
+        } else {
+            let seen = if self.names.is_empty() {
+                format!("It has no {noun}")
+            } else {
+                let shown: Vec<String> = self.names.iter().take(MAX_NAMES).map(|n| quoted(n)).collect();
+                let more = self.names.len().saturating_sub(MAX_NAMES);
+                let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+                format!("Its {noun} are: {}{more}", shown.join(", "))
+            };
+            format!(
+                "{path} is not a lead file leadctl can read as it is: {missing}. {seen}. If one of these \
+                 holds the {what}, pass --map {field}=COLUMN{hint}. Nothing was sent"
+            )
+        };
+        InputError::NotALeadFile { path: self.path.to_owned(), field, message }
+    }
+}
+
+/// A name as shown in a message: quoted, control characters escaped, long
+/// ones shortened (a binary file's "header" can be anything).
+pub(super) fn quoted(name: &str) -> String {
+    const MAX_CHARS: usize = 40;
+    let mut s: String = name.chars().take(MAX_CHARS).flat_map(char::escape_debug).collect();
+    if name.chars().nth(MAX_CHARS).is_some() {
+        s.push_str("...");
+    }
+    format!("\"{s}\"")
 }

@@ -5,46 +5,72 @@
 //! counting lines so every row knows where it starts), then `serde_json`
 //! parses just that element. An element that does not parse is a malformed
 //! row carrying its text; the scan stays in step because element boundaries
-//! do not depend on the element being valid. Only a file that ends inside
-//! the array (cut short) stops the read, after the rows before it.
+//! do not depend on the element being valid. An element (or an NDJSON
+//! line) larger than [`MAX_ROW_BYTES`] is scanned to its end without being
+//! kept, and becomes one malformed row. Only a file that ends inside the
+//! array (cut short) stops the read, after the rows before it.
 
 use std::io::{self, BufRead};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::delimited::set_field;
-use super::headers::{ColumnRole, KeyCache};
+use super::decode::REPLACEMENT;
+use super::facts::InputFacts;
+use super::headers::{ColumnRole, Field, KeyCache};
 use super::lines::NonBlankLines;
-use super::{Fields, InputError, Raw, Row};
+use super::table::set_field;
+use super::{Fields, InputError, MAX_ROW_BYTES, Raw, Row};
 
-/// The largest element the array reader will hold in memory. An element
-/// larger than this is almost surely not a lead (say, the whole data set
-/// nested one level deeper) and stops the read with a clear message.
-const MAX_ELEMENT_BYTES: usize = 16 * 1024 * 1024;
+/// How many distinct keys are remembered for a "not a lead file" message.
+const KEYS_SHOWN: usize = 21;
 
 /// Turns JSON objects into rows: the fields by key, `leadctl_*` keys
 /// dropped, values of the wrong type reported.
 pub(super) struct ObjectMapper {
     keys: KeyCache,
+    /// The fields some object so far had a key for (bits of [`Field::bit`]).
+    seen: u8,
+    /// While the file is being judged at open: the first distinct keys.
+    collected: Option<Vec<String>>,
+    /// Whether the text is decoded from another encoding (U+FFFD marks bad bytes).
+    facts: Arc<InputFacts>,
 }
 
 impl ObjectMapper {
-    pub(super) fn new(keys: KeyCache) -> ObjectMapper {
-        ObjectMapper { keys }
+    pub(super) fn new(keys: KeyCache, facts: &Arc<InputFacts>) -> ObjectMapper {
+        ObjectMapper { keys, seen: 0, collected: Some(Vec::new()), facts: Arc::clone(facts) }
     }
 
-    /// A row from one parsed JSON value.
-    pub(super) fn row(&mut self, line: u64, value: Value) -> Row {
-        match value {
+    /// Whether some object so far had a key feeding `field`.
+    pub(super) fn has_seen(&self, field: Field) -> bool {
+        self.seen & field.bit() != 0
+    }
+
+    /// The first distinct keys seen; stops collecting them.
+    pub(super) fn take_keys(&mut self) -> Vec<String> {
+        self.collected.take().unwrap_or_default()
+    }
+
+    /// A row from one parsed JSON value, `text` being its bytes as read.
+    pub(super) fn row(&mut self, line: u64, text: &[u8], value: Value) -> Row {
+        let bytes = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        let mut row = match value {
             Value::Object(object) => {
                 let (raw, fields) = self.object(object);
-                Row { ordinal: 0, line, raw: Raw::Json(raw), fields }
+                Row { ordinal: 0, line, bytes, raw: Raw::Json(raw), fields }
             }
             other => {
                 let reason = format!("a JSON {}, not an object", kind(&other));
-                Row { ordinal: 0, line, raw: Raw::Other(other), fields: Err(reason) }
+                Row { ordinal: 0, line, bytes, raw: Raw::Other(other), fields: Err(reason) }
             }
+        };
+        if row.fields.is_ok() && self.facts.decodes() && memchr::memmem::find(text, REPLACEMENT).is_some() {
+            row.fields = Err("it has bytes that are not valid in the file's encoding; pass --encoding with the \
+                              right one"
+                .into());
         }
+        row
     }
 
     fn object(&mut self, mut object: Map<String, Value>) -> (Map<String, Value>, Result<Fields, String>) {
@@ -52,8 +78,19 @@ impl ObjectMapper {
         let mut taken = 0u8;
         let mut has_leadctl = false;
         let mut problems: Vec<String> = Vec::new();
+        if let Some(keys) = &mut self.collected {
+            for key in object.keys() {
+                if keys.len() < KEYS_SHOWN && !keys.contains(key) {
+                    keys.push(key.clone());
+                }
+            }
+        }
         for (key, value) in &object {
-            let target = match self.keys.role(key) {
+            let role = self.keys.role(key);
+            if let ColumnRole::Field(f) = role {
+                self.seen |= f.bit();
+            }
+            let target = match role {
                 ColumnRole::Field(f) if taken & f.bit() != 0 => ColumnRole::Custom,
                 ColumnRole::Field(f) => {
                     taken |= f.bit();
@@ -110,6 +147,22 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
+/// How much of an element or line that is too large is shown in its row.
+const SHOWN_BYTES: usize = 200;
+
+/// A malformed row for an element or NDJSON line of `size` bytes, larger
+/// than [`MAX_ROW_BYTES`]; `start` is its first bytes, shown in the row.
+fn too_large(line: u64, size: u64, start: &[u8]) -> Row {
+    let start = String::from_utf8_lossy(&start[..start.len().min(SHOWN_BYTES)]);
+    Row {
+        ordinal: 0,
+        line,
+        bytes: u32::try_from(size).unwrap_or(u32::MAX),
+        raw: Raw::Other(Value::String(format!("{}...", start.trim_end()))),
+        fields: Err(super::table::too_large_reason(size, "")),
+    }
+}
+
 /// "msg at line L column C" → "msg (line L+offset, column C)", so a
 /// parse error inside an element names the line in the file.
 fn parse_error(e: &serde_json::Error, first_line: u64) -> String {
@@ -126,6 +179,9 @@ pub(super) struct ArrayReader {
     /// The line of the next unread byte.
     line: u64,
     element: Vec<u8>,
+    /// The size of the element last scanned, when it was larger than
+    /// [`MAX_ROW_BYTES`] (only its start is kept in `element`).
+    too_large: Option<u64>,
     done: bool,
     name: String,
 }
@@ -137,7 +193,7 @@ impl ArrayReader {
         mapper: ObjectMapper,
         name: String,
     ) -> Result<ArrayReader, InputError> {
-        let mut r = ArrayReader { input, mapper, line: 1, element: Vec::new(), done: false, name };
+        let mut r = ArrayReader { input, mapper, line: 1, element: Vec::new(), too_large: None, done: false, name };
         let first = match r.skip(false) {
             Ok(first) => first,
             Err(source) => return Err(InputError::Open { path: r.name, source }),
@@ -186,6 +242,8 @@ impl ArrayReader {
     /// the input inside the element.
     fn scan_element(&mut self) -> Result<bool, InputError> {
         self.element.clear();
+        let mut size = 0u64;
+        let mut over = false;
         let (mut depth, mut in_string, mut escape) = (0usize, false, false);
         loop {
             let buf = match self.input.fill_buf() {
@@ -232,21 +290,22 @@ impl ArrayReader {
                 }
                 used += 1;
             }
-            self.element.extend_from_slice(&buf[..used]);
-            self.input.consume(used);
-            if finished {
-                return Ok(true);
+            if !over {
+                self.element.extend_from_slice(&buf[..used]);
             }
-            if self.element.len() > MAX_ELEMENT_BYTES {
-                return Err(InputError::Broken {
-                    path: self.name.clone(),
-                    line: self.line,
-                    detail: format!(
-                        "an array element is larger than {} MiB; leads must be the array's \
-                         objects, not nested deeper",
-                        MAX_ELEMENT_BYTES / (1024 * 1024)
-                    ),
-                });
+            self.input.consume(used);
+            size += used as u64;
+            if !over && self.element.len() > MAX_ROW_BYTES {
+                // Scanned to its end, but not kept: only its start, to show.
+                over = true;
+                self.element.truncate(SHOWN_BYTES);
+            }
+            if finished {
+                self.too_large = over.then_some(size);
+                if over {
+                    self.element.shrink_to(64 * 1024);
+                }
+                return Ok(true);
             }
         }
     }
@@ -279,16 +338,24 @@ impl ArrayReader {
         if !self.scan_element()? {
             return Err(self.cut_short(&format!("the file ends inside the element that starts at line {first_line}")));
         }
+        if let Some(size) = self.too_large {
+            return Ok(Some(too_large(first_line, size, &self.element)));
+        }
         let row = match serde_json::from_slice::<Value>(&self.element) {
-            Ok(value) => self.mapper.row(first_line, value),
+            Ok(value) => self.mapper.row(first_line, &self.element, value),
             Err(e) => Row {
                 ordinal: 0,
                 line: first_line,
+                bytes: u32::try_from(self.element.len()).unwrap_or(u32::MAX),
                 raw: Raw::Other(Value::String(String::from_utf8_lossy(&self.element).trim_end().to_owned())),
                 fields: Err(parse_error(&e, first_line)),
             },
         };
         Ok(Some(row))
+    }
+
+    pub(super) fn mapper(&mut self) -> &mut ObjectMapper {
+        &mut self.mapper
     }
 
     fn cut_short(&mut self, detail: &str) -> InputError {
@@ -338,16 +405,24 @@ impl NdjsonReader {
     }
 
     fn parse(&mut self, line: u64) -> Row {
+        if let Some(size) = self.lines.too_large() {
+            return too_large(line, size, self.lines.text());
+        }
         let text = self.lines.text();
         match serde_json::from_slice::<Value>(text) {
-            Ok(value) => self.mapper.row(line, value),
+            Ok(value) => self.mapper.row(line, text, value),
             Err(e) => Row {
                 ordinal: 0,
                 line,
+                bytes: u32::try_from(text.len()).unwrap_or(u32::MAX),
                 raw: Raw::Other(Value::String(String::from_utf8_lossy(text.trim_ascii_end()).into_owned())),
                 fields: Err(parse_error(&e, line)),
             },
         }
+    }
+
+    pub(super) fn mapper(&mut self) -> &mut ObjectMapper {
+        &mut self.mapper
     }
 
     pub(super) fn next_row(&mut self) -> Result<Option<Row>, InputError> {

@@ -1,31 +1,52 @@
-//! Reading lead files: CSV, TSV, JSON arrays, NDJSON, plain id lists, each
-//! optionally gzip-compressed, from a path or stdin, always as a stream.
+//! Reading lead files as operators have them: CSV (any delimiter, any
+//! encoding), TSV, JSON arrays, NDJSON, plain id lists, each optionally
+//! gzip-compressed, from a path, a pipe or stdin; and spreadsheets (xlsx,
+//! xlsm, xls, ods). Always as a stream, and the input is read once.
 //!
 //! A reader yields [`Row`]s: the values as read (for the output files) and
 //! the lead's fields found by header matching (for the checks). A row that
 //! cannot be understood is still yielded, with `fields: Err(reason)`, so no
-//! input row is ever lost; only a file that cannot be read at all is an error.
+//! input row is ever lost; only a file that cannot be read at all is an error,
+//! and so is a file that is not a lead file (no phone or lead id column):
+//! [`Source::open`] refuses it before any row.
 //!
-//! Submodules: `open` (file or stdin, format, gzip, byte counter),
-//! `headers` (which column feeds which field), `delimited` (CSV/TSV),
-//! `json` (arrays and NDJSON), `lines` (id lists), `error`.
+//! Submodules: `open` (file or pipe, format, gzip, byte counter and digest),
+//! `decode` (byte order marks, encoding detection, the decoding reader),
+//! `sniff` (the CSV delimiter), `headers` (which column feeds which field),
+//! `table` (a header and its records as rows), `delimited` (CSV/TSV), `json`
+//! (arrays and NDJSON), `lines` (id lists), `sheet`, `sheet_rows` and
+//! `cells` (spreadsheets), `source` (the [`Source`] that ties them
+//! together), `facts` (what reading finds out), `error`.
 
+mod cells;
+mod decode;
 mod delimited;
 mod error;
+mod facts;
 mod headers;
 mod json;
 mod lines;
 mod open;
+mod sheet;
+mod sheet_rows;
+mod sniff;
+mod source;
+mod table;
 
-use std::iter::FusedIterator;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use serde_json::{Map, Value};
 
+pub use self::decode::{EncodingSource, EncodingUsed};
 pub use self::error::InputError;
-use self::headers::{KeyCache, MapSpec};
+pub use self::facts::{InputDigest, InputFacts};
+pub use self::source::{DelimiterUsed, Source};
+
+/// The most bytes one row (a CSV record, an NDJSON line, a JSON array
+/// element, an id line, a sheet row) may have. A larger row is rejected
+/// (`malformed_row`, "row too large") without being held, and the read goes
+/// on: the API's own limits keep a lead far below it.
+pub const MAX_ROW_BYTES: usize = 1024 * 1024;
 
 /// What to read and how: the input half of the settings.
 #[derive(Debug, Clone, Default)]
@@ -34,7 +55,8 @@ pub struct InputSpec {
     pub path: PathBuf,
     /// `--format`: overrides the format the name implies.
     pub format: Option<Format>,
-    /// `--delimiter` for CSV/TSV (default `,` and tab).
+    /// `--delimiter` for CSV/TSV. Without it, TSV uses a tab and CSV the
+    /// one of `,` `;` TAB `|` that splits the first rows evenly.
     pub delimiter: Option<u8>,
     /// `--map FIELD=COLUMN` pairs: FIELD is the API name (`phoneNumber`,
     /// `firstName`, `processId`, ...) or a header synonym of it. A CSV/TSV
@@ -42,145 +64,16 @@ pub struct InputSpec {
     /// matched object by object (an absent key just leaves the field empty).
     pub map: Vec<(String, String)>,
     /// `upload --existing`: rows are lead ids; unknown extensions are
-    /// [`Format::Lines`], and CSV/TSV need a `leadId` column.
+    /// [`Format::Lines`], and other formats need a `leadId` column.
     pub existing: bool,
+    /// `--encoding LABEL` (a WHATWG label such as `windows-1252`): the text
+    /// encoding of a text input, instead of detecting it. A byte order mark
+    /// still wins. Spreadsheets ignore it (they hold Unicode).
+    pub encoding: Option<String>,
+    /// `--sheet NAME|INDEX`: the spreadsheet's sheet, by name or by position
+    /// from 1 (default: the first). Only for spreadsheets.
+    pub sheet: Option<String>,
 }
-
-/// An open input, yielding its rows in order.
-///
-/// Iteration ends at the end of the file, or early when the file cannot be
-/// read past some point (an I/O error, corrupt gzip, a JSON array cut
-/// short). The rows yielded before are good; [`Source::take_error`] then
-/// returns the error, so the caller can finish sorting what was read and
-/// still fail the run. Check it after every iteration.
-pub struct Source {
-    reader: Reader,
-    format: Format,
-    columns: Option<Vec<String>>,
-    progress: Arc<AtomicU64>,
-    total: Option<u64>,
-    error: Option<InputError>,
-    finished: bool,
-    /// The ordinal of the next row.
-    next_ordinal: u64,
-}
-
-enum Reader {
-    Delimited(delimited::DelimitedReader),
-    Array(json::ArrayReader),
-    Ndjson(json::NdjsonReader),
-    Lines(lines::LinesReader),
-}
-
-impl Source {
-    /// Opens the input and reads what proves its format (a CSV header, a
-    /// JSON array's `[`, an NDJSON file's first object). Fails, before any
-    /// row, when the file is missing, has no header, is not the format it
-    /// claims, or when stdin comes without `--format`.
-    pub fn open(spec: &InputSpec) -> Result<Source, InputError> {
-        let map = MapSpec::parse(&spec.map)?;
-        let opened = open::open(spec)?;
-        let (reader, columns) = match opened.format {
-            Format::Csv | Format::Tsv => {
-                let default = if opened.format == Format::Tsv { b'\t' } else { b',' };
-                let r = delimited::DelimitedReader::open(
-                    opened.reader,
-                    spec.delimiter.unwrap_or(default),
-                    &map,
-                    spec.existing,
-                    opened.name,
-                )?;
-                let columns = r.columns();
-                (Reader::Delimited(r), Some(columns))
-            }
-            Format::Json => {
-                let mapper = json::ObjectMapper::new(KeyCache::new(map));
-                (Reader::Array(json::ArrayReader::open(opened.reader, mapper, opened.name)?), None)
-            }
-            Format::Ndjson => {
-                let mapper = json::ObjectMapper::new(KeyCache::new(map));
-                (Reader::Ndjson(json::NdjsonReader::open(opened.reader, mapper, opened.name)?), None)
-            }
-            Format::Lines => (
-                Reader::Lines(lines::LinesReader::new(opened.reader, opened.name)),
-                Some(vec![lines::COLUMN.to_owned()]),
-            ),
-        };
-        Ok(Source {
-            reader,
-            format: opened.format,
-            columns,
-            progress: opened.progress,
-            total: opened.total,
-            error: None,
-            finished: false,
-            next_ordinal: 0,
-        })
-    }
-
-    /// The resolved format.
-    pub fn format(&self) -> Format {
-        self.format
-    }
-
-    /// CSV/TSV/lines: the header names as read, minus `leadctl_*` columns;
-    /// the `Raw::Csv` records hold exactly these columns, in this order
-    /// (a malformed record may hold more or fewer). `None` for JSON/NDJSON.
-    pub fn columns(&self) -> Option<&[String]> {
-        self.columns.as_deref()
-    }
-
-    /// Bytes of the input (compressed, if it is) consumed so far; shared,
-    /// so a progress display can read it from another thread.
-    pub fn progress(&self) -> Arc<AtomicU64> {
-        Arc::clone(&self.progress)
-    }
-
-    /// The input's size in bytes, when it is a regular file.
-    pub fn total_bytes(&self) -> Option<u64> {
-        self.total
-    }
-
-    /// The error that ended iteration early, if any (once; later calls
-    /// return `None`). Rows yielded before it are good.
-    pub fn take_error(&mut self) -> Option<InputError> {
-        self.error.take()
-    }
-}
-
-impl Iterator for Source {
-    type Item = Row;
-
-    fn next(&mut self) -> Option<Row> {
-        if self.finished {
-            return None;
-        }
-        let next = match &mut self.reader {
-            Reader::Delimited(r) => r.next_row(),
-            Reader::Array(r) => r.next_row(),
-            Reader::Ndjson(r) => r.next_row(),
-            Reader::Lines(r) => r.next_row(),
-        };
-        match next {
-            Ok(Some(mut row)) => {
-                row.ordinal = self.next_ordinal;
-                self.next_ordinal += 1;
-                Some(row)
-            }
-            Ok(None) => {
-                self.finished = true;
-                None
-            }
-            Err(e) => {
-                self.finished = true;
-                self.error = Some(e);
-                None
-            }
-        }
-    }
-}
-
-impl FusedIterator for Source {}
 
 /// The formats leadctl reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
@@ -192,6 +85,20 @@ pub enum Format {
     Ndjson,
     /// One lead id a line (only for `upload --existing`).
     Lines,
+    /// Excel 2007+ workbook (`.xlsx`, `.xlsm`).
+    Xlsx,
+    /// Excel 97-2003 workbook (`.xls`).
+    Xls,
+    /// OpenDocument spreadsheet (`.ods`).
+    Ods,
+}
+
+impl Format {
+    /// Whether the input is a spreadsheet (read with calamine, written out
+    /// as CSV).
+    pub fn is_spreadsheet(self) -> bool {
+        matches!(self, Format::Xlsx | Format::Xls | Format::Ods)
+    }
 }
 
 /// One input row, as read, with its place in the input.
@@ -202,9 +109,12 @@ pub struct Row {
     /// duplicate memory key on it; several rows can share a line (a JSON
     /// array written on one line).
     pub ordinal: u64,
-    /// 1-based line number of the first line of the record in the input,
-    /// for people (`leadctl_line`).
+    /// 1-based line number of the first line of the record in the input
+    /// (a spreadsheet's row number), for people (`leadctl_line`).
     pub line: u64,
+    /// The row's size in the input, in bytes (at most a little over
+    /// [`MAX_ROW_BYTES`]): what a stage can bound its memory by.
+    pub bytes: u32,
     /// The values as read, written back unchanged to the output files.
     pub raw: Raw,
     /// The lead's fields, or why the row is malformed (`malformed_row`).
@@ -214,8 +124,9 @@ pub struct Row {
 /// The values of a row as read.
 #[derive(Debug, Clone)]
 pub enum Raw {
-    /// CSV/TSV/lines: the record's fields for the kept columns (see
-    /// [`Source::columns`]), bytes as read (they may not be UTF-8). A
+    /// CSV/TSV/lines/spreadsheets: the record's fields for the kept columns
+    /// (see [`Source::columns`]); UTF-8 (decoded, if the file was not), or
+    /// for a UTF-8 file the bytes as read (they may not be valid). A
     /// malformed record may have more or fewer fields than the header.
     Csv(csv::ByteRecord),
     /// JSON/NDJSON: the object as read, keys in input order, `leadctl_*`
@@ -224,26 +135,6 @@ pub enum Raw {
     /// JSON/NDJSON: something that is not an object (a JSON value, or the
     /// text of an NDJSON line that does not parse, as a string).
     Other(Value),
-}
-
-impl Raw {
-    /// About how many bytes the row took in the input: what bounds the
-    /// memory of the chunks and batches that carry rows between stages.
-    pub fn approx_bytes(&self) -> usize {
-        fn value(v: &Value) -> usize {
-            match v {
-                Value::String(s) => s.len() + 2,
-                Value::Array(a) => a.iter().map(value).sum::<usize>() + 2,
-                Value::Object(m) => m.iter().map(|(k, v)| k.len() + 3 + value(v)).sum::<usize>() + 2,
-                _ => 8,
-            }
-        }
-        match self {
-            Raw::Csv(record) => record.as_slice().len() + record.len(),
-            Raw::Json(map) => map.iter().map(|(k, v)| k.len() + 3 + value(v)).sum::<usize>() + 2,
-            Raw::Other(v) => value(v),
-        }
-    }
 }
 
 /// The lead's fields, found by header matching (`--map` first).
@@ -263,4 +154,18 @@ pub struct Fields {
     /// created this lead (its `leadctl_reason` carries the mark): an
     /// "already exists" answer then means it was created, not a duplicate.
     pub may_exist: bool,
+    /// How the input stored the phone: a spreadsheet cell may hold a number,
+    /// which has lost any leading zero or `+`, and past 15 digits, digits.
+    pub phone_cell: PhoneCell,
+}
+
+/// How the phone value was stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PhoneCell {
+    /// As text: every text format, and spreadsheet cells formatted as Text.
+    #[default]
+    Text,
+    /// A spreadsheet number cell, written out as a whole number
+    /// (`4915112345678`, never `4.915112345678e12`).
+    Number,
 }

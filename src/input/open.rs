@@ -1,7 +1,8 @@
-//! Opening an input: the file or stdin, the format (from `--format` or the
-//! name), gzip (from the content's magic bytes, so `--format csv` on a
-//! gzipped stdin works too), and a byte counter under everything for the
-//! progress display.
+//! Opening an input: the file, a pipe or stdin, the format (from
+//! `--format` or the name), gzip (from the content's magic bytes, so
+//! `--format csv` on a gzipped stdin works too), and under everything a
+//! counter for the progress display and the SHA-256 of the bytes as read, so
+//! that a pipe is read once and still identified.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -10,21 +11,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use flate2::bufread::MultiGzDecoder;
+use sha2::{Digest, Sha256};
 
+use super::facts::{InputDigest, InputFacts, hex};
 use super::{Format, InputError, InputSpec};
 
 /// Read buffer size: large enough that the per-read overhead (and the
 /// progress counter's atomic add) is negligible.
-const BUF_SIZE: usize = 64 * 1024;
+pub(super) const BUF_SIZE: usize = 64 * 1024;
 
-/// An opened input, decompressed, not yet parsed.
+/// An opened text input, decompressed, not yet decoded or parsed.
 pub(super) struct Opened {
     pub reader: Box<dyn BufRead + Send>,
-    pub format: Format,
     pub progress: Arc<AtomicU64>,
     pub total: Option<u64>,
-    /// How messages name the input: the path, or `standard input`.
-    pub name: String,
+    /// Whether the input is a regular file, which can be opened again
+    /// (resume); a pipe, `<(...)`, `-` or `/dev/stdin` is not.
+    pub regular: bool,
 }
 
 /// The display name of an input path.
@@ -32,59 +35,71 @@ pub(super) fn display_name(path: &Path) -> String {
     if is_stdin(path) { "standard input".to_owned() } else { path.display().to_string() }
 }
 
-fn is_stdin(path: &Path) -> bool {
+pub(super) fn is_stdin(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
 
-pub(super) fn open(spec: &InputSpec) -> Result<Opened, InputError> {
-    let name = display_name(&spec.path);
-    let (format, gz_by_name) = resolve_format(spec, &name)?;
-    if format == Format::Lines && !spec.existing {
-        return Err(InputError::LinesNeedExisting { path: name });
-    }
+/// Whether `path` names a regular file that reading again gives again:
+/// not `-`, and not a pipe or a terminal, even one reached through
+/// `/dev/stdin` or `/dev/fd/N`.
+pub(super) fn is_regular(path: &Path, meta: &std::fs::Metadata) -> bool {
+    meta.is_file() && !is_stdin(path) && !path.starts_with("/dev") && !path.starts_with("/proc")
+}
+
+/// Opens the file (or stdin) of a text format: counted, hashed, gunzipped.
+pub(super) fn open(
+    spec: &InputSpec,
+    name: &str,
+    gz_by_name: bool,
+    facts: &Arc<InputFacts>,
+) -> Result<Opened, InputError> {
     let progress = Arc::new(AtomicU64::new(0));
-    let (raw, total): (Box<dyn Read + Send>, Option<u64>) = if is_stdin(&spec.path) {
-        (Box::new(io::stdin()), None)
+    let (raw, total, regular): (Box<dyn Read + Send>, Option<u64>, bool) = if is_stdin(&spec.path) {
+        (Box::new(io::stdin()), None, false)
     } else {
-        let file = File::open(&spec.path).map_err(|source| match source.kind() {
-            io::ErrorKind::NotFound => InputError::NotFound { path: name.clone() },
-            _ => InputError::Open { path: name.clone(), source },
-        })?;
-        let meta = file.metadata().map_err(|source| InputError::Open { path: name.clone(), source })?;
-        if meta.is_dir() {
-            return Err(InputError::Open {
-                path: name,
-                source: io::Error::new(io::ErrorKind::IsADirectory, "it is a directory, not a file"),
-            });
-        }
-        (Box::new(file), meta.is_file().then_some(meta.len()))
+        let (file, meta) = open_file(&spec.path, name)?;
+        let regular = is_regular(&spec.path, &meta);
+        (Box::new(file), regular.then_some(meta.len()), regular)
     };
-    let mut counted = Counting { inner: raw, count: Arc::clone(&progress) };
-    let open_err = |source| InputError::Open { path: name.clone(), source };
+    let mut counted = Counting::new(raw, Arc::clone(&progress), Arc::clone(facts));
+    let open_err = |source| InputError::Open { path: name.to_owned(), source };
     let magic = Prefixed::read_from(&mut counted, 2).map_err(open_err)?;
     let is_gzip = magic.head() == [0x1f, 0x8b];
     if gz_by_name && !is_gzip {
         return Err(InputError::NotFormat {
-            path: name,
+            path: name.to_owned(),
             expected: "gzip-compressed",
             detail: "the name ends in .gz but the content is not gzip; rename or recompress it".into(),
         });
     }
     let joined = BufReader::with_capacity(BUF_SIZE, magic.then(counted));
-    let mut decoded: Box<dyn Read + Send> =
-        if is_gzip { Box::new(MultiGzDecoder::new(joined)) } else { Box::new(joined) };
-    // The BOM is dropped here, once for every format.
-    let mut head = Prefixed::read_from(&mut decoded, BOM.len()).map_err(open_err)?;
-    if head.head() == BOM {
-        head.len = 0;
+    let reader: Box<dyn BufRead + Send> = if is_gzip {
+        Box::new(BufReader::with_capacity(BUF_SIZE, MultiGzDecoder::new(joined)))
+    } else {
+        Box::new(joined)
+    };
+    Ok(Opened { reader, progress, total, regular })
+}
+
+/// Opens a path that must be a file (or a pipe), not a directory.
+pub(super) fn open_file(path: &Path, name: &str) -> Result<(File, std::fs::Metadata), InputError> {
+    let file = File::open(path).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => InputError::NotFound { path: name.to_owned() },
+        _ => InputError::Open { path: name.to_owned(), source },
+    })?;
+    let meta = file.metadata().map_err(|source| InputError::Open { path: name.to_owned(), source })?;
+    if meta.is_dir() {
+        return Err(InputError::Open {
+            path: name.to_owned(),
+            source: io::Error::new(io::ErrorKind::IsADirectory, "it is a directory, not a file"),
+        });
     }
-    let reader: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(BUF_SIZE, head.then(decoded)));
-    Ok(Opened { reader, format, progress, total, name })
+    Ok((file, meta))
 }
 
 /// The format from `--format`, else from the name (`.gz` stripped). Returns
 /// whether the name ends in `.gz`.
-fn resolve_format(spec: &InputSpec, name: &str) -> Result<(Format, bool), InputError> {
+pub(super) fn resolve_format(spec: &InputSpec, name: &str) -> Result<(Format, bool), InputError> {
     let file_name = spec.path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase());
     let file_name = file_name.as_deref().unwrap_or("");
     let (stem, gz) = match file_name.strip_suffix(".gz") {
@@ -103,17 +118,17 @@ fn resolve_format(spec: &InputSpec, name: &str) -> Result<(Format, bool), InputE
         "tsv" | "tab" => Format::Tsv,
         "json" => Format::Json,
         "ndjson" | "jsonl" => Format::Ndjson,
+        "xlsx" | "xlsm" => Format::Xlsx,
+        "xls" => Format::Xls,
+        "ods" => Format::Ods,
         _ if spec.existing => Format::Lines,
         _ => return Err(InputError::UnknownFormat { path: name.to_owned() }),
     };
     Ok((format, gz))
 }
 
-/// The UTF-8 byte order mark, which some tools write before CSV and JSON.
-const BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// Up to 3 bytes read ahead from the start of a stream (to sniff gzip or a
-/// BOM), served again before the rest of the stream.
+/// Up to 3 bytes read ahead from the start of a stream (to sniff gzip),
+/// served again before the rest of the stream.
 struct Prefixed {
     head: [u8; 3],
     pos: usize,
@@ -173,15 +188,37 @@ impl<R: Read> Read for Then<R> {
     }
 }
 
-/// Counts the bytes read from the underlying (possibly compressed) input.
+/// Counts and hashes the bytes read from the underlying (possibly
+/// compressed) input. At its end, the size and SHA-256 go to the facts:
+/// the digest exists only for an input read to its end.
 struct Counting<R> {
     inner: R,
     count: Arc<AtomicU64>,
+    /// `None` once the end was reached and the digest given.
+    hasher: Option<Sha256>,
+    size: u64,
+    facts: Arc<InputFacts>,
+}
+
+impl<R> Counting<R> {
+    fn new(inner: R, count: Arc<AtomicU64>, facts: Arc<InputFacts>) -> Counting<R> {
+        Counting { inner, count, hasher: Some(Sha256::new()), size: 0, facts }
+    }
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            if let Some(hasher) = self.hasher.take() {
+                self.facts.set_digest(InputDigest { size: self.size, sha256: hex(&hasher.finalize()) });
+            }
+            return Ok(0);
+        }
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
+        self.size += n as u64;
         self.count.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
@@ -208,6 +245,11 @@ mod tests {
             assert_eq!(resolve_format(&spec(path, false), path).unwrap(), (format, gz), "{path}");
         }
         assert!(matches!(resolve_format(&spec("a.txt", false), "a.txt"), Err(InputError::UnknownFormat { .. })));
+        for (path, format) in
+            [("a.xlsx", Format::Xlsx), ("A.XLSM", Format::Xlsx), ("a.xls", Format::Xls), ("a.ods", Format::Ods)]
+        {
+            assert_eq!(resolve_format(&spec(path, false), path).unwrap(), (format, false), "{path}");
+        }
         assert_eq!(resolve_format(&spec("ids.txt", true), "").unwrap(), (Format::Lines, false));
         assert_eq!(resolve_format(&spec("ids", true), "").unwrap(), (Format::Lines, false));
         assert_eq!(resolve_format(&spec("ids.csv", true), "").unwrap(), (Format::Csv, false));

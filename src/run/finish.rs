@@ -8,8 +8,6 @@ use anyhow::{Context, Result};
 
 use crate::deliver::Stop;
 use crate::exit::{Exit, Tolerance};
-use crate::input::Format;
-use crate::journal::InputId;
 use crate::output::{FileKind, OutFormat, Tally};
 use crate::settings::RunRecord;
 use crate::summary::{InputInfo, Requests, Summary, ToleranceInfo};
@@ -132,8 +130,7 @@ pub(super) struct Ending<'a> {
     pub(super) stop: Option<String>,
     pub(super) resumed: bool,
     pub(super) record: &'a RunRecord,
-    pub(super) format: Format,
-    pub(super) input_id: Option<InputId>,
+    pub(super) input: InputInfo,
     pub(super) run_dir: &'a Path,
     pub(super) out_format: OutFormat,
     pub(super) kinds: &'a [FileKind],
@@ -156,12 +153,7 @@ pub(super) fn write_summary(e: Ending<'_>) -> Result<Summary> {
         exit_code: e.exit.code(),
         stopped: e.stop,
         resumed: e.resumed,
-        input: InputInfo {
-            path: e.record.input.clone(),
-            format: e.format,
-            size: e.input_id.as_ref().map(|i| i.size),
-            sha256: e.input_id.map(|i| i.sha256),
-        },
+        input: e.input,
         run_dir: e.run_dir.to_path_buf(),
         files: Summary::files_for(e.run_dir, e.out_format, e.kinds),
         counts: Summary::counts(e.read, e.tally, e.passed),

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
-use super::prepare::{check_settings, open_source};
+use super::prepare::check_settings;
 use super::read::CHUNK;
 use crate::checks::{Checked, Checker};
 use crate::config::{Destination, UploadConfig};
@@ -52,7 +52,8 @@ pub(super) fn watch_signals(cancel: CancellationToken) {
 
 /// `--initialize` starts real calls: on a terminal, show how many leads
 /// would be called and ask; off a terminal, the flag is the intent.
-pub(super) fn confirm_initialize(cfg: &UploadConfig, project_id: Option<&str>) -> Result<bool> {
+/// A pipe cannot be read twice: its leads are not counted beforehand.
+pub(super) fn confirm_initialize(cfg: &UploadConfig, project_id: Option<&str>, regular: bool) -> Result<bool> {
     use std::io::{BufRead, IsTerminal, Write};
     let common = &cfg.common;
     if !common.initialize || cfg.yes || matches!(cfg.destination, Destination::DryRun) {
@@ -67,8 +68,26 @@ pub(super) fn confirm_initialize(cfg: &UploadConfig, project_id: Option<&str>) -
         }
         return Ok(true);
     }
-    // A checking pass over the file, sending nothing, to say how many calls.
-    let mut source = open_source(common)?;
+    let calls = if regular { count_calls(common, project_id)?.to_string() } else { "all the".to_owned() };
+    let target = match &cfg.destination {
+        Destination::Sandbox => "the bundled sandbox".to_owned(),
+        Destination::Remote { api_url, .. } => api_url.clone(),
+        Destination::DryRun => String::new(),
+    };
+    eprint!(
+        "--initialize will start phone calls to {calls} leads (project {}) through {target}.\nType yes to start calling: ",
+        project_id.unwrap_or("from the rows")
+    );
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y"))
+}
+
+/// A checking pass over the file, sending nothing, to say how many calls
+/// `--initialize` would start.
+fn count_calls(common: &crate::config::Common, project_id: Option<&str>) -> Result<u64> {
+    let mut source = crate::input::Source::open(&common.input).map_err(|e| anyhow::anyhow!(e))?;
     let mut checker = Checker::new(
         check_settings(common, project_id.map(str::to_owned), true),
         Arc::new(RwLock::new(Default::default())),
@@ -92,17 +111,5 @@ pub(super) fn confirm_initialize(cfg: &UploadConfig, project_id: Option<&str>) -
         }
         calls += checker.check_chunk(&chunk).iter().filter(|c| !matches!(c, Checked::Rejected(_))).count() as u64;
     }
-    let target = match &cfg.destination {
-        Destination::Sandbox => "the bundled sandbox".to_owned(),
-        Destination::Remote { api_url, .. } => api_url.clone(),
-        Destination::DryRun => String::new(),
-    };
-    eprint!(
-        "--initialize will start phone calls to {calls} leads (project {}) through {target}.\nType yes to start calling: ",
-        project_id.unwrap_or("from the rows")
-    );
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y"))
+    Ok(calls)
 }

@@ -18,6 +18,7 @@ use crate::checks::{Checker, UnknownProcesses};
 use crate::config::UploadConfig;
 use crate::deliver::{self, Client, Engine, Item, Stop};
 use crate::exit::Exit;
+use crate::input::Source;
 use crate::log;
 use crate::output::{FileKind, Tally, Verdict};
 use crate::progress::{Counters, Display, Job, Mode};
@@ -48,21 +49,29 @@ pub struct Outcome {
 pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
     let (started, started_at) = (Instant::now(), SystemTime::now());
     let resumed = cfg.resume.as_deref().map(crate::journal::recover).transpose()?;
-    let input = Input::open(&cfg.common)?;
+    let journaled = matches!(cfg.destination, crate::config::Destination::Remote { .. });
+    let (source, input) = Input::open(&cfg.common, journaled || cfg.resume.is_some())?;
     let mut record = cfg.common.record.clone();
     let target = Target::connect(&cfg, &mut record).await?;
-    if !confirm_initialize(&cfg, target.project_id.as_deref())? {
+    if target.project_id.is_none() && !cfg.common.input.existing && source.has_project_column() == Some(false) {
+        bail!(
+            "no project: pass --project-id ID, set LEADCTL_PROJECT_ID, or put `project-id` in the config file \
+             ({} has no projectId column, and an API key serves one project); nothing was sent",
+            cfg.common.input.path.display()
+        );
+    }
+    if !confirm_initialize(&cfg, target.project_id.as_deref(), input.regular)? {
         bail!("not confirmed: nothing was sent and no call was started");
     }
     let run = match (resumed, &cfg.resume) {
         (Some(rec), Some(dir)) => RunDir::resume(dir, &cfg, &input, rec)?,
         _ => RunDir::create(&cfg, &input, &record)?,
     };
-    let (format, out_format, input_id) = (input.format, input.out_format, input.id.clone());
+    let out_format = input.out_format;
     let run_dir = run.dir.clone();
     let dry_run = target.client.is_none();
 
-    let ran = run_stages(&cfg, input, target, run).await?;
+    let ran = run_stages(&cfg, source, target, run).await?;
 
     let invariant = invariant_broken(ran.report.read, ran.report.skipped, ran.already, &ran.tally, 0);
     if let Some(err) = ran.report.error.as_ref().or(invariant.as_ref()) {
@@ -93,8 +102,7 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
         stop: ran.stop.as_ref().map(Stop::reason),
         resumed: cfg.resume.is_some(),
         record: &record,
-        format,
-        input_id,
+        input: input.info(record.input.clone()),
         run_dir: &run_dir,
         out_format,
         kinds: &FileKind::ALL,
@@ -123,21 +131,21 @@ struct Ran {
 
 /// Starts the writer, the reader/checker and the delivery engine, and waits
 /// until every row read is sorted.
-async fn run_stages(cfg: &UploadConfig, input: Input, target: Target, run: RunDir) -> Result<Ran> {
+async fn run_stages(cfg: &UploadConfig, source: Source, target: Target, run: RunDir) -> Result<Ran> {
     let common = &cfg.common;
     let unknown: UnknownProcesses = Arc::new(RwLock::new(run.unknown_processes.iter().cloned().collect()));
     let already = run.sinks.tally().total();
-    let counters = Arc::new(Counters { bytes: input.source.progress(), ..Counters::default() });
+    let counters = Arc::new(Counters { bytes: source.progress(), ..Counters::default() });
     let (outbox, writer) = writer::spawn(run.sinks, run.journal, Arc::clone(&counters))?;
     let checker = Checker::new(check_settings(common, target.project_id.clone(), true), Arc::clone(&unknown));
     let cancel = CancellationToken::new();
     watch_signals(cancel.clone());
     let mode = Mode::choose(common.quiet, common.progress_interval, common.log_format);
-    let display = Display::start(mode, Arc::clone(&counters), input.source.total_bytes(), Job::Upload);
+    let display = Display::start(mode, Arc::clone(&counters), source.total_bytes(), Job::Upload);
 
     let (items_tx, items_rx) = mpsc::channel::<Vec<Item>>(4);
     let job = ReadJob {
-        source: input.source,
+        source,
         checker,
         limit: common.limit,
         skip: run.skip,

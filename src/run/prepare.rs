@@ -3,6 +3,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -11,17 +12,18 @@ use sha2::{Digest, Sha256};
 use crate::checks::CheckSettings;
 use crate::config::{Common, Destination, UploadConfig};
 use crate::deliver::Client;
-use crate::input::{Format, Source};
+use crate::input::{DelimiterUsed, Format, InputFacts, Source};
 use crate::journal::{self, Entry, InputId, Journal, RangeSet, Recovered};
 use crate::output::{self, FileKind, OutFormat, Sinks};
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::settings::RunRecord;
+use crate::summary::InputInfo;
 
 /// The outputs follow the input: CSV for CSV/TSV/lines, NDJSON for JSON.
 pub(super) fn out_format(format: Format) -> OutFormat {
     match format {
         Format::Json | Format::Ndjson => OutFormat::Ndjson,
-        Format::Csv | Format::Tsv | Format::Lines => OutFormat::Csv,
+        Format::Csv | Format::Tsv | Format::Lines | Format::Xlsx | Format::Xls | Format::Ods => OutFormat::Csv,
     }
 }
 
@@ -74,26 +76,86 @@ pub(super) fn check_settings(common: &Common, project_id: Option<String>, requir
 }
 
 pub(super) fn open_source(common: &Common) -> Result<Source> {
-    Source::open(&common.input).map_err(|e| anyhow!(e))
+    let source = Source::open(&common.input).map_err(|e| anyhow!(e))?;
+    if let Some(notice) = source.notice().filter(|_| !common.quiet) {
+        crate::log::say(crate::log::Level::Info, &notice);
+    }
+    Ok(source)
 }
 
-/// The opened input and what the outputs look like.
+/// What a run knows about its input besides its rows (the `Source`, which
+/// moves to the reader thread), and what the outputs look like.
 pub(super) struct Input {
-    pub(super) source: Source,
     pub(super) format: Format,
     pub(super) out_format: OutFormat,
     /// CSV: the input's columns as read (the outputs' first columns).
     pub(super) columns: Vec<String>,
+    /// Size and SHA-256 read before the run: only for a run that keeps a
+    /// journal (a resumed run compares them). Others take them as they read.
     pub(super) id: Option<InputId>,
+    /// What reading finds out (the digest, a late encoding), shared with
+    /// the reader thread the source moves to.
+    pub(super) facts: Arc<InputFacts>,
+    pub(super) regular: bool,
+    path: PathBuf,
+    delimiter: Option<DelimiterUsed>,
+    sheet: Option<String>,
 }
 
 impl Input {
-    pub(super) fn open(common: &Common) -> Result<Input> {
+    /// Opens the input. `journaled`: the run keeps a journal, which needs
+    /// the input's identity before anything is sent. A pipe is never opened
+    /// twice (that would drain it): it keeps no journal.
+    pub(super) fn open(common: &Common, journaled: bool) -> Result<(Source, Input)> {
         let source = open_source(common)?;
         let format = source.format();
         let columns = source.columns().map(<[String]>::to_vec).unwrap_or_default();
-        let id = identify(&common.input.path)?;
-        Ok(Input { source, format, out_format: out_format(format), columns, id })
+        let regular = source.is_regular_file();
+        let id = if journaled && regular { identify(&common.input.path)? } else { None };
+        let input = Input {
+            format,
+            out_format: out_format(format),
+            columns,
+            id,
+            facts: source.facts(),
+            regular,
+            path: common.input.path.clone(),
+            delimiter: source.delimiter(),
+            sheet: source.sheet().map(str::to_owned),
+        };
+        Ok((source, input))
+    }
+
+    /// The input's identity once it was read: as read up front, or as
+    /// hashed while reading, or (a regular file whose read stopped early,
+    /// `--limit`) by reading it again.
+    pub(super) fn identity(&self) -> Option<InputId> {
+        if let Some(id) = &self.id {
+            return Some(id.clone());
+        }
+        if let Some(d) = self.facts.digest() {
+            return Some(InputId { size: d.size, sha256: d.sha256 });
+        }
+        self.regular.then(|| identify(&self.path).ok().flatten()).flatten()
+    }
+
+    /// What the summary says about the input.
+    pub(super) fn info(&self, path: PathBuf) -> InputInfo {
+        let id = self.identity();
+        let encoding = self.facts.encoding();
+        let numeric = self.facts.numeric_phone_cells();
+        InputInfo {
+            path,
+            format: self.format,
+            size: id.as_ref().map(|i| i.size),
+            sha256: id.map(|i| i.sha256),
+            encoding: encoding.map(|e| e.name),
+            encoding_source: encoding.map(|e| e.source),
+            delimiter: self.delimiter.map(|d| char::from(d.delimiter).to_string()),
+            delimiter_sniffed: self.delimiter.map(|d| d.sniffed),
+            sheet: self.sheet.clone(),
+            numeric_phone_cells: (self.format.is_spreadsheet()).then_some(numeric),
+        }
     }
 }
 
@@ -167,6 +229,16 @@ impl RunDir {
             .with_context(|| format!("cannot create the output directory {}", dir.display()))?;
         let sinks = Sinks::create(&dir, input.out_format, &input.columns, &FileKind::ALL)
             .with_context(|| format!("cannot create the output files in {}", dir.display()))?;
+        if matches!(cfg.destination, Destination::Remote { .. }) && !input.regular && !common.quiet {
+            crate::log::say(
+                crate::log::Level::Warn,
+                &format!(
+                    "{} is not a regular file (a pipe or standard input): it is read once, and this run keeps no \
+                     journal, so it cannot be resumed",
+                    common.input.path.display()
+                ),
+            );
+        }
         let journal = match (&input.id, &cfg.destination) {
             (Some(id), Destination::Remote { .. }) => {
                 let start = Entry::Start {

@@ -135,7 +135,7 @@ fn spawn_parser(
                 match source.next() {
                     Some(row) => {
                         read += 1;
-                        bytes += row.raw.approx_bytes();
+                        bytes += row.bytes as usize;
                         chunk.push(row);
                     }
                     None => {

@@ -21,13 +21,13 @@ use crate::writer;
 pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
     let (started, started_at) = (Instant::now(), SystemTime::now());
     let common = &cfg.common;
-    let input = Input::open(common)?;
+    let (source, input) = Input::open(common, false)?;
     let run_dir = common.out_dir.clone().unwrap_or_else(|| default_run_dir(&common.input.path));
     output::create_run_dir(&run_dir)
         .with_context(|| format!("cannot create the output directory {}", run_dir.display()))?;
     let sinks = Sinks::create(&run_dir, input.out_format, &input.columns, &[FileKind::Rejected])
         .with_context(|| format!("cannot create the output files in {}", run_dir.display()))?;
-    let counters = Arc::new(Counters { bytes: input.source.progress(), ..Counters::default() });
+    let counters = Arc::new(Counters { bytes: source.progress(), ..Counters::default() });
     let (outbox, writer) = writer::spawn(sinks, None, Arc::clone(&counters))?;
     let skip_project = common.project_id.is_none();
     if skip_project && !common.quiet {
@@ -40,9 +40,9 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
     let settings = check_settings(common, common.project_id.clone(), !skip_project);
     let checker = Checker::new(settings, Arc::new(RwLock::new(Default::default())));
     let mode = Mode::choose(common.quiet, common.progress_interval, common.log_format);
-    let display = Display::start(mode, Arc::clone(&counters), input.source.total_bytes(), Job::Validate);
+    let display = Display::start(mode, Arc::clone(&counters), source.total_bytes(), Job::Validate);
     let job = ReadJob {
-        source: input.source,
+        source,
         checker,
         limit: common.limit,
         skip: RangeSet::default(),
@@ -76,8 +76,7 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
         stop: None,
         resumed: false,
         record: &common.record,
-        format: input.format,
-        input_id: input.id,
+        input: input.info(common.record.input.clone()),
         run_dir: &run_dir,
         out_format: input.out_format,
         kinds: &[FileKind::Rejected],

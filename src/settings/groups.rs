@@ -50,9 +50,19 @@ crate::settings::settings_group! {
         #[arg(long, value_enum)]
         format: Option<Format> = flag().file().run().resend();
 
-        /// Field delimiter for CSV input (one character).
+        /// Field delimiter for CSV input (one character) [default: `,` `;` TAB or `|`, whichever
+        /// splits the file's first rows evenly]
         #[arg(long, value_name = "CHAR")]
         delimiter: Option<char> = flag().file().run().resend();
+
+        /// Text encoding of the input, a WHATWG label: windows-1252, iso-8859-15, utf-16le,
+        /// shift_jis, ... [default: from a byte order mark, else UTF-8, else detected]
+        #[arg(long, value_name = "LABEL")]
+        encoding: Option<String> = flag().file().run().resend();
+
+        /// Spreadsheet sheet to read, by name or by position from 1 [default: the first visible sheet]
+        #[arg(long, value_name = "NAME|INDEX")]
+        sheet: Option<String> = flag().run().resend();
 
         /// Only the first N rows (CI smoke checks).
         #[arg(long, value_name = "N")]

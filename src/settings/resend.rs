@@ -10,9 +10,10 @@ use serde_json::Value;
 use super::{CommonSettings, Group, RunRecord, Source, UploadSettings};
 
 /// Settings that say how to read the original input. The retryable file is
-/// leadctl's own output: its name gives the format, it is UTF-8, and it has
-/// the outputs' delimiter, so these are replaced by what describes it.
-const INPUT_SHAPE: [&str; 2] = ["format", "delimiter"];
+/// leadctl's own output: its name gives the format, it is UTF-8 CSV or
+/// NDJSON (never a spreadsheet), and it has the outputs' delimiter, so these
+/// are replaced by what describes it.
+const INPUT_SHAPE: [&str; 4] = ["format", "delimiter", "encoding", "sheet"];
 
 /// `leadctl upload <retryable file> [flags]`. `delimiter` is the retryable
 /// file's own delimiter when it is not a comma.
