@@ -169,8 +169,10 @@ impl Summary {
             let mut codes: Vec<_> = self.rejected_by_code.iter().collect();
             codes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
             let _ = writeln!(s, "top reject reasons:");
-            for (code, n) in codes.iter().take(5) {
-                let _ = writeln!(s, "  {code:<24} {n}");
+            let top = &codes[..codes.len().min(5)];
+            let width = top.iter().map(|(c, _)| c.len()).max().unwrap_or(0).max(24);
+            for (code, n) in top {
+                let _ = writeln!(s, "  {code:<width$} {n}");
             }
         }
         if let Some(stop) = &self.stopped {
