@@ -21,6 +21,7 @@ pub mod deliver;
 pub mod exit;
 pub mod input;
 pub mod journal;
+pub mod ledger;
 pub mod output;
 pub mod phone;
 pub mod progress;
