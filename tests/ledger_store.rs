@@ -140,3 +140,19 @@ fn postgres_tls_modes() {
     assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
     eprintln!("verify-full refused the test server: {err}");
 }
+
+/// A connection the server (or a pooler) drops is replaced on the next call.
+#[test]
+fn postgres_reconnects_after_the_server_drops_it() {
+    let Some(b) = PgBackend::new() else { return };
+    let name = format!("leadctl_drop_{}", std::process::id());
+    let location = Location::parse(&format!("{}&application_name={name}", b.url())).expect("parses");
+    let mut store = leadctl::ledger::open(&location, &ledger_backends::options()).expect("open");
+    let (s, me) = (ledger_backends::scope("p"), ledger_backends::local("run-1"));
+    let terminate = format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{name}'");
+    b.execute(&terminate);
+    store.claim(&s, &ledger_backends::keys(0, 2), &me, std::time::Duration::from_secs(60)).expect("claim after a drop");
+    b.execute(&terminate);
+    let found = store.lookup(&s, &ledger_backends::keys(0, 2)).expect("lookup after a drop");
+    assert_eq!(found, vec![None, None]);
+}

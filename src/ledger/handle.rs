@@ -94,6 +94,7 @@ impl Ledger {
     pub fn open(location: Location, options: LedgerOptions) -> Reply<Ledger> {
         let (reply, rx) = oneshot::channel();
         let shown = location.to_string();
+        let location_shown = shown.clone();
         let start = move |tx: mpsc::Sender<Message>, requests| {
             match super::open(&location, &options.open) {
                 Ok(store) => {
@@ -108,7 +109,7 @@ impl Ledger {
                 Err(e) => drop(reply.send(Err(e))),
             }
         };
-        match spawn(start) {
+        match spawn(&location_shown, start) {
             Ok(()) => Reply { rx },
             Err(e) => Reply::ready(Err(e)),
         }
@@ -118,7 +119,7 @@ impl Ledger {
     pub fn from_store(store: Box<dyn Store>, options: LedgerOptions) -> Result<Ledger, LedgerError> {
         let shown = store.location().to_string();
         let (ledger_tx, ledger_rx) = std::sync::mpsc::sync_channel(1);
-        spawn(move |tx, requests| {
+        spawn(&shown.clone(), move |tx, requests| {
             let ledger = Ledger::with_sender(tx, &shown);
             let actor = Actor::new(store, &options, ledger.safe_until.clone());
             if ledger_tx.send(ledger).is_ok() {
@@ -216,11 +217,12 @@ impl Ledger {
 }
 
 fn spawn(
+    shown: &str,
     start: impl FnOnce(mpsc::Sender<Message>, mpsc::Receiver<Message>) + Send + 'static,
 ) -> Result<(), LedgerError> {
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new().name("leadctl-ledger".into()).spawn(move || start(tx, rx)).map(drop).map_err(|e| {
-        LedgerError::Unavailable { location: String::new(), detail: format!("cannot start its thread: {e}") }
+        LedgerError::Unavailable { location: shown.to_owned(), detail: format!("cannot start its thread: {e}") }
     })
 }
 
@@ -319,5 +321,18 @@ impl Actor {
         if let Ok(mut guard) = self.safe_until.lock() {
             *guard = until;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_handle_can_be_shared_between_threads_and_tasks() {
+        fn shared<T: Send + Sync + Clone + 'static>() {}
+        fn sent<T: Send + 'static>() {}
+        shared::<Ledger>();
+        sent::<Reply<Vec<ClaimResult>>>();
     }
 }

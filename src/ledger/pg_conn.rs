@@ -7,8 +7,9 @@
 //! through `query_typed` (the unnamed statement, parsed and run in one round
 //! trip, never a named prepared statement), settings are `SET LOCAL`, and the
 //! only lock beyond row locks is `pg_advisory_xact_lock`, released at commit.
-//! Deadlocks and serialization failures are retried a few times; a lock
-//! wait longer than the busy timeout is `Busy`.
+//! Deadlocks, serialization failures and dropped connections are retried a
+//! few times (claims, records and releases are idempotent); a lock wait
+//! longer than the busy timeout is `Busy`.
 
 use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
@@ -120,12 +121,52 @@ impl PgConn {
             if let Some(client) = self.client.as_mut().filter(|c| !c.is_closed()) {
                 let _ = client.batch_execute("ROLLBACK");
             }
+            let closed = matches!(&error, TxError::Pg(e) if self.lost(e));
             match error {
-                TxError::Pg(e) if attempt < ATTEMPTS && is_retryable(&e) => continue,
+                // A deadlock victim, or a connection the server or a pooler
+                // dropped (reconnected on the next attempt): every ledger
+                // transaction can safely run again, even if the lost one committed.
+                TxError::Pg(e) if attempt < ATTEMPTS && (is_retryable(&e) || closed) => continue,
                 TxError::Pg(e) => return Err(self.error(e)),
                 TxError::Ledger(e) => return Err(e),
             }
         }
+    }
+
+    /// Runs reads outside a transaction (each statement is atomic on its
+    /// own), again on a new connection if the old one was dropped.
+    pub(crate) fn read<T>(
+        &mut self,
+        mut f: impl FnMut(&mut Client, &str) -> Result<T, TxError>,
+    ) -> Result<T, LedgerError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let shown = self.shown.clone();
+            match f(self.client()?, &shown) {
+                Ok(value) => return Ok(value),
+                Err(TxError::Ledger(e)) => return Err(e),
+                Err(TxError::Pg(e)) => {
+                    if attempt < ATTEMPTS && self.lost(&e) {
+                        continue;
+                    }
+                    return Err(self.error(e));
+                }
+            }
+        }
+    }
+
+    /// Whether the error means the connection is gone (I/O failure, server
+    /// shutdown or termination): the next attempt connects again.
+    fn lost(&mut self, e: &postgres::Error) -> bool {
+        let lost = self.client.as_ref().is_none_or(Client::is_closed)
+            || e.is_closed()
+            || e.as_db_error().is_none()
+            || e.code().is_some_and(|c| c.code().starts_with("57P") || c.code().starts_with("08"));
+        if lost {
+            self.client = None;
+        }
+        lost
     }
 
     /// Maps a driver error to the ledger's terms.

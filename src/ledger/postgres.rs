@@ -99,15 +99,11 @@ impl Store for PgStore {
 
     fn lookup(&mut self, scope: &Scope, keys: &[PhoneKey]) -> Result<Vec<Option<Known>>, LedgerError> {
         // Two statements, no transaction: each is atomic, and a scope never goes away.
-        let shown = self.conn.shown.clone();
-        let found = {
-            let client = self.conn.client()?;
-            let scope_id = sql::scope_id(client, &mut self.ids, scope, false).map_err(|e| tx_error(&shown, e))?;
-            match scope_id {
-                None => HashMap::new(),
-                Some(id) => sql::known_keys(client, id, keys, &shown).map_err(|e| tx_error(&shown, e))?,
-            }
-        };
+        let ids = &mut self.ids;
+        let found = self.conn.read(|client, shown| match sql::scope_id(client, ids, scope, false)? {
+            None => Ok(HashMap::new()),
+            Some(id) => sql::known_keys(client, id, keys, shown),
+        })?;
         Ok(in_key_order(keys, found))
     }
 
@@ -163,9 +159,7 @@ impl Store for PgStore {
     }
 
     fn stats(&mut self) -> Result<Stats, LedgerError> {
-        let shown = self.conn.shown.clone();
-        let client = self.conn.client()?;
-        sql::stats(client, &shown).map_err(|e| tx_error(&shown, e))
+        self.conn.read(sql::stats)
     }
 
     fn forget(&mut self, phone: PhoneKey, process: Option<&str>) -> Result<u64, LedgerError> {
@@ -189,13 +183,11 @@ impl Store for PgStore {
     }
 
     fn export(&mut self, each: &mut dyn FnMut(Entry) -> anyhow::Result<()>) -> Result<u64, LedgerError> {
-        let shown = self.conn.shown.clone();
         let mut after = (i64::MIN, i64::MIN);
         let mut count = 0;
         loop {
             // One statement per page: no transaction stays open while `each` runs.
-            let client = self.conn.client()?;
-            let page = sql::export_page(client, after, &shown).map_err(|e| tx_error(&shown, e))?;
+            let page = self.conn.read(|client, shown| sql::export_page(client, after, shown))?;
             let Some(last) = page.last() else { return Ok(count) };
             after = (last.0, last.1.phone.to_db());
             for (_, entry) in page {
@@ -226,13 +218,5 @@ impl Store for PgStore {
             sql::upsert(client, &rows, None)?;
             Ok(entries.len() as u64)
         })
-    }
-}
-
-/// Maps an error outside a transaction.
-fn tx_error(shown: &str, e: TxError) -> LedgerError {
-    match e {
-        TxError::Pg(e) => super::pg_conn::pg_error(shown, &e),
-        TxError::Ledger(e) => e,
     }
 }
