@@ -1,8 +1,8 @@
 //! The delivery ledger's stores: one behaviour suite, written once in
 //! `common/ledger_behaviour.rs` and `common/ledger_admin.rs`, run against
-//! SQLite (a temporary directory) and PostgreSQL (a fresh schema in the
-//! database `LEADCTL_TEST_POSTGRES_URL` names, e.g.
-//! `postgres://postgres@127.0.0.1:5432/test`). Without that variable the
+//! SQLite (a temporary directory) and PostgreSQL (a fresh database on the
+//! server `LEADCTL_TEST_POSTGRES_URL` names, e.g.
+//! `postgres://postgres@127.0.0.1:5432/test`; the user needs CREATEDB). Without that variable the
 //! PostgreSQL half prints a notice and passes; with it set and the server
 //! out of reach, it fails. Below the suite: what only one store has (file
 //! modes, TLS) and what no store may do (show a password).
@@ -126,10 +126,18 @@ fn postgres_tls_modes() {
     }
     let name = format!("leadctl_tls_{}", std::process::id());
     let with_mode = |mode: &str| {
-        let url = ledger_backends::without_param(b.url(), "sslmode");
-        Location::parse(&format!("{url}&application_name={name}&sslmode={mode}")).expect("parses")
+        let url = ledger_backends::with_param(b.url(), "application_name", &name);
+        Location::parse(&ledger_backends::with_param(&url, "sslmode", mode)).expect("parses")
     };
-    let mut store = leadctl::ledger::open(&with_mode("require"), &OpenOptions::default()).expect("TLS without checks");
+    let mut store = match leadctl::ledger::open(&with_mode("require"), &OpenOptions::default()) {
+        Ok(store) => store,
+        // The server has TLS on, but something between (a pooler) has not.
+        Err(e) if e.to_string().contains("does not support TLS") => {
+            eprintln!("note: TLS is not offered on the way to the test server ({e}); skipping");
+            return;
+        }
+        Err(e) => panic!("TLS without checks: {e}"),
+    };
     assert!(store.stats().is_ok());
     let encrypted = b.query_text(&format!(
         "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE s.ssl AND a.application_name = '{name}'"
@@ -146,10 +154,12 @@ fn postgres_tls_modes() {
 fn postgres_reconnects_after_the_server_drops_it() {
     let Some(b) = PgBackend::new() else { return };
     let name = format!("leadctl_drop_{}", std::process::id());
-    let location = Location::parse(&format!("{}&application_name={name}", b.url())).expect("parses");
+    let location = Location::parse(&ledger_backends::with_param(b.url(), "application_name", &name)).expect("parses");
     let mut store = leadctl::ledger::open(&location, &ledger_backends::options()).expect("open");
     let (s, me) = (ledger_backends::scope("p"), ledger_backends::local("run-1"));
-    let terminate = format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{name}'");
+    let terminate = format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{name}' AND pid <> pg_backend_pid()"
+    );
     b.execute(&terminate);
     store.claim(&s, &ledger_backends::keys(0, 2), &me, std::time::Duration::from_secs(60)).expect("claim after a drop");
     b.execute(&terminate);

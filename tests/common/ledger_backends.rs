@@ -1,6 +1,7 @@
 //! The two ledger stores as test backends: SQLite in a temporary directory,
-//! and PostgreSQL in a fresh schema of the database that
-//! `LEADCTL_TEST_POSTGRES_URL` names (dropped afterwards). Without that
+//! and PostgreSQL in a fresh database on the server that
+//! `LEADCTL_TEST_POSTGRES_URL` names (dropped afterwards; the URL's own
+//! database is only used to create and drop them). Without that
 //! variable the PostgreSQL tests print a notice and pass; with it set and
 //! the server out of reach they fail.
 #![allow(dead_code)]
@@ -71,49 +72,50 @@ impl Backend for SqliteBackend {
 }
 
 pub struct PgBackend {
-    /// The test URL with the schema in `search_path`.
+    /// The test URL with this test's database in its path.
     url: String,
-    /// The test URL as given, for the admin connection.
+    /// The test URL as given: the administration connection.
     base: String,
-    schema: String,
+    database: String,
 }
 
-static SCHEMAS: AtomicU32 = AtomicU32::new(0);
+static DATABASES: AtomicU32 = AtomicU32::new(0);
 
 impl PgBackend {
-    /// A fresh schema, or `None` (with a notice) when no test database is named.
+    /// A fresh database, or `None` (with a notice) when no test server is named.
+    /// A database rather than a schema: nothing then depends on the
+    /// connection's `search_path`, so the suite also runs through a
+    /// transaction-pooling PgBouncer.
     pub fn new() -> Option<PgBackend> {
         let Ok(base) = std::env::var(PG_ENV) else {
             eprintln!("note: skipping a PostgreSQL ledger test: set {PG_ENV}=postgres://user@host:5432/db to run it");
             return None;
         };
         let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let schema = format!("leadctl_test_{}_{}_{nanos}", std::process::id(), SCHEMAS.fetch_add(1, Ordering::Relaxed));
-        let separator = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{separator}options=-csearch_path%3D{schema}");
-        let backend = PgBackend { url, base, schema };
-        backend.admin().batch_execute(&format!("CREATE SCHEMA {}", backend.schema)).unwrap_or_else(|e| {
-            panic!("{PG_ENV} is set but the test database cannot be used: {e}");
+        let n = DATABASES.fetch_add(1, Ordering::Relaxed);
+        let database = format!("leadctl_test_{}_{n}_{nanos}", std::process::id());
+        let mut url = url::Url::parse(&base).unwrap_or_else(|e| panic!("{PG_ENV} is not a URL: {e}"));
+        url.set_path(&format!("/{database}"));
+        let backend = PgBackend { url: url.to_string(), base, database };
+        let mut admin = connect(&backend.base);
+        admin.batch_execute(&format!("CREATE DATABASE {}", backend.database)).unwrap_or_else(|e| {
+            panic!("{PG_ENV} is set but the test database cannot be created: {e}");
         });
         Some(backend)
-    }
-
-    fn admin(&self) -> postgres::Client {
-        self.try_admin().unwrap_or_else(|e| panic!("{PG_ENV} is set but the server is out of reach: {e}"))
-    }
-
-    /// Plain TCP for the fixture's own connection (tests run on loopback).
-    fn try_admin(&self) -> Result<postgres::Client, postgres::Error> {
-        postgres::Client::connect(&without_param(&self.base, "sslmode"), postgres::NoTls)
     }
 
     pub fn url(&self) -> &str {
         &self.url
     }
+}
 
-    pub fn base(&self) -> &str {
-        &self.base
-    }
+/// A plain connection for the fixture itself (tests run on loopback).
+fn try_connect(url: &str) -> Result<postgres::Client, postgres::Error> {
+    postgres::Client::connect(&without_param(url, "sslmode"), postgres::NoTls)
+}
+
+fn connect(url: &str) -> postgres::Client {
+    try_connect(url).unwrap_or_else(|e| panic!("{PG_ENV} is set but the server is out of reach: {e}"))
 }
 
 /// `url` without the query parameter `key`.
@@ -123,10 +125,17 @@ pub fn without_param(url: &str, key: &str) -> String {
     if kept.is_empty() { head.to_owned() } else { format!("{head}?{}", kept.join("&")) }
 }
 
+/// `url` with `key=value` set.
+pub fn with_param(url: &str, key: &str, value: &str) -> String {
+    let url = without_param(url, key);
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{key}={value}")
+}
+
 impl Drop for PgBackend {
     fn drop(&mut self) {
-        if let Ok(mut admin) = self.try_admin() {
-            let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+        if let Ok(mut admin) = try_connect(&self.base) {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database));
         }
     }
 }
@@ -137,14 +146,11 @@ impl Backend for PgBackend {
     }
 
     fn execute(&self, sql: &str) {
-        let mut client = self.admin();
-        client.batch_execute(&format!("SET search_path = {}; {sql}", self.schema)).expect("raw statement");
+        connect(&self.url).batch_execute(sql).expect("raw statement");
     }
 
     fn query_text(&self, sql: &str) -> Option<String> {
-        let mut client = self.admin();
-        client.batch_execute(&format!("SET search_path = {}", self.schema)).expect("search_path");
-        let rows = client.simple_query(sql).ok()?;
+        let rows = connect(&self.url).simple_query(sql).ok()?;
         rows.iter().find_map(|m| match m {
             postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
             _ => None,
