@@ -35,6 +35,7 @@ suite! {
     ledger_behaviour::lookup_knows_accepted_and_rejected_keys,
     ledger_behaviour::a_live_claim_is_held_by_another_run,
     ledger_behaviour::an_expired_lease_is_taken_over,
+    ledger_behaviour::a_takeover_moves_only_the_keys_asked_for,
     ledger_behaviour::renew_extends_the_lease,
     ledger_behaviour::a_dead_process_on_this_machine_is_taken_over_at_once,
     ledger_behaviour::the_same_run_takes_its_claims_back,

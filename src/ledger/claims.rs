@@ -15,10 +15,10 @@
 //! store's primitives ([`claim_keys`]) is shared by both stores, so that they
 //! cannot disagree.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::LedgerError;
-use super::types::{ClaimResult, Holder, Known, PhoneKey, RunRef, Takeover};
+use super::types::{ClaimResult, Holder, Known, PhoneKey, RunRef, Takeover, in_key_order};
 
 /// Identifies a process on a running kernel, across pid reuse.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -125,15 +125,18 @@ pub(crate) fn liveness(holder_pid: u32, holder: Option<&ProcessStamp>, me: Optio
     }
 }
 
-/// A claim found on a key, with what judging it needs.
+/// One claim row: the keys one claimant claimed in one call, with what
+/// judging its claimant needs.
 #[derive(Debug, Clone)]
-pub(crate) struct HeldClaim {
-    /// The entry's claimant column (`None` only in a damaged ledger).
-    pub claimant_id: Option<i64>,
+pub(crate) struct ClaimRow {
+    pub id: i64,
+    pub claimant_id: i64,
     pub holder: Holder,
     pub stamp: Option<ProcessStamp>,
-    /// The holder's lease end, on the store's clock.
+    /// The claimant's lease end, on the store's clock (`i64::MIN` when its
+    /// claimant row is gone: dead).
     pub lease_until_ms: i64,
+    pub keys: Vec<PhoneKey>,
 }
 
 /// What to do with a claim found on a key.
@@ -144,15 +147,15 @@ pub(crate) enum Judgement {
     Take(Takeover),
 }
 
-/// Decides about a claim found on a key (pure; `alive` is the holder's liveness).
-pub(crate) fn judge(me_id: i64, me: &Claimant, held: &HeldClaim, now_ms: i64, alive: Liveness) -> Judgement {
-    if held.claimant_id == Some(me_id) {
+/// Decides about another claim row (pure; `alive` is its claimant's liveness).
+pub(crate) fn judge(me_id: i64, me: &Claimant, row: &ClaimRow, now_ms: i64, alive: Liveness) -> Judgement {
+    if row.claimant_id == me_id {
         Judgement::Mine
-    } else if held.lease_until_ms <= now_ms {
+    } else if row.lease_until_ms <= now_ms {
         Judgement::Take(Takeover::LeaseExpired)
     } else if alive == Liveness::Gone {
         Judgement::Take(Takeover::ProcessGone)
-    } else if held.holder.run == me.run && alive != Liveness::Alive {
+    } else if row.holder.run == me.run && alive != Liveness::Alive {
         // Two live processes of one run (a resume started twice) must not
         // both send: only a holder that is not provably alive is taken.
         Judgement::Take(Takeover::SameRun)
@@ -161,28 +164,22 @@ pub(crate) fn judge(me_id: i64, me: &Claimant, held: &HeldClaim, now_ms: i64, al
     }
 }
 
-/// A key's row when it is not free.
-pub(crate) enum Existing {
-    Known(Known),
-    Claim(HeldClaim),
-}
-
-/// What a store offers inside its claim transaction.
+/// What a store offers inside a claim transaction, which holds the scope
+/// against other claimers and recorders until it commits (SQLite: the write
+/// lock; PostgreSQL: the scope's row lock).
 pub(crate) trait ClaimTx {
-    /// Claims the keys that have no row yet (sorted, distinct) for us; returns those claimed.
-    fn insert_new(&mut self, keys: &[PhoneKey]) -> Result<Vec<PhoneKey>, LedgerError>;
-    /// The rows of these keys: recorded outcomes, or claims with their holder.
-    fn existing(&mut self, keys: &[PhoneKey]) -> Result<Vec<(PhoneKey, Existing)>, LedgerError>;
-    /// Moves each key's claim to us if the given claimant still holds it; returns those moved.
-    fn take_over(&mut self, from: &[(PhoneKey, Option<i64>)]) -> Result<Vec<PhoneKey>, LedgerError>;
+    /// Every claim row of the scope.
+    fn claim_rows(&mut self) -> Result<Vec<ClaimRow>, LedgerError>;
+    /// The recorded outcomes among `keys` (sorted, distinct).
+    fn known(&mut self, keys: &[PhoneKey]) -> Result<HashMap<PhoneKey, Known>, LedgerError>;
+    /// Stores a new claim row of ours.
+    fn insert_claim(&mut self, keys: &[PhoneKey]) -> Result<(), LedgerError>;
+    /// Replaces a claim row's keys, deleting the row when none are left.
+    fn rewrite_claim(&mut self, id: i64, keys: &[PhoneKey]) -> Result<(), LedgerError>;
 }
 
-/// Rounds before giving up when rows keep changing between statements (on
-/// PostgreSQL, a key released or taken by another run between our insert and
-/// our read; under SQLite's write lock one round always suffices).
-const MAX_ROUNDS: usize = 8;
-
-/// The claim algorithm: insert what is free, judge what is held, take what is dead.
+/// The claim algorithm: known keys are answered, free keys claimed, keys of
+/// live claims left alone, keys of dead claims taken.
 pub(crate) fn claim_keys(
     tx: &mut dyn ClaimTx,
     location: &str,
@@ -191,61 +188,89 @@ pub(crate) fn claim_keys(
     keys: &[PhoneKey],
     now_ms: i64,
 ) -> Result<Vec<ClaimResult>, LedgerError> {
-    // Sorted so that concurrent claimers lock rows in one order (no deadlock).
-    let mut pending = keys.to_vec();
-    pending.sort_unstable();
-    pending.dedup();
-    let distinct = pending.len();
-    let mut results: HashMap<PhoneKey, ClaimResult> = HashMap::with_capacity(distinct);
-    for _ in 0..MAX_ROUNDS {
-        let inserted = tx.insert_new(&pending)?;
-        if results.is_empty() && inserted.len() == distinct {
-            // The common case: every key was free.
-            return Ok(vec![ClaimResult::Claimed; keys.len()]);
-        }
-        results.extend(inserted.into_iter().map(|k| (k, ClaimResult::Claimed)));
-        pending.retain(|k| !results.contains_key(k));
-        if pending.is_empty() {
-            break;
-        }
-        let mut taking = Vec::new();
-        let mut judged = HashMap::new();
-        for (key, row) in tx.existing(&pending)? {
-            match row {
-                Existing::Known(known) => drop(results.insert(key, ClaimResult::Known(known))),
-                Existing::Claim(held) => {
-                    let alive = liveness(held.holder.pid, held.stamp.as_ref(), me.stamp.as_ref());
-                    match judge(me_id, me, &held, now_ms, alive) {
-                        Judgement::Mine => drop(results.insert(key, ClaimResult::Claimed)),
-                        Judgement::Held => drop(results.insert(key, ClaimResult::HeldBy(held.holder))),
-                        Judgement::Take(why) => {
-                            taking.push((key, held.claimant_id));
-                            judged.insert(key, (held.holder, why));
-                        }
-                    }
+    let mut distinct = keys.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let wanted: HashSet<PhoneKey> = distinct.iter().copied().collect();
+    let rows = tx.claim_rows()?;
+    let mut holder_of: HashMap<PhoneKey, usize> = HashMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        holder_of.extend(row.keys.iter().filter(|k| wanted.contains(k)).map(|k| (*k, i)));
+    }
+    // Liveness once per row, and only for rows holding a wanted key.
+    let mut verdicts: HashMap<usize, Judgement> = HashMap::new();
+    for &i in holder_of.values() {
+        verdicts.entry(i).or_insert_with(|| {
+            let row = &rows[i];
+            judge(me_id, me, row, now_ms, liveness(row.holder.pid, row.stamp.as_ref(), me.stamp.as_ref()))
+        });
+    }
+    let mut known = tx.known(&distinct)?;
+    let mut answers: HashMap<PhoneKey, ClaimResult> = HashMap::with_capacity(distinct.len());
+    let mut ours = Vec::new();
+    let mut taken: HashMap<usize, HashSet<PhoneKey>> = HashMap::new();
+    for key in distinct {
+        let answer = if let Some(k) = known.remove(&key) {
+            ClaimResult::Known(k)
+        } else {
+            match holder_of.get(&key).map(|&i| (i, verdicts.get(&i).copied())) {
+                None => {
+                    ours.push(key);
+                    ClaimResult::Claimed
                 }
-            }
-        }
-        if !taking.is_empty() {
-            for key in tx.take_over(&taking)? {
-                if let Some((from, why)) = judged.remove(&key) {
-                    results.insert(key, ClaimResult::TakenOver { from, why });
+                Some((_, Some(Judgement::Mine))) => ClaimResult::Claimed,
+                Some((i, Some(Judgement::Take(why)))) => {
+                    ours.push(key);
+                    taken.entry(i).or_default().insert(key);
+                    ClaimResult::TakenOver { from: rows[i].holder.clone(), why }
                 }
+                Some((i, _)) => ClaimResult::HeldBy(rows[i].holder.clone()),
             }
-        }
-        // Whatever is left vanished or changed hands meanwhile: look again.
-        pending.retain(|k| !results.contains_key(k));
-        if pending.is_empty() {
-            break;
+        };
+        answers.insert(key, answer);
+    }
+    for (i, gone) in taken {
+        let left: Vec<PhoneKey> = rows[i].keys.iter().filter(|k| !gone.contains(k)).copied().collect();
+        tx.rewrite_claim(rows[i].id, &left)?;
+    }
+    if !ours.is_empty() {
+        tx.insert_claim(&ours)?;
+    }
+    in_key_order(keys, answers).into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| LedgerError::Database {
+        location: location.to_owned(),
+        detail: "a key was left without an answer (a bug in leadctl)".into(),
+    })
+}
+
+/// Removes `keys` from the given claim rows (the claimant's own); returns
+/// the rows that changed, with their remaining keys, and how many keys went.
+pub(crate) fn without_keys(rows: Vec<(i64, Vec<PhoneKey>)>, keys: &[PhoneKey]) -> (Vec<(i64, Vec<PhoneKey>)>, u64) {
+    let gone: HashSet<PhoneKey> = keys.iter().copied().collect();
+    let mut removed = 0;
+    let mut changed = Vec::new();
+    for (id, held) in rows {
+        let before = held.len();
+        let left: Vec<PhoneKey> = held.into_iter().filter(|k| !gone.contains(k)).collect();
+        if left.len() != before {
+            removed += (before - left.len()) as u64;
+            changed.push((id, left));
         }
     }
-    keys.iter()
-        .map(|k| {
-            results.get(k).cloned().ok_or_else(|| LedgerError::Busy {
-                location: location.to_owned(),
-                detail: "claims kept changing under this run; try again".into(),
-            })
-        })
+    (changed, removed)
+}
+
+/// A claim row's keys as stored: 8 bytes each, little-endian.
+pub(crate) fn encode_keys(keys: &[PhoneKey]) -> Vec<u8> {
+    keys.iter().flat_map(|k| k.to_db().to_le_bytes()).collect()
+}
+
+/// The keys of a stored claim row (`None` if the blob is damaged).
+pub(crate) fn decode_keys(blob: &[u8]) -> Option<Vec<PhoneKey>> {
+    if !blob.len().is_multiple_of(8) {
+        return None;
+    }
+    blob.chunks_exact(8)
+        .map(|b| <[u8; 8]>::try_from(b).ok().and_then(|b| PhoneKey::from_db(i64::from_le_bytes(b))))
         .collect()
 }
 
@@ -257,9 +282,9 @@ mod tests {
         Claimant { run: RunRef { run: run.into(), host: "h".into() }, pid: 7, stamp: None }
     }
 
-    fn held(id: i64, run: &str, lease_until_ms: i64) -> HeldClaim {
+    fn held(id: i64, run: &str, lease_until_ms: i64) -> ClaimRow {
         let holder = Holder { run: RunRef { run: run.into(), host: "h".into() }, pid: 9 };
-        HeldClaim { claimant_id: Some(id), holder, stamp: None, lease_until_ms }
+        ClaimRow { id: 100, claimant_id: id, holder, stamp: None, lease_until_ms, keys: Vec::new() }
     }
 
     #[test]
@@ -291,6 +316,24 @@ mod tests {
         let mut other = held(2, "r1", 2_000);
         other.holder.run.host = "elsewhere".into();
         assert_eq!(judge(1, &me, &other, 1_000, Liveness::Unknown), Judgement::Held);
+    }
+
+    #[test]
+    fn key_blobs_round_trip_and_damage_is_seen() {
+        let keys: Vec<PhoneKey> = [14_155_550_123, 447_911_123_456].into_iter().filter_map(PhoneKey::new).collect();
+        assert_eq!(decode_keys(&encode_keys(&keys)), Some(keys.clone()));
+        assert_eq!(decode_keys(&[]), Some(Vec::new()));
+        assert_eq!(decode_keys(&[1, 2, 3]), None);
+        assert_eq!(decode_keys(&0i64.to_le_bytes()), None, "0 is no phone number");
+    }
+
+    #[test]
+    fn removing_keys_rewrites_only_the_rows_that_held_them() {
+        let k = |i: u64| PhoneKey::new(14_155_550_000 + i).expect("key");
+        let rows = vec![(1, vec![k(1), k(2)]), (2, vec![k(3)]), (3, vec![k(4), k(5)])];
+        let (changed, removed) = without_keys(rows, &[k(2), k(4), k(5), k(9)]);
+        assert_eq!(changed, vec![(1, vec![k(1)]), (3, vec![])]);
+        assert_eq!(removed, 3);
     }
 
     #[test]

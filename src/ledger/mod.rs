@@ -10,27 +10,32 @@
 //! | `location.rs` | `--ledger` values, the default path, a password-free `Display` |
 //! | `claims.rs` | claimants, liveness of a claimant, the shared claim algorithm |
 //! | `schema.rs` | the tables and the schema version, for both stores |
-//! | `sqlite.rs`, `sqlite_file.rs` | the embedded store (one host), and its file's safety |
-//! | `postgres.rs`, `pg_conn.rs`, `tls.rs` | the shared store (many hosts), its connection, rustls |
+//! | `sqlite.rs`, `sqlite_sql.rs`, `sqlite_file.rs` | the embedded store (one host), its statements, its file's safety |
+//! | `postgres.rs`, `pg_sql.rs`, `pg_rows.rs`, `pg_conn.rs`, `tls.rs` | the shared store (many hosts), its statements, its connection, rustls |
 //! | `handle.rs` | [`Ledger`]: the store on its own thread, blocking and async calls, lease renewal |
 //!
 //! # Shape of the data
 //!
 //! A scope (API URL, project, process) is a row with a small integer id, and
-//! a key is `(scope_id, phone)` with the phone as an integer (its E.164
-//! digits, see [`PhoneKey`]): the primary key is two integers, the table
-//! clusters on it (`WITHOUT ROWID` in SQLite), and one batch's lookup is a
-//! thousand probes of one index. Runs are rows too, so an entry names its
-//! run with an integer. A claim lives in the entry's own row (`outcome` NULL
-//! until recorded, `claimant_id` set while claimed): a claim is one insert,
-//! recording it updates the same row, and there is no window in which a key
-//! is neither claimed nor recorded, which two tables would have to close
-//! with extra reads.
+//! an entry's key is `(scope_id, phone)` with the phone as an integer (its
+//! E.164 digits, see [`PhoneKey`]): the primary key is two integers, the
+//! table clusters on it (`WITHOUT ROWID` in SQLite), and a batch's lookup
+//! is a thousand probes of one index. Runs are rows too, so an entry names
+//! its run with an integer.
+//!
+//! Claims are kept apart from entries, one row per claim call with its keys
+//! in one blob: keys in flight are few, so a claimer reads all of a scope's
+//! claims at once, and claiming a batch writes one row. Only recording
+//! writes to the big index (see `schema.rs` for what that choice measured).
+//! Claimers and recorders of a scope take turns (SQLite's write lock, the
+//! scope's row lock on PostgreSQL), so a key is always either claimed,
+//! recorded, or free, as one transaction sees it.
 
 mod claims;
 mod handle;
 mod location;
 mod pg_conn;
+mod pg_rows;
 mod pg_sql;
 mod postgres;
 mod schema;

@@ -1,21 +1,22 @@
 //! The shared store: PostgreSQL, for runs on several hosts, containers or
 //! CronJobs without a disk. A batch is one statement with array parameters
-//! (`phone = ANY($2)`, `INSERT ... SELECT FROM unnest(...) ON CONFLICT`), so
-//! a thousand keys cost one round trip. Concurrent claimers meet on the
-//! primary key: `ON CONFLICT DO NOTHING` waits for the other transaction and
-//! then skips the key it took. Keys are inserted in sorted order, so two
-//! claimers lock rows in the same order and do not deadlock. Times (first
-//! and last seen, leases) come from the server's clock, so hosts with skewed
-//! clocks still agree on when a lease ran out.
+//! (`unnest($2)` joined with the entries, `INSERT ... SELECT FROM unnest(...)
+//! ON CONFLICT`), so a thousand keys cost one round trip. Claimers and
+//! recorders of a scope take turns on the scope's row lock (`FOR UPDATE`,
+//! released at commit): claim rows are read, judged and rewritten whole, so
+//! they must not change underneath. Times (first and last seen, leases) come
+//! from the server's clock, so hosts with skewed clocks agree on when a
+//! lease ran out.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use ::postgres::types::{ToSql, Type};
+use ::postgres::types::Type;
 
 use super::claims;
 use super::pg_conn::{PgConn, TxError};
-use super::pg_sql::{self as sql, Ids, NOW_MS, PgClaim, Rows};
+use super::pg_rows::{self as rows, Rows};
+use super::pg_sql::{self as sql, Ids, NOW_MS, PgClaim};
 use super::schema::{self, PG_TABLES, VERSION_KEY};
 use super::types::{
     ClaimResult, Entry, Known, PhoneKey, Recorded, Scope, Stats, in_key_order, last_per_key, lease_millis,
@@ -102,7 +103,7 @@ impl Store for PgStore {
         let ids = &mut self.ids;
         let found = self.conn.read(|client, shown| match sql::scope_id(client, ids, scope, false)? {
             None => Ok(HashMap::new()),
-            Some(id) => sql::known_keys(client, id, keys, shown),
+            Some(id) => rows::known_keys(client, ids, id, keys, shown),
         })?;
         Ok(in_key_order(keys, found))
     }
@@ -117,40 +118,35 @@ impl Store for PgStore {
         self.write(false, |client, ids, shown| {
             let scope_id = sql::scope_id(client, ids, scope, true)?.unwrap_or(0);
             let run_id = sql::run_id(client, ids, &claimant.run)?;
+            sql::lock_scope(client, scope_id)?;
             let (me, now) = sql::upsert_claimant(client, run_id, claimant, lease_millis(lease))?;
-            let mut ops = PgClaim { client, scope_id, me, shown };
+            let mut ops = PgClaim { client, ids, scope_id, me, shown };
             Ok(claims::claim_keys(&mut ops, shown, me, claimant, keys, now)?)
         })
     }
 
     fn record(&mut self, scope: &Scope, outcomes: &[Recorded], claimant: &Claimant) -> Result<(), LedgerError> {
-        self.write(true, |client, ids, _| {
-            let me = sql::claimant_id(client, claimant)?;
+        self.write(true, |client, ids, shown| {
             let scope_id = sql::scope_id(client, ids, scope, true)?.unwrap_or(0);
             let run_id = sql::run_id(client, ids, &claimant.run)?;
+            sql::lock_scope(client, scope_id)?;
+            let outcomes = last_per_key(outcomes);
             let mut rows = Rows::default();
-            for r in last_per_key(outcomes) {
+            for r in &outcomes {
                 rows.push(scope_id, r.phone, outcome_columns(&r.outcome), run_id, None);
             }
-            sql::upsert(client, &rows, me)
+            rows::upsert(client, &rows)?;
+            let keys: Vec<PhoneKey> = outcomes.iter().map(|r| r.phone).collect();
+            release_own(client, scope_id, &keys, claimant, shown)?;
+            Ok(())
         })
     }
 
     fn release(&mut self, scope: &Scope, keys: &[PhoneKey], claimant: &Claimant) -> Result<u64, LedgerError> {
-        self.write(false, |client, ids, _| {
-            let (Some(me), Some(scope_id)) =
-                (sql::claimant_id(client, claimant)?, sql::scope_id(client, ids, scope, false)?)
-            else {
-                return Ok(0);
-            };
-            let keys: Vec<i64> = keys.iter().map(|k| k.to_db()).collect();
-            let args: [(&(dyn ToSql + Sync), Type); 3] =
-                [(&scope_id, Type::INT8), (&keys, Type::INT8_ARRAY), (&me, Type::INT8)];
-            let dropped = "DELETE FROM leadctl_entries \
-                           WHERE scope_id = $1 AND phone = ANY($2) AND claimant_id = $3 AND outcome IS NULL";
-            let unclaimed = "UPDATE leadctl_entries SET claimant_id = NULL \
-                             WHERE scope_id = $1 AND phone = ANY($2) AND claimant_id = $3";
-            Ok(client.execute_typed(dropped, &args)? + client.execute_typed(unclaimed, &args)?)
+        self.write(false, |client, ids, shown| {
+            let Some(scope_id) = sql::scope_id(client, ids, scope, false)? else { return Ok(0) };
+            sql::lock_scope(client, scope_id)?;
+            release_own(client, scope_id, keys, claimant, shown)
         })
     }
 
@@ -159,12 +155,12 @@ impl Store for PgStore {
     }
 
     fn stats(&mut self) -> Result<Stats, LedgerError> {
-        self.conn.read(sql::stats)
+        self.conn.read(rows::stats)
     }
 
     fn forget(&mut self, phone: PhoneKey, process: Option<&str>) -> Result<u64, LedgerError> {
         self.write(true, |client, _, _| {
-            let sql = "DELETE FROM leadctl_entries WHERE phone = $1 AND outcome IS NOT NULL \
+            let sql = "DELETE FROM leadctl_entries WHERE phone = $1 \
                        AND scope_id IN (SELECT id FROM leadctl_scopes WHERE $2::text IS NULL OR process = $2)";
             Ok(client.execute_typed(sql, &[(&phone.to_db(), Type::INT8), (&process, Type::TEXT)])?)
         })
@@ -173,7 +169,7 @@ impl Store for PgStore {
     fn prune(&mut self, older_than: SystemTime) -> Result<u64, LedgerError> {
         let cutoff = to_millis(older_than);
         self.write(true, |client, _, _| {
-            let sql = "DELETE FROM leadctl_entries WHERE outcome IS NOT NULL AND last_seen < $1";
+            let sql = "DELETE FROM leadctl_entries WHERE last_seen < $1";
             let removed = client.execute_typed(sql, &[(&cutoff, Type::INT8)])?;
             for statement in sql::PRUNE_CLAIMS {
                 client.execute_typed(statement, &[(&cutoff, Type::INT8)])?;
@@ -187,7 +183,8 @@ impl Store for PgStore {
         let mut count = 0;
         loop {
             // One statement per page: no transaction stays open while `each` runs.
-            let page = self.conn.read(|client, shown| sql::export_page(client, after, shown))?;
+            let ids = &mut self.ids;
+            let page = self.conn.read(|client, shown| rows::export_page(client, ids, after, shown))?;
             let Some(last) = page.last() else { return Ok(count) };
             after = (last.0, last.1.phone.to_db());
             for (_, entry) in page {
@@ -215,8 +212,24 @@ impl Store for PgStore {
                     }
                 }
             }
-            sql::upsert(client, &rows, None)?;
+            rows::upsert(client, &rows)?;
             Ok(entries.len() as u64)
         })
     }
+}
+
+/// Removes `keys` from the claimant's claims in the (locked) scope; returns how many went.
+fn release_own(
+    client: &mut ::postgres::Client,
+    scope_id: i64,
+    keys: &[PhoneKey],
+    claimant: &Claimant,
+    shown: &str,
+) -> Result<u64, TxError> {
+    let Some(me) = sql::claimant_id(client, claimant)? else { return Ok(0) };
+    let (changed, removed) = claims::without_keys(sql::own_claims(client, scope_id, me, shown)?, keys);
+    for (id, left) in changed {
+        sql::rewrite_claim(client, id, &left)?;
+    }
+    Ok(removed)
 }

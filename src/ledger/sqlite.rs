@@ -16,7 +16,6 @@
 //! Claims are transient anyway, and a lost record only means the next run
 //! sends that lead again and records the server's duplicate answer.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -25,7 +24,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction,
 use super::claims;
 use super::schema::{self, MERGE_SET, SQLITE_APPLICATION_ID, SQLITE_TABLES, VERSION_KEY};
 use super::sqlite_file;
-use super::sqlite_sql::{self as sql, Ids, SqliteClaim, key_array, now_ms};
+use super::sqlite_sql::{self as sql, Ids, SqliteClaim, now_ms};
 use super::types::{
     ClaimResult, Entry, Known, PhoneKey, Recorded, Scope, Stats, in_key_order, last_per_key, lease_millis,
     outcome_columns, to_millis,
@@ -86,13 +85,22 @@ impl SqliteStore {
         // A lookup of a full ledger reads its whole index: map the file
         // rather than copy pages through SQLite's small default cache.
         conn.pragma_update(None, "mmap_size", 1_i64 << 30).at(&shown)?;
+        // Recording a batch of random phone numbers dirties about one page
+        // per key: room for a few batches, so that a transaction never
+        // spills to the WAL half-done, and a checkpoint (two fsyncs, and a
+        // copy of every page) about every 30 batches rather than after each.
+        // Measured on 300,000 keys: record 6.7 s with SQLite's default of
+        // 1000 pages, 4.8 s with 10,000, 3.2 s with 50,000; 32,768 caps the
+        // WAL at 128 MB, cut back to 64 MB after a checkpoint.
+        conn.pragma_update(None, "cache_size", -16_384).at(&shown)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 32_768).at(&shown)?;
+        conn.pragma_update(None, "journal_size_limit", 64_i64 << 20).at(&shown)?;
         conn.set_prepared_statement_cache_capacity(32);
         rusqlite::vtab::array::load_module(&conn).at(&shown)?;
         let upsert_sql = format!(
             "INSERT INTO leadctl_entries AS t (scope_id, phone, outcome, lead_id, initialized, reason, run_id, \
-             first_seen, last_seen, claimant_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL) \
-             ON CONFLICT (scope_id, phone) DO UPDATE SET {}",
-            MERGE_SET.replace("?ME", "?10")
+             first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (scope_id, phone) DO UPDATE SET {MERGE_SET}"
         );
         let path = path.to_path_buf();
         let mut store = SqliteStore { conn, location, shown, path, ids: Ids::default(), upsert_sql };
@@ -164,7 +172,7 @@ impl Store for SqliteStore {
         let Some(scope_id) = sql::scope_id(&self.conn, &mut self.ids, scope, false, shown)? else {
             return Ok(vec![None; keys.len()]);
         };
-        let found = sql::known_keys(&self.conn, scope_id, keys, shown)?;
+        let found = sql::known_keys(&self.conn, &mut self.ids, scope_id, keys, shown)?;
         Ok(in_key_order(keys, found))
     }
 
@@ -180,7 +188,7 @@ impl Store for SqliteStore {
             let scope_id = sql::scope_id(tx, ids, scope, true, shown)?.unwrap_or(0);
             let run_id = sql::run_id(tx, ids, &claimant.run, shown)?;
             let me = sql::upsert_claimant(tx, run_id, claimant, now.saturating_add(lease_millis(lease)), shown)?;
-            let mut ops = SqliteClaim { tx, scope_id, me, shown };
+            let mut ops = SqliteClaim { conn: tx, ids, scope_id, me, shown };
             claims::claim_keys(&mut ops, shown, me, claimant, keys, now)
         })
     }
@@ -188,35 +196,25 @@ impl Store for SqliteStore {
     fn record(&mut self, scope: &Scope, outcomes: &[Recorded], claimant: &Claimant) -> Result<(), LedgerError> {
         self.write(|tx, ids, shown, upsert| {
             let now = now_ms();
-            let me = sql::claimant_id(tx, claimant, shown)?;
             let scope_id = sql::scope_id(tx, ids, scope, true, shown)?.unwrap_or(0);
             let run_id = sql::run_id(tx, ids, &claimant.run, shown)?;
+            let outcomes = last_per_key(outcomes);
             let mut stmt = tx.prepare_cached(upsert).at(shown)?;
-            for r in last_per_key(outcomes) {
+            for r in &outcomes {
                 let (outcome, lead_id, initialized, reason) = outcome_columns(&r.outcome);
-                let row =
-                    params![scope_id, r.phone.to_db(), outcome, lead_id, initialized, reason, run_id, now, now, me];
+                let row = params![scope_id, r.phone.to_db(), outcome, lead_id, initialized, reason, run_id, now, now];
                 stmt.execute(row).at(shown)?;
             }
+            let keys: Vec<PhoneKey> = outcomes.iter().map(|r| r.phone).collect();
+            release_own(tx, scope_id, &keys, claimant, shown)?;
             Ok(())
         })
     }
 
     fn release(&mut self, scope: &Scope, keys: &[PhoneKey], claimant: &Claimant) -> Result<u64, LedgerError> {
-        self.write(|tx, ids, shown, _| {
-            let (Some(me), Some(scope_id)) =
-                (sql::claimant_id(tx, claimant, shown)?, sql::scope_id(tx, ids, scope, false, shown)?)
-            else {
-                return Ok(0);
-            };
-            let keys = key_array(keys.iter().copied());
-            let dropped = "DELETE FROM leadctl_entries \
-                           WHERE scope_id = ?1 AND phone IN rarray(?2) AND claimant_id = ?3 AND outcome IS NULL";
-            let unclaimed = "UPDATE leadctl_entries SET claimant_id = NULL \
-                             WHERE scope_id = ?1 AND phone IN rarray(?2) AND claimant_id = ?3";
-            let a = tx.prepare_cached(dropped).at(shown)?.execute(params![scope_id, keys.clone(), me]).at(shown)?;
-            let b = tx.prepare_cached(unclaimed).at(shown)?.execute(params![scope_id, keys, me]).at(shown)?;
-            Ok((a + b) as u64)
+        self.write(|tx, ids, shown, _| match sql::scope_id(tx, ids, scope, false, shown)? {
+            Some(scope_id) => release_own(tx, scope_id, keys, claimant, shown),
+            None => Ok(0),
         })
     }
 
@@ -240,7 +238,7 @@ impl Store for SqliteStore {
 
     fn forget(&mut self, phone: PhoneKey, process: Option<&str>) -> Result<u64, LedgerError> {
         self.write(|tx, _, shown, _| {
-            let sql = "DELETE FROM leadctl_entries WHERE phone = ?1 AND outcome IS NOT NULL \
+            let sql = "DELETE FROM leadctl_entries WHERE phone = ?1 \
                        AND scope_id IN (SELECT id FROM leadctl_scopes WHERE ?2 IS NULL OR process = ?2)";
             Ok(tx.execute(sql, params![phone.to_db(), process]).at(shown)? as u64)
         })
@@ -249,9 +247,7 @@ impl Store for SqliteStore {
     fn prune(&mut self, older_than: SystemTime) -> Result<u64, LedgerError> {
         let cutoff = to_millis(older_than);
         self.write(|tx, _, shown, _| {
-            let removed = tx
-                .execute("DELETE FROM leadctl_entries WHERE outcome IS NOT NULL AND last_seen < ?1", [cutoff])
-                .at(shown)?;
+            let removed = tx.execute("DELETE FROM leadctl_entries WHERE last_seen < ?1", [cutoff]).at(shown)?;
             for statement in sql::PRUNE_CLAIMS {
                 tx.execute(statement, [cutoff]).at(shown)?;
             }
@@ -264,7 +260,7 @@ impl Store for SqliteStore {
         let mut count = 0;
         loop {
             // One read transaction per page: nothing stays open while `each` runs.
-            let page = sql::export_page(&self.conn, after, &self.shown)?;
+            let page = sql::export_page(&self.conn, &mut self.ids, after, &self.shown)?;
             let Some(last) = page.last() else { return Ok(count) };
             after = (last.0, last.1.phone.to_db());
             for (_, entry) in page {
@@ -282,19 +278,8 @@ impl Store for SqliteStore {
                 let run_id = sql::run_id(tx, ids, &e.known.recorded_by, shown)?;
                 let (outcome, lead_id, initialized, reason) = outcome_columns(&e.known.outcome);
                 let (first, last) = (to_millis(e.known.first_seen), to_millis(e.known.last_seen));
-                let none: Option<i64> = None;
-                let row = params![
-                    scope_id,
-                    e.phone.to_db(),
-                    outcome,
-                    lead_id,
-                    initialized,
-                    reason,
-                    run_id,
-                    first,
-                    last,
-                    none
-                ];
+                let row =
+                    params![scope_id, e.phone.to_db(), outcome, lead_id, initialized, reason, run_id, first, last];
                 stmt.execute(row).at(shown)?;
             }
             Ok(entries.len() as u64)
@@ -302,5 +287,18 @@ impl Store for SqliteStore {
     }
 }
 
-/// Known entries of one scope among `keys`, for `lookup`.
-pub(super) type Found = HashMap<PhoneKey, Known>;
+/// Removes `keys` from the claimant's claims in the scope; returns how many went.
+fn release_own(
+    tx: &Transaction<'_>,
+    scope_id: i64,
+    keys: &[PhoneKey],
+    claimant: &Claimant,
+    shown: &str,
+) -> Result<u64, LedgerError> {
+    let Some(me) = sql::claimant_id(tx, claimant, shown)? else { return Ok(0) };
+    let (changed, removed) = claims::without_keys(sql::own_claims(tx, scope_id, me, shown)?, keys);
+    for (id, left) in changed {
+        sql::rewrite_claim(tx, id, &left, shown)?;
+    }
+    Ok(removed)
+}

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::LedgerError;
@@ -172,7 +173,7 @@ impl OutcomeKind {
 
 /// A run as entries and claims name it: the run's name (its directory) and
 /// the host it ran on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct RunRef {
     pub run: String,
     pub host: String,
@@ -182,8 +183,9 @@ pub struct RunRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Known {
     pub outcome: Outcome,
-    /// The run that recorded the outcome kept now.
-    pub recorded_by: RunRef,
+    /// The run that recorded the outcome kept now (shared: a million keys
+    /// known from one run name it once).
+    pub recorded_by: Arc<RunRef>,
     /// When the key was first and last recorded (the store's clock).
     pub first_seen: SystemTime,
     pub last_seen: SystemTime,
@@ -280,20 +282,20 @@ impl Stats {
     }
 }
 
-/// A `Known` from the columns both stores select in the same order.
+/// An entry's columns as both stores select them: outcome, lead id,
+/// initialized, reason, first seen, last seen, run id.
 pub(crate) struct KnownColumns {
     pub outcome: i64,
     pub lead_id: Option<String>,
     pub initialized: Option<bool>,
     pub reason: Option<String>,
-    pub first_seen: Option<i64>,
-    pub last_seen: Option<i64>,
-    pub run: Option<String>,
-    pub host: Option<String>,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub run_id: i64,
 }
 
 impl KnownColumns {
-    pub(crate) fn into_known(self, shown: &str) -> Result<Known, LedgerError> {
+    pub(crate) fn into_known(self, recorded_by: Arc<RunRef>, shown: &str) -> Result<Known, LedgerError> {
         let outcome = match OutcomeKind::from_db(self.outcome) {
             Some(OutcomeKind::Accepted) => {
                 Outcome::Accepted { lead_id: self.lead_id, initialized: self.initialized.unwrap_or(false) }
@@ -306,12 +308,11 @@ impl KnownColumns {
                 });
             }
         };
-        let first = self.first_seen.unwrap_or(0);
         Ok(Known {
             outcome,
-            recorded_by: RunRef { run: self.run.unwrap_or_default(), host: self.host.unwrap_or_default() },
-            first_seen: from_millis(first),
-            last_seen: from_millis(self.last_seen.unwrap_or(first)),
+            recorded_by,
+            first_seen: from_millis(self.first_seen),
+            last_seen: from_millis(self.last_seen),
         })
     }
 }

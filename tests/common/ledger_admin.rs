@@ -15,7 +15,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(86_400);
 
 fn entry(scope: &Scope, i: u64, outcome: Outcome, first_seen: SystemTime, last_seen: SystemTime) -> Entry {
-    let recorded_by = RunRef { run: "imported".into(), host: "crm".into() };
+    let recorded_by = std::sync::Arc::new(RunRef { run: "imported".into(), host: "crm".into() });
     Entry { scope: scope.clone(), phone: key(i), known: Known { outcome, recorded_by, first_seen, last_seen } }
 }
 

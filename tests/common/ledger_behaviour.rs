@@ -105,6 +105,24 @@ pub fn an_expired_lease_is_taken_over(b: &dyn Backend) {
     assert!(matches!(&back[..], [ClaimResult::HeldBy(h)] if h.run.run == "run-2"), "{back:?}");
 }
 
+/// Taking over part of a dead run's claim leaves its other keys where they
+/// were: still dead, still takeable, never lost.
+pub fn a_takeover_moves_only_the_keys_asked_for(b: &dyn Backend) {
+    let mut store = b.open();
+    let s = scope("p");
+    store.claim(&s, &keys(0, 3), &foreign("dead"), Duration::ZERO).expect("claim");
+    let one = store.claim(&s, &[key(1)], &local("taker"), MINUTE).expect("claim");
+    assert!(matches!(&one[..], [ClaimResult::TakenOver { .. }]), "{one:?}");
+    let all = store.claim(&s, &keys(0, 3), &local("third"), MINUTE).expect("claim");
+    match &all[..] {
+        [ClaimResult::TakenOver { from: a, .. }, ClaimResult::HeldBy(h), ClaimResult::TakenOver { from: c, .. }] => {
+            assert_eq!((a.run.run.as_str(), h.run.run.as_str(), c.run.run.as_str()), ("dead", "taker", "dead"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.stats().expect("stats").claims, 3, "each key is claimed once");
+}
+
 pub fn renew_extends_the_lease(b: &dyn Backend) {
     let mut store = b.open();
     let (s, holder) = (scope("p"), foreign("run-1"));
