@@ -212,6 +212,15 @@ impl Store for PgStore {
                     }
                 }
             }
+            // Like a recorder, wait for claimers of these scopes (in one
+            // order, so that two importers cannot deadlock): a claimer then
+            // sees these entries, or finishes before they exist.
+            let mut scopes: Vec<i64> = at.keys().map(|(scope_id, _)| *scope_id).collect();
+            scopes.sort_unstable();
+            scopes.dedup();
+            for scope_id in scopes {
+                sql::lock_scope(client, scope_id)?;
+            }
             rows::upsert(client, &rows)?;
             Ok(entries.len() as u64)
         })
