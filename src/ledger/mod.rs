@@ -30,6 +30,16 @@
 //! Claimers and recorders of a scope take turns (SQLite's write lock, the
 //! scope's row lock on PostgreSQL), so a key is always either claimed,
 //! recorded, or free, as one transaction sees it.
+//!
+//! # Cost (`cargo bench --bench ledger_store`)
+//!
+//! A lookup is a primary-key probe per key, about 2 us on SQLite (1,000,000
+//! keys in 2-3 s on two busy cores) and 2-3 times that on PostgreSQL over
+//! loopback. `claim` answers known keys too, so a run needs no lookup before
+//! claiming. Recording is the expensive step: each new key lands on a
+//! random page of the entries index, so a batch of 1,000 dirties about
+//! 1,000 pages, each written whole to SQLite's WAL (15-20 us a key measured,
+//! mostly in the kernel); sorted bulk writes (`import`) cost a tenth of that.
 
 mod claims;
 mod handle;
