@@ -21,6 +21,7 @@ pub mod deliver;
 pub mod exit;
 pub mod input;
 pub mod journal;
+pub mod ledger;
 pub mod log;
 pub mod metrics;
 pub mod output;

@@ -1,0 +1,169 @@
+//! The delivery ledger's stores: one behaviour suite, written once in
+//! `common/ledger_behaviour.rs` and `common/ledger_admin.rs`, run against
+//! SQLite (a temporary directory) and PostgreSQL (a fresh database on the
+//! server `LEADCTL_TEST_POSTGRES_URL` names, e.g.
+//! `postgres://postgres@127.0.0.1:5432/test`; the user needs CREATEDB). Without that variable the
+//! PostgreSQL half prints a notice and passes; with it set and the server
+//! out of reach, it fails. Below the suite: what only one store has (file
+//! modes, TLS) and what no store may do (show a password).
+
+#[path = "common/ledger_admin.rs"]
+mod ledger_admin;
+#[path = "common/ledger_backends.rs"]
+mod ledger_backends;
+#[path = "common/ledger_behaviour.rs"]
+mod ledger_behaviour;
+
+use leadctl::ledger::{LedgerError, Location, OpenOptions};
+use ledger_backends::{Backend, PgBackend, SqliteBackend};
+
+/// Each name is a function over a `&dyn Backend`; each becomes one test per store.
+macro_rules! suite {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$module::$name(&super::SqliteBackend::new()); } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { if let Some(b) = super::PgBackend::new() { super::$module::$name(&b); } } )*
+        }
+    };
+}
+
+suite! {
+    ledger_behaviour::schema_is_created_once_and_versioned,
+    ledger_behaviour::newer_schema_is_refused,
+    ledger_behaviour::lookup_knows_accepted_and_rejected_keys,
+    ledger_behaviour::a_live_claim_is_held_by_another_run,
+    ledger_behaviour::an_expired_lease_is_taken_over,
+    ledger_behaviour::a_takeover_moves_only_the_keys_asked_for,
+    ledger_behaviour::renew_extends_the_lease,
+    ledger_behaviour::a_dead_process_on_this_machine_is_taken_over_at_once,
+    ledger_behaviour::the_same_run_takes_its_claims_back,
+    ledger_behaviour::record_and_release_free_the_claims,
+    ledger_behaviour::concurrent_claims_never_share_a_key,
+    ledger_admin::stats_count_by_scope_and_outcome,
+    ledger_admin::forget_removes_a_number,
+    ledger_admin::prune_removes_entries_not_seen_since,
+    ledger_admin::export_and_import_round_trip,
+    ledger_admin::export_pages_through_many_entries,
+    ledger_admin::recording_again_merges,
+    ledger_admin::the_handle_answers_blocking_and_async_calls,
+    ledger_admin::the_handle_renews_its_lease,
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[test]
+fn sqlite_file_is_private_and_a_readable_one_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let b = SqliteBackend::new();
+    let mut store = b.open();
+    ledger_backends::deliver(
+        &mut *store,
+        &ledger_backends::scope("p"),
+        &ledger_backends::keys(0, 3),
+        &ledger_backends::local("run-1"),
+        &ledger_backends::accepted("ld"),
+    );
+    let wal = b.path.with_file_name("ledger.db-wal");
+    assert!(wal.exists(), "WAL mode keeps a -wal file while open");
+    assert_eq!(mode(b.path.parent().expect("dir")), 0o700);
+    assert_eq!(mode(&b.path), 0o600);
+    assert_eq!(mode(&wal), 0o600, "SQLite gives the WAL the database's mode");
+    drop(store);
+
+    std::fs::set_permissions(&b.path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let err = leadctl::ledger::open(&b.location(), &OpenOptions::default()).err().expect("refused");
+    assert!(matches!(err, LedgerError::Permissions { mode: 0o640, .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&format!("chmod 600 {}", b.path.display())), "{message}");
+}
+
+#[test]
+fn sqlite_refuses_another_programs_database() {
+    let b = SqliteBackend::new();
+    std::fs::create_dir_all(b.path.parent().expect("dir")).expect("mkdir");
+    rusqlite::Connection::open(&b.path)
+        .and_then(|c| c.execute_batch("CREATE TABLE invoices (id INTEGER)"))
+        .expect("db");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&b.path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let err = leadctl::ledger::open(&b.location(), &OpenOptions::default()).err().expect("refused");
+    assert!(matches!(err, LedgerError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("another program's"), "{err}");
+}
+
+#[test]
+fn a_password_is_never_shown() {
+    let text = "postgres://ann:s3cret@127.0.0.1:1/ledger?password=hunter2&sslmode=disable&connect_timeout=2";
+    let location = Location::parse(text).expect("parses");
+    for shown in [location.to_string(), format!("{location:?}")] {
+        assert!(!shown.contains("s3cret") && !shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("ann@127.0.0.1:1/ledger"), "{shown}");
+    }
+    // Nor in the error of a connection that fails (port 1: nothing listens).
+    let err = leadctl::ledger::open(&location, &OpenOptions::default()).err().expect("unreachable");
+    assert!(matches!(err, LedgerError::Unavailable { .. }), "{err:?}");
+    let message = format!("{err} {err:?}");
+    assert!(!message.contains("s3cret") && !message.contains("hunter2"), "{message}");
+}
+
+/// `require` encrypts with any certificate; `verify-full` refuses one no
+/// root vouches for. Runs when the test server speaks TLS.
+#[test]
+fn postgres_tls_modes() {
+    let Some(b) = PgBackend::new() else { return };
+    if b.query_text("SHOW ssl").as_deref() != Some("on") {
+        eprintln!("note: the test PostgreSQL server has ssl off; skipping the TLS modes");
+        return;
+    }
+    let name = format!("leadctl_tls_{}", std::process::id());
+    let with_mode = |mode: &str| {
+        let url = ledger_backends::with_param(b.url(), "application_name", &name);
+        Location::parse(&ledger_backends::with_param(&url, "sslmode", mode)).expect("parses")
+    };
+    let mut store = match leadctl::ledger::open(&with_mode("require"), &OpenOptions::default()) {
+        Ok(store) => store,
+        // The server has TLS on, but something between (a pooler) has not.
+        Err(e) if e.to_string().contains("does not support TLS") => {
+            eprintln!("note: TLS is not offered on the way to the test server ({e}); skipping");
+            return;
+        }
+        Err(e) => panic!("TLS without checks: {e}"),
+    };
+    assert!(store.stats().is_ok());
+    let encrypted = b.query_text(&format!(
+        "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE s.ssl AND a.application_name = '{name}'"
+    ));
+    assert_eq!(encrypted.as_deref(), Some("1"), "the ledger's connection is encrypted");
+    let err = leadctl::ledger::open(&with_mode("verify-full"), &OpenOptions::default()).err().expect("refused");
+    assert!(matches!(err, LedgerError::Unavailable { .. }), "{err:?}");
+    assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
+    eprintln!("verify-full refused the test server: {err}");
+}
+
+/// A connection the server (or a pooler) drops is replaced on the next call.
+#[test]
+fn postgres_reconnects_after_the_server_drops_it() {
+    let Some(b) = PgBackend::new() else { return };
+    let name = format!("leadctl_drop_{}", std::process::id());
+    let location = Location::parse(&ledger_backends::with_param(b.url(), "application_name", &name)).expect("parses");
+    let mut store = leadctl::ledger::open(&location, &ledger_backends::options()).expect("open");
+    let (s, me) = (ledger_backends::scope("p"), ledger_backends::local("run-1"));
+    let terminate = format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{name}' AND pid <> pg_backend_pid()"
+    );
+    b.execute(&terminate);
+    store.claim(&s, &ledger_backends::keys(0, 2), &me, std::time::Duration::from_secs(60)).expect("claim after a drop");
+    b.execute(&terminate);
+    let found = store.lookup(&s, &ledger_backends::keys(0, 2)).expect("lookup after a drop");
+    assert_eq!(found, vec![None, None]);
+}
