@@ -41,6 +41,7 @@ complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l rate -d 'Clie
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l max-attempts -d 'Attempts per batch for 5xx and network errors [default: 5]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l timeout -d 'Request timeout in seconds [default: 60]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l max-rate-limit-wait -d 'Total seconds a run may wait out 429 answers [default: 300]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l ledger -d 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...`; `off` for none [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l retry-base-ms -d 'First retry delay in milliseconds (doubling, full jitter); for tests' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l process-id -d 'Process id for rows without their own processId' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l project-id -d 'Project id of the API key; rows must match it [env: LEADCTL_PROJECT_ID]' -r
@@ -72,6 +73,8 @@ complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l config -d 'Co
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -s y -l yes -d 'Do not ask for confirmation before `--initialize`'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l sandbox -d 'Start the bundled sandbox in this process and upload to it (no risk)'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l dry-run -d 'Check and batch, send nothing'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l no-ledger -d 'Use no ledger for this run: leads an earlier run sent are sent again'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l resend-known -d 'Send leads the ledger knows (and record their answers as usual)'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l existing -d 'FILE holds existing lead ids (one a line, or a leadId column): send `leadIds`'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l initialize -d 'Initialize the leads for calling: this starts real phone calls (`validate`: apply the one-call-per-phone rule)'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l json -d 'Print the summary as one JSON object on stdout, and nothing else there'

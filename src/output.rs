@@ -314,6 +314,8 @@ pub struct Tally {
     pub rejected_by_code: BTreeMap<String, u64>,
     /// Accepted rows confirmed by an "already exists" answer after a lost response.
     pub accepted_after_lost_response: u64,
+    /// Accepted rows the ledger knew an earlier run uploaded (not sent).
+    pub already_uploaded: u64,
 }
 
 impl Tally {
@@ -325,8 +327,10 @@ impl Tally {
     /// Counts one accepted row.
     pub fn count_accepted(&mut self, note: &Note) {
         self.accepted += 1;
-        if *note == Note::LostResponseConfirmed {
-            self.accepted_after_lost_response += 1;
+        match note {
+            Note::LostResponseConfirmed => self.accepted_after_lost_response += 1,
+            Note::AlreadyUploaded { .. } => self.already_uploaded += 1,
+            Note::Created | Note::InitializedEarlierUpload => {}
         }
     }
 

@@ -81,6 +81,8 @@ pub struct Summary {
     pub files: BTreeMap<&'static str, PathBuf>,
     pub counts: Counts,
     pub rejected_by_code: BTreeMap<String, u64>,
+    /// The delivery ledger used (`null`: none), without any password.
+    pub ledger: Option<String>,
     /// Local rules not applied in this run (`validate` with no project: `project`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks_skipped: Vec<&'static str>,
@@ -109,7 +111,7 @@ impl Summary {
             retryable: tally.retryable,
             passed,
             accepted_after_lost_response: tally.accepted_after_lost_response,
-            already_uploaded: 0,
+            already_uploaded: tally.already_uploaded,
         }
     }
 
@@ -157,6 +159,13 @@ impl Summary {
                 }
                 None => {}
             }
+        }
+        if c.already_uploaded > 0 {
+            let _ = writeln!(
+                s,
+                "  ({} accepted leads were already uploaded by an earlier run: not sent again)",
+                c.already_uploaded
+            );
         }
         if c.accepted_after_lost_response > 0 {
             let _ = writeln!(

@@ -59,11 +59,18 @@ pub enum Note {
     /// An earlier attempt whose answer was lost created it; the server's
     /// "already exists" answer to a later attempt confirmed it.
     LostResponseConfirmed,
+    /// The ledger knows an earlier run uploaded it: not sent again.
+    AlreadyUploaded { run: String, date: String },
+    /// The ledger knew it was uploaded without a call; this run (with
+    /// `--initialize`) initialized it by its lead id.
+    InitializedEarlierUpload,
 }
 
 /// The text of [`Note::LostResponseConfirmed`].
 const LOST_RESPONSE_TEXT: &str =
     "created by an earlier attempt whose response was lost; confirmed by the server's \"already exists\" answer";
+/// The text of [`Note::InitializedEarlierUpload`].
+const INITIALIZED_TEXT: &str = "initialized an earlier upload";
 
 impl Note {
     /// The note as written in the `leadctl_note` column.
@@ -71,12 +78,23 @@ impl Note {
         match self {
             Note::Created => Cow::Borrowed(""),
             Note::LostResponseConfirmed => Cow::Borrowed(LOST_RESPONSE_TEXT),
+            Note::AlreadyUploaded { run, date } => Cow::Owned(format!("already uploaded (run {run}, date {date})")),
+            Note::InitializedEarlierUpload => Cow::Borrowed(INITIALIZED_TEXT),
         }
     }
 
     /// Reads a note back from an output file (resume).
     pub fn parse(text: &str) -> Note {
-        if text == LOST_RESPONSE_TEXT { Note::LostResponseConfirmed } else { Note::Created }
+        let uploaded = || {
+            let inner = text.strip_prefix("already uploaded (run ")?.strip_suffix(')')?;
+            let (run, date) = inner.rsplit_once(", date ")?;
+            Some(Note::AlreadyUploaded { run: run.to_owned(), date: date.to_owned() })
+        };
+        match text {
+            LOST_RESPONSE_TEXT => Note::LostResponseConfirmed,
+            INITIALIZED_TEXT => Note::InitializedEarlierUpload,
+            _ => uploaded().unwrap_or(Note::Created),
+        }
     }
 }
 
@@ -95,7 +113,9 @@ mod tests {
 
     #[test]
     fn notes_read_back_as_written() {
-        for note in [Note::Created, Note::LostResponseConfirmed] {
+        let uploaded =
+            Note::AlreadyUploaded { run: "leads.leadctl/20261130T020000Z".into(), date: "2026-11-30".into() };
+        for note in [Note::Created, Note::LostResponseConfirmed, uploaded, Note::InitializedEarlierUpload] {
             assert_eq!(Note::parse(&note.text()), note);
         }
     }

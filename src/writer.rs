@@ -3,19 +3,23 @@
 //! queue in one order. Readers, checkers and senders only send it events.
 
 use std::io;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::input::Row;
 use crate::journal::{Entry, Journal, RangeSet};
+use crate::ledger::{Session, Writes};
 use crate::output::{Sinks, Tally, Verdict};
 
 /// What the writer is asked to do.
 pub enum Event {
     /// Rows and where they go. `answered` marks the rows of a server answer:
     /// they are handed to the OS at once, so `kill -9` cannot lose them.
-    Sorted { rows: Vec<(Row, Verdict)>, answered: bool },
+    /// `ledger`: what the ledger must record (or release) of them, after
+    /// they are in the files and before the journal says they are done.
+    Sorted { rows: Vec<(Row, Verdict)>, answered: bool, ledger: Writes },
     /// A batch is about to be sent: make every earlier row durable, record
     /// the batch's rows in the journal, `fsync`, then acknowledge.
     Sent { rows: RangeSet, ack: oneshot::Sender<io::Result<()>> },
@@ -35,12 +39,22 @@ pub struct WriterGone;
 impl Outbox {
     /// Sorts rows (from async code).
     pub async fn sort(&self, rows: Vec<(Row, Verdict)>, answered: bool) -> Result<(), WriterGone> {
-        self.0.send(Event::Sorted { rows, answered }).await.map_err(|_| WriterGone)
+        self.sort_and_record(rows, answered, Writes::default()).await
+    }
+
+    /// Sorts rows and records what the ledger must know of them.
+    pub async fn sort_and_record(
+        &self,
+        rows: Vec<(Row, Verdict)>,
+        answered: bool,
+        ledger: Writes,
+    ) -> Result<(), WriterGone> {
+        self.0.send(Event::Sorted { rows, answered, ledger }).await.map_err(|_| WriterGone)
     }
 
     /// Sorts rows (from a plain thread).
     pub fn sort_blocking(&self, rows: Vec<(Row, Verdict)>) -> Result<(), WriterGone> {
-        self.0.blocking_send(Event::Sorted { rows, answered: false }).map_err(|_| WriterGone)
+        self.0.blocking_send(Event::Sorted { rows, answered: false, ledger: Writes::default() }).map_err(|_| WriterGone)
     }
 
     /// Records a batch's rows durably before it is sent.
@@ -55,14 +69,32 @@ impl Outbox {
     }
 }
 
+/// The first failure of the ledger, shared by the writer (which records)
+/// and the engine (which then stops sending).
+#[derive(Debug, Clone, Default)]
+pub struct LedgerFailure(Arc<OnceLock<String>>);
+
+impl LedgerFailure {
+    /// Notes a failure (the first one is kept).
+    pub fn fail(&self, why: String) {
+        let _ = self.0.set(why);
+    }
+
+    pub fn get(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
+}
+
 /// The running writer thread.
 pub struct WriterHandle(JoinHandle<io::Result<(Sinks, Option<Journal>)>>);
 
-/// Starts the writer. `journal` is `None` for `validate` and `--dry-run`.
+/// Starts the writer. `journal` is `None` for `validate` and `--dry-run`;
+/// `ledger` when the run records answers in a ledger.
 pub fn spawn(
     sinks: Sinks,
     journal: Option<Journal>,
-    counters: std::sync::Arc<crate::progress::Counters>,
+    counters: Arc<crate::progress::Counters>,
+    ledger: Option<(Session, LedgerFailure)>,
 ) -> io::Result<(Outbox, WriterHandle)> {
     // Small on purpose: an event can hold a whole batch of rows, and a slow
     // disk must slow the senders down rather than let rows pile up in memory.
@@ -75,13 +107,14 @@ pub fn spawn(
         }
         while let Some(event) = rx.blocking_recv() {
             match event {
-                Event::Sorted { rows, answered } => {
+                Event::Sorted { rows, answered, ledger: writes } => {
                     for (row, verdict) in &rows {
                         sinks.sort(row, verdict)?;
                     }
                     counters.publish(sinks.tally());
                     if answered {
                         sinks.flush(false)?;
+                        record_in_ledger(ledger.as_ref(), writes);
                         record_done(&mut sinks, journal.as_mut())?;
                     }
                 }
@@ -111,6 +144,19 @@ pub fn spawn(
         Ok((sinks, journal))
     })?;
     Ok((Outbox(tx), WriterHandle(handle)))
+}
+
+/// Records answers in the ledger (the rows are in the files already). A
+/// ledger that fails is not asked again: the failure stops the sending,
+/// and the files keep every row whatever the ledger does.
+fn record_in_ledger(ledger: Option<&(Session, LedgerFailure)>, writes: Writes) {
+    let Some((session, failure)) = ledger else { return };
+    if writes.is_empty() || failure.get().is_some() {
+        return;
+    }
+    if let Err(e) = session.write(writes) {
+        failure.fail(e.to_string());
+    }
 }
 
 /// After the sinks were flushed: the rows they now hold in accepted and

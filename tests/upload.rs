@@ -203,7 +203,8 @@ fn outputs_are_private_and_never_overwritten() {
 
     // Without --out-dir: <input dir>/<stem>.leadctl/<UTC time>/.
     let run = world.leadctl(&["upload", file.to_str().expect("utf-8"), "--quiet"]);
-    run.assert_code(3); // the same leads again: the server says they exist
+    run.assert_code(0); // the same leads again: the ledger knows them, nothing is sent
+    assert_eq!(world.state().requests.len(), 1);
     let parent = world.path("l.leadctl");
     let dirs: Vec<_> = std::fs::read_dir(&parent).expect("default run dir").collect();
     assert_eq!(dirs.len(), 1);

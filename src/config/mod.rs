@@ -23,6 +23,7 @@ use key::api_key;
 use crate::cli::{ColorChoice, RunArgs, UploadArgs, ValidateArgs};
 use crate::exit::Tolerance;
 use crate::input::InputSpec;
+use crate::ledger::Location;
 use crate::log::LogFormat;
 use crate::phone::{self, Region};
 use crate::settings::{self, CommonSettings, Group, Layer, Layered, RunRecord, Source, UploadSettings};
@@ -116,6 +117,16 @@ pub struct UploadConfig {
     pub resume: Option<PathBuf>,
     /// First retry delay (doubles each retry, with full jitter).
     pub retry_base: Duration,
+    /// The delivery ledger, when the run uses one.
+    pub ledger: Option<LedgerChoice>,
+}
+
+/// The ledger a run uses and how.
+#[derive(Debug, Clone)]
+pub struct LedgerChoice {
+    pub location: Location,
+    /// `--resend-known`: no lookup before sending (answers are still recorded).
+    pub resend_known: bool,
 }
 
 /// The lowest and highest `--rate`, in requests per second: below one
@@ -213,6 +224,7 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
     if max_attempts == 0 {
         bail!("--max-attempts must be at least 1");
     }
+    let ledger = ledger_choice(&u, upload.origins.get("ledger").map(|o| &o.source), &common, env)?;
     Ok(UploadConfig {
         common,
         destination,
@@ -225,7 +237,42 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
         max_rate_limit_wait: seconds("--max-rate-limit-wait", u.max_rate_limit_wait.unwrap_or(300.0))?,
         resume: args.resume.clone(),
         retry_base: Duration::from_millis(u.retry_base_ms.unwrap_or(250).max(1)),
+        ledger,
     })
+}
+
+/// Which ledger a run uses: none with `--no-ledger` or `ledger = "off"`,
+/// for `--existing` (lead ids have no phone to key on), and for `--sandbox`
+/// and `--dry-run` unless `--ledger` is given on the command line (a
+/// rehearsal must not mark real leads as sent); else `--ledger`,
+/// `LEADCTL_LEDGER`, the config file's `ledger`, or the default SQLite file.
+fn ledger_choice(
+    u: &UploadSettings,
+    from: Option<&Source>,
+    common: &Common,
+    env: &Env,
+) -> Result<Option<LedgerChoice>> {
+    let off = u.ledger.as_deref().is_some_and(|l| l.trim().eq_ignore_ascii_case("off"));
+    let rehearsal = u.sandbox || u.dry_run;
+    if u.no_ledger || off || common.input.existing || (rehearsal && from != Some(&Source::Flag)) {
+        return Ok(None);
+    }
+    let location = match u.ledger.as_deref() {
+        Some(text) => Location::parse(text).map_err(|e| anyhow!("--ledger: {e}"))?,
+        None => {
+            let var = |name: &str| env.get(name).map(std::ffi::OsStr::new);
+            // Without HOME (a bare environment), the home the system knows.
+            let home = var("HOME").map(std::path::PathBuf::from).or_else(home_of_this_user);
+            Location::default_sqlite(var("XDG_DATA_HOME"), home.as_deref().map(std::path::Path::as_os_str))
+                .ok_or_else(|| {
+                anyhow!(
+                    "no place for the ledger: set HOME or XDG_DATA_HOME, pass --ledger PATH, or run with --no-ledger"
+                )
+            })?
+        }
+    };
+    let location = location.with_password_fallback(nonempty(env, "PGPASSWORD"));
+    Ok(Some(LedgerChoice { location, resend_known: u.resend_known }))
 }
 
 /// Where the leads go: nowhere (`--dry-run`), the sandbox, or an API with
@@ -288,6 +335,18 @@ pub fn validate(args: &ValidateArgs, env: &Env) -> Result<ValidateConfig> {
     let dump = settings::dump(&common.values(), &common.origins);
     let common = typed_common(common.value, &args.run, args.file.clone(), record, dump, env)?;
     Ok(ValidateConfig { common })
+}
+
+/// The current user's home directory from the system's user database.
+fn home_of_this_user() -> Option<PathBuf> {
+    #[cfg(unix)]
+    {
+        nix::unistd::User::from_uid(nix::unistd::geteuid()).ok().flatten().map(|u| u.dir)
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 /// The input's name without directory or extensions (`leads` for
@@ -391,6 +450,10 @@ fn redacted(mut values: serde_json::Map<String, serde_json::Value>) -> serde_jso
     if let Some(serde_json::Value::String(p)) = values.get("proxy") {
         let shown = ProxyUrl::parse(p, "proxy").map_or_else(|_| "<not a URL>".to_owned(), |u| u.to_string());
         values.insert("proxy".into(), serde_json::Value::String(shown));
+    }
+    if let Some(serde_json::Value::String(l)) = values.get("ledger") {
+        let shown = Location::parse(l).map_or_else(|_| "<not a ledger location>".to_owned(), |l| l.to_string());
+        values.insert("ledger".into(), serde_json::Value::String(shown));
     }
     values
 }

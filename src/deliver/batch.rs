@@ -69,6 +69,11 @@ impl Engine {
         if self.split_to_learned_size(hand).await {
             return;
         }
+        if !self.claim_piece(hand).await {
+            // The claims took leads out of the piece (or stopped the run):
+            // go round again with what is left.
+            return self.give_up_if_stopped(hand).await;
+        }
         let Some(piece) = hand.pieces.last() else { return };
         let body = match self.body(piece) {
             Ok(b) => b,
@@ -127,7 +132,9 @@ impl Engine {
                         external_id = l.external_id.as_deref(),
                         "lead"
                     ),
-                    Payload::Existing(id) => tracing::trace!(line = item.row.line, lead_id = %id, "lead"),
+                    Payload::Existing(id) | Payload::Initialize { lead_id: id, .. } => {
+                        tracing::trace!(line = item.row.line, lead_id = %id, "lead")
+                    }
                 }
             }
         }
@@ -221,6 +228,13 @@ impl Engine {
         }
     }
 
+    /// When the run stopped, the last piece in hand goes to retryable.
+    async fn give_up_if_stopped(&self, hand: &mut InHand) {
+        if let Some(stop) = self.stopped() {
+            self.give_up(hand, &stop.reason()).await;
+        }
+    }
+
     /// The last piece in hand to retryable.
     async fn give_up(&self, hand: &mut InHand, reason: &str) {
         if let Some(piece) = hand.pieces.pop() {
@@ -266,7 +280,7 @@ impl Engine {
         for i in items {
             match &i.payload {
                 Payload::Lead(l) => leads.push(l),
-                Payload::Existing(id) => ids.push(id.as_str()),
+                Payload::Existing(id) | Payload::Initialize { lead_id: id, .. } => ids.push(id.as_str()),
             }
         }
         let request = BulkRequest {

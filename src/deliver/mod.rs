@@ -13,8 +13,11 @@
 
 mod batch;
 pub mod budget;
+mod claims;
 pub mod client;
 pub mod decide;
+mod item;
+pub mod known;
 pub mod pacing;
 mod sorting;
 
@@ -29,48 +32,28 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api;
 use crate::checks::UnknownProcesses;
-use crate::input::Row;
+use crate::ledger::{Session, Writes};
 use crate::output::Verdict;
-use crate::writer::Outbox;
+use crate::writer::{LedgerFailure, Outbox};
 
 pub use budget::RetryBudget;
 pub use client::Client;
+pub use item::{Item, Payload};
 pub use pacing::Pacer;
-
-/// What is sent for one row.
-#[derive(Debug, Clone)]
-pub enum Payload {
-    Lead(api::Lead),
-    Existing(String),
-}
-
-impl Item {
-    /// About how many input bytes the row took.
-    pub fn bytes(&self) -> usize {
-        self.row.bytes as usize
-    }
-}
-
-/// One valid row on its way to the server.
-#[derive(Debug)]
-pub struct Item {
-    pub row: Row,
-    pub payload: Payload,
-    /// An earlier attempt (this run, or a run being resumed) may have created it.
-    pub may_exist: bool,
-}
 
 /// A batch also ends once its rows took this many input bytes, so the
 /// batches in flight hold a bounded amount of memory whatever the rows.
 pub const BATCH_BYTES: usize = 4 << 20;
 
-/// The next batch: up to `size` items, fewer when they pass [`BATCH_BYTES`]
-/// (always at least one).
+/// The next batch: up to `size` items of one kind (leads, or lead ids),
+/// fewer when they pass [`BATCH_BYTES`] (always at least one).
 fn take_batch(pending: &mut VecDeque<Item>, size: usize) -> Vec<Item> {
     let mut bytes = 0;
     let mut n = 0;
+    let ids = pending.front().is_some_and(Item::sends_id);
     for item in pending.iter().take(size) {
-        if n > 0 && bytes + item.bytes() > BATCH_BYTES {
+        // A request carries leads or lead ids, never both.
+        if n > 0 && (bytes + item.bytes() > BATCH_BYTES || item.sends_id() != ids) {
             break;
         }
         bytes += item.bytes();
@@ -98,6 +81,9 @@ pub enum Stop {
     Redirected { status: u16, location: Option<String> },
     /// The server's certificate (or the TLS handshake) cannot be trusted.
     Tls { reason: String },
+    /// The ledger failed (claims, records, or a lease not renewed in time):
+    /// sending on could send a lead twice.
+    Ledger(String),
 }
 
 impl Stop {
@@ -112,6 +98,7 @@ impl Stop {
                 humantime::format_rfc3339_seconds(*until)
             ),
             Stop::Output(e) => format!("not sent: the output writer failed: {e}"),
+            Stop::Ledger(e) => format!("not sent: the ledger failed: {e}"),
             Stop::Internal(e) => format!("not sent: the run stopped on an internal error: {e}"),
             Stop::Redirected { status, location } => format!(
                 "not sent: the run stopped on HTTP {status}, a redirect to {} (not followed)",
@@ -131,6 +118,8 @@ pub struct Settings {
     pub max_attempts: u32,
     pub max_rate_limit_wait: Duration,
     pub initialize: bool,
+    /// `--resend-known`: leads the ledger knows are sent all the same.
+    pub resend_known: bool,
     /// First backoff delay (full jitter below it), doubling up to `backoff_max`.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
@@ -169,6 +158,8 @@ pub struct Engine {
     cancel: CancellationToken,
     batch_size: AtomicUsize,
     stop: Mutex<Option<Stop>>,
+    /// The ledger's claims and records, when the run uses one.
+    ledger: Option<(Session, LedgerFailure)>,
     pub stats: Stats,
 }
 
@@ -179,6 +170,7 @@ impl Engine {
         unknown: UnknownProcesses,
         out: Outbox,
         cancel: CancellationToken,
+        ledger: Option<(Session, LedgerFailure)>,
     ) -> Engine {
         Engine {
             pacer: Arc::new(Pacer::new(settings.concurrency, settings.max_rate_limit_wait, settings.rate)),
@@ -190,6 +182,7 @@ impl Engine {
             out,
             cancel,
             stop: Mutex::new(None),
+            ledger,
             stats: Stats::default(),
         }
     }
@@ -202,7 +195,18 @@ impl Engine {
     /// The first reason the run stopped sending, if it did.
     pub fn stopped(&self) -> Option<Stop> {
         let s = self.stop.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        s.or_else(|| self.cancel.is_cancelled().then_some(Stop::Interrupted))
+        s.or_else(|| self.ledger_stop()).or_else(|| self.cancel.is_cancelled().then_some(Stop::Interrupted))
+    }
+
+    /// The ledger stops the run when it failed to record, or when the
+    /// run's claims could not be renewed in time (another run may take them).
+    fn ledger_stop(&self) -> Option<Stop> {
+        let (session, failure) = self.ledger.as_ref()?;
+        if let Some(why) = failure.get() {
+            return Some(Stop::Ledger(why.to_owned()));
+        }
+        (!session.claims_safe())
+            .then(|| Stop::Ledger("the claims on the leads being sent could not be renewed in time".into()))
     }
 
     fn set_stop(&self, stop: Stop) {
@@ -268,15 +272,24 @@ impl Engine {
     /// Every item to retryable with `reason`; an item an attempt may have
     /// created says so, so that sending the file again confirms it.
     async fn sort_all(&self, items: Vec<Item>, reason: &str) {
-        let rows = items
-            .into_iter()
-            .map(|it| (it.row, Verdict::Retryable { reason: reason.to_owned(), may_exist: it.may_exist }))
-            .collect();
-        self.sort(rows).await;
+        let sorted = items.into_iter().map(|it| {
+            let v = Verdict::Retryable { reason: reason.to_owned(), may_exist: it.may_exist };
+            (it, v)
+        });
+        self.sort(sorted.collect()).await;
     }
 
-    async fn sort(&self, rows: Vec<(Row, Verdict)>) {
-        if self.out.sort(rows, true).await.is_err() {
+    /// Sends items with their verdicts to the writer, with what the ledger
+    /// must record of them.
+    async fn sort(&self, sorted: Vec<(Item, Verdict)>) {
+        let mut writes = Writes::default();
+        if self.ledger.is_some() {
+            for (item, verdict) in &sorted {
+                item.ledger_write(verdict, self.settings.initialize, &mut writes);
+            }
+        }
+        let rows = sorted.into_iter().map(|(item, verdict)| (item.row, verdict)).collect();
+        if self.out.sort_and_record(rows, true, writes).await.is_err() {
             self.set_stop(Stop::Output("the output writer stopped".into()));
         }
     }

@@ -17,12 +17,12 @@ impl Engine {
     /// created, which that attempt did create: accepted, with a note. A lead
     /// the answer does not mention may exist: retryable, marked so.
     pub(super) async fn sort_answer(&self, items: Vec<Item>, response: api::BulkResponse) {
-        let keys: Vec<ItemKey<'_>> = items.iter().map(Item::key).collect();
+        let keys: Vec<ItemKey<'_>> = items.iter().map(Item::answer_key).collect();
         let results = api::match_results(&keys, response);
         drop(keys);
         let rows = items.into_iter().zip(results).map(|(item, result)| {
             let verdict = verdict(&item, result);
-            (item.row, verdict)
+            (item, verdict)
         });
         self.sort(rows.collect()).await;
     }
@@ -47,7 +47,7 @@ impl Engine {
                 origin: Origin::Server,
                 http_status: Some(404),
             };
-            (i.row, v)
+            (i, v)
         });
         self.sort(rows.collect()).await;
     }
@@ -76,7 +76,7 @@ impl Engine {
                 origin: Origin::Local,
                 http_status: None,
             };
-            (i.row, v)
+            (i, v)
         });
         self.sort(rows.collect()).await;
     }
@@ -84,17 +84,15 @@ impl Engine {
 
 /// Where one lead of a 200 answer goes.
 fn verdict(item: &Item, result: Option<ItemResult>) -> Verdict {
-    let e164 = match &item.payload {
-        Payload::Lead(l) => Some(l.phone_number.clone()),
-        Payload::Existing(_) => None,
-    };
+    let e164 = item.e164().map(str::to_owned);
     match result {
         Some(ItemResult::Created { lead_id }) => {
-            let lead_id = lead_id.or_else(|| match &item.payload {
-                Payload::Existing(id) => Some(id.clone()),
-                Payload::Lead(_) => None,
-            });
-            Verdict::Accepted { lead_id, e164, note: Note::Created }
+            let lead_id = lead_id.or_else(|| item.lead_id().map(str::to_owned));
+            let note = match item.payload {
+                Payload::Initialize { .. } => Note::InitializedEarlierUpload,
+                _ => Note::Created,
+            };
+            Verdict::Accepted { lead_id, e164, note }
         }
         Some(ItemResult::Refused { message }) if item.may_exist && message.ends_with(api::msg::ALREADY_EXISTS_TAIL) => {
             Verdict::Accepted { lead_id: None, e164, note: Note::LostResponseConfirmed }
@@ -106,28 +104,5 @@ fn verdict(item: &Item, result: Option<ItemResult>) -> Verdict {
             http_status: Some(200),
         },
         None => Verdict::Retryable { reason: "the server's answer did not mention this lead".into(), may_exist: true },
-    }
-}
-
-impl Item {
-    /// The process of a new lead (`None` for a lead id).
-    pub fn process_id(&self) -> Option<&str> {
-        match &self.payload {
-            Payload::Lead(l) => Some(&l.process_id),
-            Payload::Existing(_) => None,
-        }
-    }
-
-    /// What identifies the item in an answer without `index`.
-    fn key(&self) -> ItemKey<'_> {
-        match &self.payload {
-            Payload::Lead(l) => ItemKey {
-                external_id: l.external_id.as_deref(),
-                phone_number: Some(&l.phone_number),
-                process_id: Some(&l.process_id),
-                lead_id: None,
-            },
-            Payload::Existing(id) => ItemKey { lead_id: Some(id), ..ItemKey::default() },
-        }
     }
 }

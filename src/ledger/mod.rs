@@ -13,6 +13,7 @@
 //! | `sqlite.rs`, `sqlite_sql.rs`, `sqlite_file.rs` | the embedded store (one host), its statements, its file's safety |
 //! | `postgres.rs`, `pg_sql.rs`, `pg_rows.rs`, `pg_conn.rs`, `tls.rs` | the shared store (many hosts), its statements, its connection, rustls |
 //! | `handle.rs` | [`Ledger`]: the store on its own thread, blocking and async calls, lease renewal |
+//! | `session.rs` | [`Session`]: one run's use of it (its claimant, its API), calls over many scopes |
 //!
 //! # Shape of the data
 //!
@@ -49,6 +50,7 @@ mod pg_rows;
 mod pg_sql;
 mod postgres;
 mod schema;
+mod session;
 mod sqlite;
 mod sqlite_file;
 mod sqlite_sql;
@@ -62,6 +64,7 @@ pub use self::claims::{Claimant, ProcessStamp, host_name};
 pub use self::handle::{Ledger, LedgerOptions, Reply};
 pub use self::location::{Location, LocationError, SslMode};
 pub use self::schema::SCHEMA_VERSION;
+pub use self::session::{LeadKey, Session, Writes};
 pub use self::types::{
     ClaimResult, Entry, Holder, Known, Outcome, OutcomeKind, PhoneKey, Recorded, RejectCode, RunRef, Scope, Stats,
     StatsGroup, Takeover,

@@ -58,7 +58,8 @@ impl From<&Stop> for StopKind {
             | Stop::Output(_)
             | Stop::Internal(_)
             | Stop::Redirected { .. }
-            | Stop::Tls { .. } => StopKind::Error,
+            | Stop::Tls { .. }
+            | Stop::Ledger(_) => StopKind::Error,
         }
     }
 }
@@ -121,6 +122,11 @@ pub(super) fn stop_advice(stop: &Stop) -> String {
              SSL_CERT_FILE to its PEM file (or SSL_CERT_DIR to a directory of them); otherwise check --api-url \
              and this machine's clock. Unsent rows are in the retryable file"
         ),
+        Stop::Ledger(e) => format!(
+            "the ledger failed: {e}. Sending stopped, so that no lead goes out twice; unsent rows are in the \
+             retryable file. Once the ledger is back, record what this run sent with \
+             `leadctl ledger import RUN_DIR` (the run directory above)"
+        ),
     }
 }
 
@@ -143,6 +149,8 @@ pub(super) struct Ending<'a> {
     pub(super) facts: Facts,
     /// Rules not applied (`validate` with no project: `project`).
     pub(super) checks_skipped: Vec<&'static str>,
+    /// The ledger used (without any password).
+    pub(super) ledger: Option<String>,
 }
 
 /// Builds the summary of a run and writes `summary.json`.
@@ -159,6 +167,7 @@ pub(super) fn write_summary(e: Ending<'_>) -> Result<Summary> {
         counts: Summary::counts(e.read, e.tally, e.passed),
         rejected_by_code: e.tally.rejected_by_code.clone(),
         checks_skipped: e.checks_skipped,
+        ledger: e.ledger,
         tolerance: e
             .facts
             .tolerance
@@ -218,7 +227,7 @@ mod tests {
     #[test]
     fn every_stop_has_its_kind_and_exit_code() {
         let at = SystemTime::UNIX_EPOCH;
-        let cases: [(Stop, Exit); 8] = [
+        let cases: [(Stop, Exit); 9] = [
             (Stop::Interrupted, Exit::Interrupted),
             (Stop::Denied { status: 401, message: "Invalid API key".into() }, Exit::Error),
             (Stop::Fatal { status: 400, message: "Invalid JSON body".into() }, Exit::Error),
@@ -227,6 +236,7 @@ mod tests {
             (Stop::Internal("a batch task failed".into()), Exit::Error),
             (Stop::Redirected { status: 307, location: Some("https://elsewhere.example".into()) }, Exit::Error),
             (Stop::Tls { reason: "unknown issuer".into() }, Exit::Error),
+            (Stop::Ledger("database is locked".into()), Exit::Error),
         ];
         for (stop, want) in cases {
             let f = facts(Some(StopKind::from(&stop)), true, 0, 5);

@@ -19,14 +19,17 @@ use crate::config::UploadConfig;
 use crate::deliver::{self, Client, Engine, Item, Stop};
 use crate::exit::Exit;
 use crate::input::Source;
+use crate::ledger::Session;
 use crate::log;
 use crate::output::{FileKind, Tally, Verdict};
 use crate::progress::{Counters, Display, Job, Mode};
 use crate::summary::{Requests, Summary};
-use crate::writer::{self, Outbox};
+use crate::writer::{self, LedgerFailure, Outbox};
+use known::Lookups;
 
 mod finish;
 mod interactive;
+mod known;
 mod prepare;
 mod read;
 mod validate;
@@ -35,7 +38,7 @@ pub use validate::validate;
 
 use finish::{Ending, Facts, StopKind, exit_code, invariant_broken, stop_advice, write_summary};
 use interactive::{confirm_initialize, watch_signals};
-use prepare::{Input, RunDir, Target, check_settings};
+use prepare::{Input, RunDir, Target, check_settings, new_run_dir, open_ledger};
 use read::{ReadJob, ReadReport, read_and_check};
 
 /// How a run ended: its exit code and its summary.
@@ -63,15 +66,18 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
     if !confirm_initialize(&cfg, target.project_id.as_deref(), input.regular)? {
         bail!("not confirmed: nothing was sent and no call was started");
     }
-    let run = match (resumed, &cfg.resume) {
-        (Some(rec), Some(dir)) => RunDir::resume(dir, &cfg, &input, rec)?,
-        _ => RunDir::create(&cfg, &input, &record)?,
+    let dir = cfg.resume.clone().unwrap_or_else(|| new_run_dir(&cfg.common));
+    let ledger = open_ledger(&cfg, &target, &dir).await?;
+    let ledger_shown = ledger.as_ref().map(|l| l.location().to_owned());
+    let run = match resumed {
+        Some(rec) => RunDir::resume(&dir, &cfg, &input, rec)?,
+        None => RunDir::create(dir, &cfg, &input, &record)?,
     };
     let out_format = input.out_format;
     let run_dir = run.dir.clone();
     let dry_run = target.client.is_none();
 
-    let ran = run_stages(&cfg, source, target, run).await?;
+    let ran = run_stages(&cfg, source, target, run, ledger).await?;
 
     let invariant = invariant_broken(ran.report.read, ran.report.skipped, ran.already, &ran.tally, 0);
     if let Some(err) = ran.report.error.as_ref().or(invariant.as_ref()) {
@@ -114,6 +120,7 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
         started_at,
         facts,
         checks_skipped: Vec::new(),
+        ledger: ledger_shown,
     })?;
     Ok(Outcome { exit, summary, resend })
 }
@@ -131,12 +138,20 @@ struct Ran {
 
 /// Starts the writer, the reader/checker and the delivery engine, and waits
 /// until every row read is sorted.
-async fn run_stages(cfg: &UploadConfig, source: Source, target: Target, run: RunDir) -> Result<Ran> {
+async fn run_stages(
+    cfg: &UploadConfig,
+    source: Source,
+    target: Target,
+    run: RunDir,
+    ledger: Option<Session>,
+) -> Result<Ran> {
     let common = &cfg.common;
     let unknown: UnknownProcesses = Arc::new(RwLock::new(run.unknown_processes.iter().cloned().collect()));
     let already = run.sinks.tally().total();
     let counters = Arc::new(Counters { bytes: source.progress(), ..Counters::default() });
-    let (outbox, writer) = writer::spawn(run.sinks, run.journal, Arc::clone(&counters))?;
+    let ledger_failed = LedgerFailure::default();
+    let writes = ledger.clone().map(|s| (s, ledger_failed.clone()));
+    let (outbox, writer) = writer::spawn(run.sinks, run.journal, Arc::clone(&counters), writes)?;
     let checker = Checker::new(check_settings(common, target.project_id.clone(), true), Arc::clone(&unknown));
     let cancel = CancellationToken::new();
     watch_signals(cancel.clone());
@@ -152,11 +167,16 @@ async fn run_stages(cfg: &UploadConfig, source: Source, target: Target, run: Run
         in_flight: run.in_flight,
         out: outbox.clone(),
         counters: Arc::clone(&counters),
+        ledger: ledger
+            .clone()
+            .filter(|_| cfg.ledger.as_ref().is_some_and(|c| !c.resend_known))
+            .map(|session| Lookups { session, initialize: common.initialize }),
     };
     let reader = spawn_reader(job, target.client.is_none(), outbox.clone(), items_tx);
     let (stop, requests) = match target.client {
         Some(client) => {
-            let engine = engine(cfg, client, run.batch_size, unknown, outbox.clone(), cancel);
+            let claims = ledger.map(|s| (s, ledger_failed));
+            let engine = engine(cfg, client, run.batch_size, unknown, outbox.clone(), cancel, claims);
             deliver_all(engine, items_rx, &counters).await
         }
         None => {
@@ -203,6 +223,7 @@ fn engine(
     unknown: UnknownProcesses,
     out: Outbox,
     cancel: CancellationToken,
+    ledger: Option<(Session, LedgerFailure)>,
 ) -> Arc<Engine> {
     let settings = deliver::Settings {
         batch_size,
@@ -211,10 +232,11 @@ fn engine(
         max_attempts: cfg.max_attempts,
         max_rate_limit_wait: cfg.max_rate_limit_wait,
         initialize: cfg.common.initialize,
+        resend_known: cfg.ledger.as_ref().is_some_and(|l| l.resend_known),
         backoff_min: cfg.retry_base,
         backoff_max: Duration::from_secs(30),
     };
-    Arc::new(Engine::new(client, settings, unknown, out, cancel))
+    Arc::new(Engine::new(client, settings, unknown, out, cancel, ledger))
 }
 
 /// Runs the engine until every item is delivered, showing 429 pauses.

@@ -14,6 +14,7 @@ use crate::config::{Common, Destination, UploadConfig};
 use crate::deliver::Client;
 use crate::input::{DelimiterUsed, Format, InputFacts, Source};
 use crate::journal::{self, Entry, InputId, Journal, RangeSet, Recovered};
+use crate::ledger::Session;
 use crate::output::{self, FileKind, OutFormat, Sinks};
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::settings::RunRecord;
@@ -166,6 +167,8 @@ pub(super) struct Target {
     pub(super) sandbox: Option<Sandbox>,
     /// The project the rows must match: the setting, or the sandbox's.
     pub(super) project_id: Option<String>,
+    /// The API base URL the leads go to (the sandbox's, for `--sandbox`).
+    pub(super) api_url: Option<String>,
 }
 
 impl Target {
@@ -200,8 +203,35 @@ impl Target {
                 (Some(Client::new(api_url, api_key, cfg.timeout, route)?), None)
             }
         };
-        Ok(Target { client, sandbox, project_id })
+        let api_url = match &cfg.destination {
+            Destination::Remote { api_url, .. } => Some(api_url.clone()),
+            Destination::Sandbox => sandbox.as_ref().map(Sandbox::url),
+            Destination::DryRun => None,
+        };
+        Ok(Target { client, sandbox, project_id, api_url })
     }
+}
+
+/// Where a new run's directory goes: `--out-dir`, or next to the input.
+pub(super) fn new_run_dir(common: &Common) -> PathBuf {
+    common.out_dir.clone().unwrap_or_else(|| default_run_dir(&common.input.path))
+}
+
+/// Opens the ledger for the run in `dir` sending to the target's API, when
+/// the run uses one.
+pub(super) async fn open_ledger(cfg: &UploadConfig, target: &Target, dir: &Path) -> Result<Option<Session>> {
+    let (Some(choice), Some(api_url)) = (&cfg.ledger, &target.api_url) else { return Ok(None) };
+    // The run is named by its directory, absolute: a resumed run is the same
+    // run, and takes its own claims back.
+    let run = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()).display().to_string();
+    let host = crate::ledger::host_name().unwrap_or_else(|| "localhost".into());
+    let (location, api_url) = (choice.location.clone(), api_url.clone());
+    let shown = location.to_string();
+    let session = tokio::task::spawn_blocking(move || Session::open(location, &api_url, &run, &host))
+        .await
+        .map_err(|e| anyhow!("opening the ledger failed: {e}"))?
+        .with_context(|| format!("cannot use the ledger {shown} (--no-ledger runs without one)"))?;
+    Ok(Some(session))
 }
 
 /// The run directory with its open files, new or resumed.
@@ -222,9 +252,8 @@ pub(super) struct RunDir {
 impl RunDir {
     /// A new run directory with the three files (and the journal, for a run
     /// that sends to a real API from a file it can read again).
-    pub(super) fn create(cfg: &UploadConfig, input: &Input, record: &RunRecord) -> Result<RunDir> {
+    pub(super) fn create(dir: PathBuf, cfg: &UploadConfig, input: &Input, record: &RunRecord) -> Result<RunDir> {
         let common = &cfg.common;
-        let dir = common.out_dir.clone().unwrap_or_else(|| default_run_dir(&common.input.path));
         output::create_run_dir(&dir)
             .with_context(|| format!("cannot create the output directory {}", dir.display()))?;
         let sinks = Sinks::create(&dir, input.out_format, &input.columns, &FileKind::ALL)

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
+use super::known::Lookups;
 use crate::checks::{CheckSettings, Checked, Checker, Prechecked};
 use crate::deliver::{Item, Payload};
 use crate::input::{Row, Source};
@@ -44,6 +45,8 @@ pub(super) struct ReadJob {
     pub(super) in_flight: RangeSet,
     pub(super) out: Outbox,
     pub(super) counters: Arc<Counters>,
+    /// The ledger's lookups, unless the run uses none (or `--resend-known`).
+    pub(super) ledger: Option<Lookups>,
 }
 
 /// The reader/checker loop, on its own thread: reads every row (up to
@@ -51,7 +54,8 @@ pub(super) struct ReadJob {
 /// `valid`. Rows in `skip` were sorted by the run being resumed: they are
 /// checked again (so duplicate memory is as it was) but not sorted again.
 pub(super) fn read_and_check(job: ReadJob, mut valid: impl FnMut(Vec<Item>) -> bool) -> ReadReport {
-    let ReadJob { source, mut checker, limit, skip, in_flight, out, counters } = job;
+    let ReadJob { source, mut checker, limit, skip, in_flight, out, counters, ledger } = job;
+    let mut ledger_failed = false;
     let mut report = ReadReport { read: 0, skipped: 0, passed: 0, error: None };
     let started = spawn_parser(source, limit, Arc::clone(&counters)).and_then(|(parser, chunks)| {
         let (prechecker, checked) = spawn_prechecker(checker.settings(), chunks)?;
@@ -68,7 +72,7 @@ pub(super) fn read_and_check(job: ReadJob, mut valid: impl FnMut(Vec<Item>) -> b
     // was in flight as the resumed run stopped.
     let item = |row: Row, payload: Payload| {
         let may_exist = row.fields.as_ref().is_ok_and(|f| f.may_exist) || in_flight.contains(row.ordinal);
-        Item { row, payload, may_exist }
+        Item::new(row, payload, may_exist)
     };
     for (chunk, pre) in checked {
         report.read += chunk.len() as u64;
@@ -88,6 +92,14 @@ pub(super) fn read_and_check(job: ReadJob, mut valid: impl FnMut(Vec<Item>) -> b
             }
         }
         report.passed += items.len() as u64;
+        let items = match (&ledger, items.is_empty()) {
+            (Some(lookups), false) => {
+                let (send, known) = ask_ledger(lookups, items, &mut ledger_failed, &mut report);
+                rejected.extend(known);
+                send
+            }
+            (_, _) => items,
+        };
         if !rejected.is_empty() && out.sort_blocking(rejected).is_err() {
             report.error = Some("the output writer stopped".into());
             break;
@@ -111,6 +123,30 @@ pub(super) fn read_and_check(job: ReadJob, mut valid: impl FnMut(Vec<Item>) -> b
 
 /// A running stage: its thread, and the receiving end of what it produces.
 type Stage<T, Out> = (JoinHandle<T>, Receiver<Out>);
+
+/// The ledger's answer for a chunk's valid items: those to send, and the
+/// rows decided now. When the ledger fails, nothing more is sent: every
+/// valid row from then on is retryable, and the run ends in error.
+fn ask_ledger(
+    lookups: &Lookups,
+    items: Vec<Item>,
+    failed: &mut bool,
+    report: &mut ReadReport,
+) -> (Vec<Item>, Vec<(Row, Verdict)>) {
+    if !*failed {
+        match lookups.lookup(&items) {
+            Ok(known) => return lookups.split(items, known),
+            Err(e) => {
+                *failed = true;
+                report.error.get_or_insert_with(|| format!("the ledger failed: {e}"));
+            }
+        }
+    }
+    let reason = "not sent: the ledger could not be read".to_owned();
+    let rows =
+        items.into_iter().map(|i| (i.row, Verdict::Retryable { reason: reason.clone(), may_exist: i.may_exist }));
+    (Vec::new(), rows.collect())
+}
 
 /// Parsing the file runs on its own thread, a few chunks ahead of the
 /// checks, so reading and phone parsing overlap on the two cores. The

@@ -28,7 +28,7 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
     let sinks = Sinks::create(&run_dir, input.out_format, &input.columns, &[FileKind::Rejected])
         .with_context(|| format!("cannot create the output files in {}", run_dir.display()))?;
     let counters = Arc::new(Counters { bytes: source.progress(), ..Counters::default() });
-    let (outbox, writer) = writer::spawn(sinks, None, Arc::clone(&counters))?;
+    let (outbox, writer) = writer::spawn(sinks, None, Arc::clone(&counters), None)?;
     let skip_project = common.project_id.is_none();
     if skip_project && !common.quiet {
         crate::log::say(
@@ -49,6 +49,7 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
         in_flight: RangeSet::default(),
         out: outbox.clone(),
         counters: Arc::clone(&counters),
+        ledger: None,
     };
     let report = tokio::task::spawn_blocking(move || read_and_check(job, |_| true))
         .await
@@ -88,6 +89,7 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
         started_at,
         facts,
         checks_skipped: if skip_project { vec!["project"] } else { Vec::new() },
+        ledger: None,
     })?;
     Ok(Outcome { exit, summary, resend: None })
 }

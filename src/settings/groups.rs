@@ -158,6 +158,19 @@ crate::settings::settings_group! {
         #[arg(long, value_name = "SECONDS", value_parser = finite)]
         max_rate_limit_wait: Option<f64> = flag().file().run().resend(), default Some(300.0);
 
+        /// The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...`;
+        /// `off` for none [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]
+        #[arg(long, value_name = "URL")]
+        ledger: Option<String> = flag().env("LEADCTL_LEDGER").file();
+
+        /// Use no ledger for this run: leads an earlier run sent are sent again.
+        #[arg(long, conflicts_with = "ledger")]
+        no_ledger: bool = flag().run().resend();
+
+        /// Send leads the ledger knows (and record their answers as usual).
+        #[arg(long)]
+        resend_known: bool = flag().run().resend();
+
         /// First retry delay in milliseconds (doubling, full jitter); for tests.
         #[arg(long, value_name = "MS", hide = true)]
         retry_base_ms: Option<u64> = flag().run(), default Some(250);

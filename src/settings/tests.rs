@@ -63,7 +63,7 @@ fn every_file_key_is_a_flag_and_the_env_vars_are_the_spec_s() {
         assert!(!keys.iter().any(|x| x == k), "{k} is not for a config file");
     }
     let envs: Vec<&str> = CommonSettings::KEYS.iter().chain(UploadSettings::KEYS).filter_map(|k| k.scope.env).collect();
-    assert_eq!(envs, ["LEADCTL_PROJECT_ID", "LEADCTL_API_URL"]);
+    assert_eq!(envs, ["LEADCTL_PROJECT_ID", "LEADCTL_API_URL", "LEADCTL_LEDGER"]);
 }
 
 fn record(flags: &UploadSettings, common: &CommonSettings, env: &crate::config::Env) -> RunRecord {

@@ -1,0 +1,121 @@
+//! One valid row on its way to the server, and what is sent for it.
+
+use crate::api::{self, ItemKey};
+use crate::input::Row;
+use crate::ledger::{LeadKey, Outcome, PhoneKey, RejectCode, Writes};
+use crate::output::Verdict;
+
+/// What is sent for one row.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// A new lead (`leads`).
+    Lead(api::Lead),
+    /// `--existing`: a lead id from the file (`leadIds`).
+    Existing(String),
+    /// A lead an earlier run uploaded without a call, which this run's
+    /// `--initialize` initializes by its id (`leadIds`); its ledger key kept.
+    Initialize { lead_id: String, project_id: String, process_id: String, phone: String },
+}
+
+/// One valid row on its way to the server.
+#[derive(Debug)]
+pub struct Item {
+    pub row: Row,
+    pub payload: Payload,
+    /// An earlier attempt (this run, or a run being resumed) may have created it.
+    pub may_exist: bool,
+    /// The run holds the ledger's claim on it (so it must record or release it).
+    pub claimed: bool,
+}
+
+impl Item {
+    pub fn new(row: Row, payload: Payload, may_exist: bool) -> Item {
+        Item { row, payload, may_exist, claimed: false }
+    }
+
+    /// About how many input bytes the row took.
+    pub fn bytes(&self) -> usize {
+        self.row.bytes as usize
+    }
+
+    /// Whether the request carries it in `leadIds` (else in `leads`).
+    pub fn sends_id(&self) -> bool {
+        !matches!(self.payload, Payload::Lead(_))
+    }
+
+    /// The process of the lead, when known.
+    pub fn process_id(&self) -> Option<&str> {
+        match &self.payload {
+            Payload::Lead(l) => Some(&l.process_id),
+            Payload::Initialize { process_id, .. } => Some(process_id),
+            Payload::Existing(_) => None,
+        }
+    }
+
+    /// The phone as sent (E.164), when known.
+    pub fn e164(&self) -> Option<&str> {
+        match &self.payload {
+            Payload::Lead(l) => Some(&l.phone_number),
+            Payload::Initialize { phone, .. } => Some(phone),
+            Payload::Existing(_) => None,
+        }
+    }
+
+    /// The lead id sent, for a `leadIds` item.
+    pub fn lead_id(&self) -> Option<&str> {
+        match &self.payload {
+            Payload::Existing(id) | Payload::Initialize { lead_id: id, .. } => Some(id),
+            Payload::Lead(_) => None,
+        }
+    }
+
+    /// The ledger's key: (project, process, phone), when the lead has them.
+    pub fn ledger_key(&self) -> Option<LeadKey<'_>> {
+        let project = match &self.payload {
+            Payload::Lead(l) => &l.project_id,
+            Payload::Initialize { project_id, .. } => project_id,
+            Payload::Existing(_) => return None,
+        };
+        Some(LeadKey { project, process: self.process_id()?, phone: PhoneKey::from_e164(self.e164()?)? })
+    }
+
+    /// What identifies the item in an answer without `index`.
+    pub(super) fn answer_key(&self) -> ItemKey<'_> {
+        match &self.payload {
+            Payload::Lead(l) => ItemKey {
+                external_id: l.external_id.as_deref(),
+                phone_number: Some(&l.phone_number),
+                process_id: Some(&l.process_id),
+                lead_id: None,
+            },
+            Payload::Existing(id) | Payload::Initialize { lead_id: id, .. } => {
+                ItemKey { lead_id: Some(id), ..ItemKey::default() }
+            }
+        }
+    }
+}
+
+impl Item {
+    /// Adds to `writes` what the ledger must keep of this item's verdict:
+    /// an answer the server gave for good (accepted, or refused with a code
+    /// the ledger keeps), else the claim given back. Only a claimed item
+    /// (one this run sent) has anything to write.
+    pub(super) fn ledger_write(&self, verdict: &Verdict, initialize: bool, writes: &mut Writes) {
+        let Some(key) = self.ledger_key().filter(|_| self.claimed) else { return };
+        let scope = (key.project.to_owned(), key.process.to_owned());
+        let outcome = match verdict {
+            Verdict::Accepted { lead_id, .. } => {
+                let initialized = initialize || matches!(self.payload, Payload::Initialize { .. });
+                Some(Outcome::Accepted { lead_id: lead_id.clone(), initialized })
+            }
+            Verdict::Rejected { code, reason, .. } => {
+                RejectCode::parse(code).map(|code| Outcome::Rejected { code, reason: reason.clone() })
+            }
+            Verdict::Retryable { .. } => None,
+        };
+        match outcome {
+            Some(outcome) => writes.record.push((scope, crate::ledger::Recorded { phone: key.phone, outcome })),
+            None => writes.release.push((scope, key.phone)),
+        }
+    }
+}
