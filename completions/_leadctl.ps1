@@ -28,6 +28,7 @@ Register-ArgumentCompleter -Native -CommandName 'leadctl' -ScriptBlock {
             [CompletionResult]::new('upload', 'upload', [CompletionResultType]::ParameterValue, 'Read, check, send, and sort every row into accepted, rejected, retryable')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check a lead file locally: no network, no key. Writes the rejected rows')
             [CompletionResult]::new('sandbox', 'sandbox', [CompletionResultType]::ParameterValue, 'Run the bundled API emulator on loopback (rehearsals, demos, tests)')
+            [CompletionResult]::new('ledger', 'ledger', [CompletionResultType]::ParameterValue, 'Look after the delivery ledger: what earlier runs sent, consulted before sending')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -141,6 +142,119 @@ Register-ArgumentCompleter -Native -CommandName 'leadctl' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'leadctl;ledger' {
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]')
+            [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]')
+            [CompletionResult]::new('--project-id', '--project-id', [CompletionResultType]::ParameterName, 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [env: LEADCTL_CONFIG]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('stats', 'stats', [CompletionResultType]::ParameterValue, 'Entries by project, process and outcome; oldest and newest; where the ledger is and its size')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Record what earlier run directories sent, or (`--leads`) leads the vendor already has')
+            [CompletionResult]::new('forget', 'forget', [CompletionResultType]::ParameterValue, 'Remove every entry of a phone number (an erasure request); says how many went')
+            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Remove entries not seen for a while (a retention period)')
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Print every entry on stdout')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'leadctl;ledger;stats' {
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]')
+            [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]')
+            [CompletionResult]::new('--project-id', '--project-id', [CompletionResultType]::ParameterName, 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [env: LEADCTL_CONFIG]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'leadctl;ledger;import' {
+            [CompletionResult]::new('--leads', '--leads', [CompletionResultType]::ParameterName, 'A CSV or JSON file of existing leads: phoneNumber, processId, optionally leadId and projectId')
+            [CompletionResult]::new('--process-id', '--process-id', [CompletionResultType]::ParameterName, 'Process for `--leads` rows without one')
+            [CompletionResult]::new('--default-region', '--default-region', [CompletionResultType]::ParameterName, 'Region for numbers written without a leading `+` [default: US]')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]')
+            [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]')
+            [CompletionResult]::new('--project-id', '--project-id', [CompletionResultType]::ParameterName, 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [env: LEADCTL_CONFIG]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'leadctl;ledger;forget' {
+            [CompletionResult]::new('--phone', '--phone', [CompletionResultType]::ParameterName, 'The number (E.164, or national with --default-region)')
+            [CompletionResult]::new('--process', '--process', [CompletionResultType]::ParameterName, 'Only in this process')
+            [CompletionResult]::new('--default-region', '--default-region', [CompletionResultType]::ParameterName, 'Region for a number written without a leading `+` [default: US]')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]')
+            [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]')
+            [CompletionResult]::new('--project-id', '--project-id', [CompletionResultType]::ParameterName, 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [env: LEADCTL_CONFIG]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'leadctl;ledger;prune' {
+            [CompletionResult]::new('--older-than', '--older-than', [CompletionResultType]::ParameterName, 'How long, e.g. `90d`, `12w`')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]')
+            [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]')
+            [CompletionResult]::new('--project-id', '--project-id', [CompletionResultType]::ParameterName, 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [env: LEADCTL_CONFIG]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'leadctl;ledger;export' {
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]')
+            [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]')
+            [CompletionResult]::new('--project-id', '--project-id', [CompletionResultType]::ParameterName, 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [env: LEADCTL_CONFIG]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'leadctl;ledger;help' {
+            [CompletionResult]::new('stats', 'stats', [CompletionResultType]::ParameterValue, 'Entries by project, process and outcome; oldest and newest; where the ledger is and its size')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Record what earlier run directories sent, or (`--leads`) leads the vendor already has')
+            [CompletionResult]::new('forget', 'forget', [CompletionResultType]::ParameterValue, 'Remove every entry of a phone number (an erasure request); says how many went')
+            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Remove entries not seen for a while (a retention period)')
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Print every entry on stdout')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'leadctl;ledger;help;stats' {
+            break
+        }
+        'leadctl;ledger;help;import' {
+            break
+        }
+        'leadctl;ledger;help;forget' {
+            break
+        }
+        'leadctl;ledger;help;prune' {
+            break
+        }
+        'leadctl;ledger;help;export' {
+            break
+        }
+        'leadctl;ledger;help;help' {
+            break
+        }
         'leadctl;completions' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -152,6 +266,7 @@ Register-ArgumentCompleter -Native -CommandName 'leadctl' -ScriptBlock {
             [CompletionResult]::new('upload', 'upload', [CompletionResultType]::ParameterValue, 'Read, check, send, and sort every row into accepted, rejected, retryable')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check a lead file locally: no network, no key. Writes the rejected rows')
             [CompletionResult]::new('sandbox', 'sandbox', [CompletionResultType]::ParameterValue, 'Run the bundled API emulator on loopback (rehearsals, demos, tests)')
+            [CompletionResult]::new('ledger', 'ledger', [CompletionResultType]::ParameterValue, 'Look after the delivery ledger: what earlier runs sent, consulted before sending')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -163,6 +278,29 @@ Register-ArgumentCompleter -Native -CommandName 'leadctl' -ScriptBlock {
             break
         }
         'leadctl;help;sandbox' {
+            break
+        }
+        'leadctl;help;ledger' {
+            [CompletionResult]::new('stats', 'stats', [CompletionResultType]::ParameterValue, 'Entries by project, process and outcome; oldest and newest; where the ledger is and its size')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Record what earlier run directories sent, or (`--leads`) leads the vendor already has')
+            [CompletionResult]::new('forget', 'forget', [CompletionResultType]::ParameterValue, 'Remove every entry of a phone number (an erasure request); says how many went')
+            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Remove entries not seen for a while (a retention period)')
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Print every entry on stdout')
+            break
+        }
+        'leadctl;help;ledger;stats' {
+            break
+        }
+        'leadctl;help;ledger;import' {
+            break
+        }
+        'leadctl;help;ledger;forget' {
+            break
+        }
+        'leadctl;help;ledger;prune' {
+            break
+        }
+        'leadctl;help;ledger;export' {
             break
         }
         'leadctl;help;completions' {

@@ -25,6 +25,7 @@ set edit:completion:arg-completer[leadctl] = {|@words|
             cand upload 'Read, check, send, and sort every row into accepted, rejected, retryable'
             cand validate 'Check a lead file locally: no network, no key. Writes the rejected rows'
             cand sandbox 'Run the bundled API emulator on loopback (rehearsals, demos, tests)'
+            cand ledger 'Look after the delivery ledger: what earlier runs sent, consulted before sending'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -134,6 +135,106 @@ set edit:completion:arg-completer[leadctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'leadctl;ledger'= {
+            cand --ledger 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]'
+            cand --api-url 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]'
+            cand --project-id 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]'
+            cand --config 'Config file (TOML) [env: LEADCTL_CONFIG]'
+            cand --json 'Print the result as one JSON object on stdout'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand stats 'Entries by project, process and outcome; oldest and newest; where the ledger is and its size'
+            cand import 'Record what earlier run directories sent, or (`--leads`) leads the vendor already has'
+            cand forget 'Remove every entry of a phone number (an erasure request); says how many went'
+            cand prune 'Remove entries not seen for a while (a retention period)'
+            cand export 'Print every entry on stdout'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'leadctl;ledger;stats'= {
+            cand --ledger 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]'
+            cand --api-url 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]'
+            cand --project-id 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]'
+            cand --config 'Config file (TOML) [env: LEADCTL_CONFIG]'
+            cand --json 'Print the result as one JSON object on stdout'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'leadctl;ledger;import'= {
+            cand --leads 'A CSV or JSON file of existing leads: phoneNumber, processId, optionally leadId and projectId'
+            cand --process-id 'Process for `--leads` rows without one'
+            cand --default-region 'Region for numbers written without a leading `+` [default: US]'
+            cand --ledger 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]'
+            cand --api-url 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]'
+            cand --project-id 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]'
+            cand --config 'Config file (TOML) [env: LEADCTL_CONFIG]'
+            cand --json 'Print the result as one JSON object on stdout'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'leadctl;ledger;forget'= {
+            cand --phone 'The number (E.164, or national with --default-region)'
+            cand --process 'Only in this process'
+            cand --default-region 'Region for a number written without a leading `+` [default: US]'
+            cand --ledger 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]'
+            cand --api-url 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]'
+            cand --project-id 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]'
+            cand --config 'Config file (TOML) [env: LEADCTL_CONFIG]'
+            cand --json 'Print the result as one JSON object on stdout'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'leadctl;ledger;prune'= {
+            cand --older-than 'How long, e.g. `90d`, `12w`'
+            cand --ledger 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]'
+            cand --api-url 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]'
+            cand --project-id 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]'
+            cand --config 'Config file (TOML) [env: LEADCTL_CONFIG]'
+            cand --json 'Print the result as one JSON object on stdout'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'leadctl;ledger;export'= {
+            cand --format 'Output format'
+            cand --ledger 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]'
+            cand --api-url 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]'
+            cand --project-id 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]'
+            cand --config 'Config file (TOML) [env: LEADCTL_CONFIG]'
+            cand --json 'Print the result as one JSON object on stdout'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'leadctl;ledger;help'= {
+            cand stats 'Entries by project, process and outcome; oldest and newest; where the ledger is and its size'
+            cand import 'Record what earlier run directories sent, or (`--leads`) leads the vendor already has'
+            cand forget 'Remove every entry of a phone number (an erasure request); says how many went'
+            cand prune 'Remove entries not seen for a while (a retention period)'
+            cand export 'Print every entry on stdout'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'leadctl;ledger;help;stats'= {
+        }
+        &'leadctl;ledger;help;import'= {
+        }
+        &'leadctl;ledger;help;forget'= {
+        }
+        &'leadctl;ledger;help;prune'= {
+        }
+        &'leadctl;ledger;help;export'= {
+        }
+        &'leadctl;ledger;help;help'= {
+        }
         &'leadctl;completions'= {
             cand -h 'Print help'
             cand --help 'Print help'
@@ -144,6 +245,7 @@ set edit:completion:arg-completer[leadctl] = {|@words|
             cand upload 'Read, check, send, and sort every row into accepted, rejected, retryable'
             cand validate 'Check a lead file locally: no network, no key. Writes the rejected rows'
             cand sandbox 'Run the bundled API emulator on loopback (rehearsals, demos, tests)'
+            cand ledger 'Look after the delivery ledger: what earlier runs sent, consulted before sending'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -152,6 +254,23 @@ set edit:completion:arg-completer[leadctl] = {|@words|
         &'leadctl;help;validate'= {
         }
         &'leadctl;help;sandbox'= {
+        }
+        &'leadctl;help;ledger'= {
+            cand stats 'Entries by project, process and outcome; oldest and newest; where the ledger is and its size'
+            cand import 'Record what earlier run directories sent, or (`--leads`) leads the vendor already has'
+            cand forget 'Remove every entry of a phone number (an erasure request); says how many went'
+            cand prune 'Remove entries not seen for a while (a retention period)'
+            cand export 'Print every entry on stdout'
+        }
+        &'leadctl;help;ledger;stats'= {
+        }
+        &'leadctl;help;ledger;import'= {
+        }
+        &'leadctl;help;ledger;forget'= {
+        }
+        &'leadctl;help;ledger;prune'= {
+        }
+        &'leadctl;help;ledger;export'= {
         }
         &'leadctl;help;completions'= {
         }

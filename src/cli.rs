@@ -34,6 +34,15 @@ Examples:
   leadctl validate leads.csv
   leadctl validate export.ndjson.gz --process-id proc_1 --json";
 
+const LEDGER_EXAMPLES: &str = "\
+Examples:
+  leadctl ledger stats
+  leadctl ledger import leads.leadctl/20261129T030000Z     # what an earlier run sent
+  leadctl ledger import --leads crm-export.csv --api-url https://api.vendor.example/v1 --project-id prj_1
+  leadctl ledger forget --phone +14155550123                # an erasure request
+  leadctl ledger prune --older-than 90d
+  leadctl ledger export --format csv > ledger.csv";
+
 /// Bulk lead uploader for the Bulk Initiate Leads API.
 ///
 /// Reads a CSV or JSON lead file, checks every row locally, sends the good
@@ -56,6 +65,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Run the bundled API emulator on loopback (rehearsals, demos, tests).
     Sandbox(crate::sandbox::SandboxArgs),
+    /// Look after the delivery ledger: what earlier runs sent, consulted before sending.
+    #[command(after_help = LEDGER_EXAMPLES)]
+    Ledger(LedgerArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell to generate for.
@@ -122,6 +134,87 @@ pub struct ValidateArgs {
 
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// `leadctl ledger`: the command and the settings every action takes.
+#[derive(Debug, Clone, Args)]
+pub struct LedgerArgs {
+    #[command(subcommand)]
+    pub action: LedgerAction,
+
+    /// The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...`
+    /// [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]
+    #[arg(long, value_name = "URL", global = true)]
+    pub ledger: Option<String>,
+
+    /// API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]
+    #[arg(long, value_name = "URL", global = true)]
+    pub api_url: Option<String>,
+
+    /// Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]
+    #[arg(long, value_name = "ID", global = true)]
+    pub project_id: Option<String>,
+
+    /// Print the result as one JSON object on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Config file (TOML) [env: LEADCTL_CONFIG]
+    #[arg(long, value_name = "PATH", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+/// What `leadctl ledger` does.
+#[derive(Debug, Clone, Subcommand)]
+pub enum LedgerAction {
+    /// Entries by project, process and outcome; oldest and newest; where the ledger is and its size.
+    Stats,
+    /// Record what earlier run directories sent, or (`--leads`) leads the vendor already has.
+    Import {
+        /// Run directories of earlier uploads (their accepted and server-rejected rows).
+        #[arg(value_name = "RUN_DIR")]
+        run_dirs: Vec<PathBuf>,
+        /// A CSV or JSON file of existing leads: phoneNumber, processId, optionally leadId and projectId.
+        #[arg(long, value_name = "FILE", conflicts_with = "run_dirs")]
+        leads: Option<PathBuf>,
+        /// Process for `--leads` rows without one.
+        #[arg(long, value_name = "ID")]
+        process_id: Option<String>,
+        /// Region for numbers written without a leading `+` [default: US]
+        #[arg(long, value_name = "REGION")]
+        default_region: Option<String>,
+    },
+    /// Remove every entry of a phone number (an erasure request); says how many went.
+    Forget {
+        /// The number (E.164, or national with --default-region).
+        #[arg(long, value_name = "NUMBER")]
+        phone: String,
+        /// Only in this process.
+        #[arg(long, value_name = "ID")]
+        process: Option<String>,
+        /// Region for a number written without a leading `+` [default: US]
+        #[arg(long, value_name = "REGION")]
+        default_region: Option<String>,
+    },
+    /// Remove entries not seen for a while (a retention period).
+    Prune {
+        /// How long, e.g. `90d`, `12w`.
+        #[arg(long, value_name = "DURATION")]
+        older_than: String,
+    },
+    /// Print every entry on stdout.
+    Export {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ExportFormat,
+    },
+}
+
+/// `leadctl ledger export --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Ndjson,
 }
 
 /// `--color`.

@@ -22,6 +22,7 @@ pub mod exit;
 pub mod input;
 pub mod journal;
 pub mod ledger;
+pub mod ledger_admin;
 pub mod log;
 pub mod metrics;
 pub mod output;
@@ -94,6 +95,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             log::init(log::LogFormat::Text, 1, stderr_color(cli::ColorChoice::Auto));
             sandbox::run(args).await?;
             Ok(Exit::Success)
+        }
+        Command::Ledger(args) => {
+            let cmd = config::ledger_command(&args, &env)?;
+            log::init(log::LogFormat::Text, 0, stderr_color(cli::ColorChoice::Auto));
+            // The stores block (PostgreSQL's client runs a runtime of its own).
+            tokio::task::spawn_blocking(move || ledger_admin::run(cmd)).await?
         }
         Command::Completions { shell } => {
             // Generated whole first: clap_complete panics on a failed write.

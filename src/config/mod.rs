@@ -259,17 +259,7 @@ fn ledger_choice(
     }
     let location = match u.ledger.as_deref() {
         Some(text) => Location::parse(text).map_err(|e| anyhow!("--ledger: {e}"))?,
-        None => {
-            let var = |name: &str| env.get(name).map(std::ffi::OsStr::new);
-            // Without HOME (a bare environment), the home the system knows.
-            let home = var("HOME").map(std::path::PathBuf::from).or_else(home_of_this_user);
-            Location::default_sqlite(var("XDG_DATA_HOME"), home.as_deref().map(std::path::Path::as_os_str))
-                .ok_or_else(|| {
-                anyhow!(
-                    "no place for the ledger: set HOME or XDG_DATA_HOME, pass --ledger PATH, or run with --no-ledger"
-                )
-            })?
-        }
+        None => default_ledger(env)?,
     };
     let location = location.with_password_fallback(nonempty(env, "PGPASSWORD"));
     Ok(Some(LedgerChoice { location, resend_known: u.resend_known }))
@@ -325,6 +315,39 @@ fn confirm_resumed_api_url(r: &RunRecord, flags: &UploadSettings, env: &Env) -> 
         );
     }
     Ok(())
+}
+
+/// Resolves `leadctl ledger`'s settings: the ledger, the API and the
+/// project, from the same layers as `upload` (flags, environment, config file).
+pub fn ledger_command(args: &crate::cli::LedgerArgs, env: &Env) -> Result<crate::ledger_admin::LedgerCommand> {
+    let file = load_file(args.config.as_deref(), env)?;
+    let flags =
+        UploadSettings { ledger: args.ledger.clone(), api_url: args.api_url.clone(), ..UploadSettings::default() };
+    let upload = merge(&flags, lower_layers::<UploadSettings>(None, env, &file), &file)?;
+    let flags = CommonSettings { project_id: args.project_id.clone(), ..CommonSettings::default() };
+    let common = merge(&flags, lower_layers::<CommonSettings>(None, env, &file), &file)?;
+    let u = upload.value;
+    let location = match u.ledger.as_deref() {
+        Some(text) => Location::parse(text).map_err(|e| anyhow!("--ledger: {e}"))?,
+        None => default_ledger(env)?,
+    };
+    Ok(crate::ledger_admin::LedgerCommand {
+        action: args.action.clone(),
+        location: location.with_password_fallback(nonempty(env, "PGPASSWORD")),
+        api_url: u.api_url.as_deref().map(check_url).transpose()?,
+        project_id: common.value.project_id,
+        json: args.json,
+    })
+}
+
+/// The default ledger: under `XDG_DATA_HOME`, else under the home directory.
+fn default_ledger(env: &Env) -> Result<Location> {
+    let var = |name: &str| env.get(name).map(std::ffi::OsStr::new);
+    // Without HOME (a bare environment), the home the system knows.
+    let home = var("HOME").map(PathBuf::from).or_else(home_of_this_user);
+    Location::default_sqlite(var("XDG_DATA_HOME"), home.as_deref().map(Path::as_os_str)).ok_or_else(|| {
+        anyhow!("no place for the ledger: set HOME or XDG_DATA_HOME, pass --ledger PATH, or run with --no-ledger")
+    })
 }
 
 /// Resolves `validate`'s settings.

@@ -216,6 +216,17 @@ impl KeyCache {
     }
 }
 
+/// The column of `header` that feeds the API field `api_field`
+/// (`phoneNumber`, `processId`, ...), as the readers match it: `--map`
+/// pairs first, then the synonym table. For reading leadctl's own output
+/// files back (`leadctl ledger import`).
+pub fn column_for(header: &[String], map: &[(String, String)], api_field: &str) -> Option<usize> {
+    let field = Field::from_header(api_field)?;
+    let map = MapSpec::parse(map).ok()?;
+    let plan = plan_columns(header, &map, "").ok()?;
+    plan.iter().position(|r| *r == ColumnRole::Field(field))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

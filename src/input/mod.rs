@@ -40,6 +40,7 @@ use serde_json::{Map, Value};
 pub use self::decode::{EncodingSource, EncodingUsed};
 pub use self::error::InputError;
 pub use self::facts::{InputDigest, InputFacts};
+pub use self::headers::column_for;
 pub use self::source::{DelimiterUsed, Source};
 
 /// The most bytes one row (a CSV record, an NDJSON line, a JSON array
