@@ -69,7 +69,9 @@ def main():
                 url = sandbox.stdout.readline().split()[-1]
                 env = dict(os.environ, LEADCTL_API_URL=url, LEADCTL_API_KEY="sk_sandbox",
                            LEADCTL_PROJECT_ID="prj_sandbox")
-                wall, cpu, rss2, proc = measure([BIN, "upload", small, "--quiet", "--out-dir",
+                # Without a ledger (bench_ledger.py measures what one costs),
+                # and so without writing to the user's own.
+                wall, cpu, rss2, proc = measure([BIN, "upload", small, "--quiet", "--no-ledger", "--out-dir",
                                                  os.path.join(tmp, "u1")], env=env)
                 assert proc.returncode in (0, 3), proc.stderr
                 results["upload"] = {"rows": opts.rows, "wall_s": round(wall, 2),
