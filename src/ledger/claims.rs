@@ -168,7 +168,9 @@ pub(crate) fn judge(me_id: i64, me: &Claimant, row: &ClaimRow, now_ms: i64, aliv
 /// against other claimers and recorders until it commits (SQLite: the write
 /// lock; PostgreSQL: the scope's row lock).
 pub(crate) trait ClaimTx {
-    /// Every claim row of the scope.
+    /// Every claim row of the scope but the claimant's own (a run claims a
+    /// lead once; reading its own rows back, thousands of keys in flight,
+    /// would cost every claim more than the claim itself).
     fn claim_rows(&mut self) -> Result<Vec<ClaimRow>, LedgerError>;
     /// The recorded outcomes among `keys` (sorted, distinct).
     fn known(&mut self, keys: &[PhoneKey]) -> Result<HashMap<PhoneKey, Known>, LedgerError>;

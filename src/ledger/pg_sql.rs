@@ -215,8 +215,9 @@ impl ClaimTx for PgClaim<'_> {
     fn claim_rows(&mut self) -> Result<Vec<ClaimRow>, LedgerError> {
         let sql = "SELECT c.id, c.claimant_id, c.keys, cl.pid, cl.stamp, cl.lease_until, r.run, r.host \
                    FROM leadctl_claims c LEFT JOIN leadctl_claimants cl ON cl.id = c.claimant_id \
-                   LEFT JOIN leadctl_runs r ON r.id = cl.run_id WHERE c.scope_id = $1";
-        let rows = self.client.query_typed(sql, &[(&self.scope_id, Type::INT8)]).map_err(|e| self.fail(e.into()))?;
+                   LEFT JOIN leadctl_runs r ON r.id = cl.run_id WHERE c.scope_id = $1 AND c.claimant_id != $2";
+        let args: [Param<'_>; 2] = [(&self.scope_id, Type::INT8), (&self.me, Type::INT8)];
+        let rows = self.client.query_typed(sql, &args).map_err(|e| self.fail(e.into()))?;
         rows.iter().map(|row| claim_row(row, self.shown).map_err(|e| self.fail(e))).collect()
     }
 

@@ -206,10 +206,10 @@ impl ClaimTx for SqliteClaim<'_> {
     fn claim_rows(&mut self) -> Result<Vec<ClaimRow>, LedgerError> {
         let sql = "SELECT c.id, c.claimant_id, c.keys, cl.pid, cl.stamp, cl.lease_until, r.run, r.host \
                    FROM leadctl_claims c LEFT JOIN leadctl_claimants cl ON cl.id = c.claimant_id \
-                   LEFT JOIN leadctl_runs r ON r.id = cl.run_id WHERE c.scope_id = ?1";
+                   LEFT JOIN leadctl_runs r ON r.id = cl.run_id WHERE c.scope_id = ?1 AND c.claimant_id != ?2";
         let shown = self.shown;
         let mut stmt = self.conn.prepare_cached(sql).at(shown)?;
-        let mut rows = stmt.query([self.scope_id]).at(shown)?;
+        let mut rows = stmt.query([self.scope_id, self.me]).at(shown)?;
         let mut found = Vec::new();
         while let Some(row) = rows.next().at(shown)? {
             let blob: Vec<u8> = row.get(2).at(shown)?;
