@@ -167,3 +167,29 @@ fn postgres_reconnects_after_the_server_drops_it() {
     let found = store.lookup(&s, &ledger_backends::keys(0, 2)).expect("lookup after a drop");
     assert_eq!(found, vec![None, None]);
 }
+
+/// Runs that start together (overlapping cron jobs) open a new ledger at
+/// once: none may fail with "database is locked" while the file is switched
+/// to WAL.
+#[test]
+fn sqlite_new_ledger_opened_by_many_at_once() {
+    for _ in 0..30 {
+        let b = SqliteBackend::new();
+        let location = b.location();
+        let start = std::sync::Barrier::new(4);
+        std::thread::scope(|s| {
+            let openings: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        leadctl::ledger::open(&location, &OpenOptions::default()).map(drop)
+                    })
+                })
+                .collect();
+            for opening in openings {
+                let result = opening.join().expect("no panic");
+                assert!(result.is_ok(), "{:?}", result.err());
+            }
+        });
+    }
+}
