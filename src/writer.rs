@@ -85,6 +85,12 @@ impl LedgerFailure {
     }
 }
 
+/// The most answers recorded in the ledger in one group (eight full
+/// batches): large enough that a busy run's store transactions touch each
+/// page once for many leads, small enough that a crash leaves few answers
+/// to the lost-response path.
+const RECORD_GROUP: usize = 8_000;
+
 /// The running writer thread.
 pub struct WriterHandle(JoinHandle<io::Result<(Sinks, Option<Journal>)>>);
 
@@ -105,6 +111,12 @@ pub fn spawn(
         if journal.is_some() {
             sinks.track_done();
         }
+        // Answers not yet in the ledger. They are recorded as a group when
+        // the queue runs dry or the group is large: a store transaction
+        // costs about as much for eight batches as for one, and the files
+        // and the journal wait for it, so the order stays files, ledger,
+        // journal.
+        let mut unrecorded = Writes::default();
         while let Some(event) = rx.blocking_recv() {
             match event {
                 Event::Sorted { rows, answered, ledger: writes } => {
@@ -114,14 +126,21 @@ pub fn spawn(
                     counters.publish(sinks.tally());
                     if answered {
                         sinks.flush(false)?;
-                        record_in_ledger(ledger.as_ref(), writes);
-                        record_done(&mut sinks, journal.as_mut())?;
+                        unrecorded.append(writes);
+                        if rx.is_empty() || unrecorded.len() >= RECORD_GROUP {
+                            record_in_ledger(ledger.as_ref(), std::mem::take(&mut unrecorded));
+                            record_done(&mut sinks, journal.as_mut())?;
+                        }
                     }
                 }
                 Event::Sent { rows, ack } => {
                     let result = sinks.flush(true).and_then(|()| match journal.as_mut() {
                         Some(j) => {
-                            record_done(&mut sinks, Some(&mut *j))?;
+                            // Rows whose answers the ledger has yet to record
+                            // are not done: their `Done` waits for the group.
+                            if unrecorded.is_empty() {
+                                record_done(&mut sinks, Some(&mut *j))?;
+                            }
                             j.append(&Entry::Sent { rows })
                         }
                         None => Ok(()),
@@ -140,6 +159,7 @@ pub fn spawn(
             }
         }
         sinks.flush(true)?;
+        record_in_ledger(ledger.as_ref(), unrecorded);
         record_done(&mut sinks, journal.as_mut())?;
         Ok((sinks, journal))
     })?;

@@ -28,6 +28,17 @@ impl Writes {
     pub fn is_empty(&self) -> bool {
         self.record.is_empty() && self.release.is_empty()
     }
+
+    /// How many leads these writes touch.
+    pub fn len(&self) -> usize {
+        self.record.len() + self.release.len()
+    }
+
+    /// Adds later writes (kept in order: the last answer for a key wins).
+    pub fn append(&mut self, mut later: Writes) {
+        self.record.append(&mut later.record);
+        self.release.append(&mut later.release);
+    }
 }
 
 /// The ledger as one run uses it.
