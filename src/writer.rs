@@ -106,64 +106,97 @@ pub fn spawn(
     // disk must slow the senders down rather than let rows pile up in memory.
     let (tx, mut rx) = mpsc::channel::<Event>(8);
     let handle = std::thread::Builder::new().name("leadctl-writer".into()).spawn(move || {
-        let mut sinks = sinks;
-        let mut journal = journal;
+        let mut desk = Desk::new(sinks, journal, counters, ledger);
+        while let Some(event) = rx.blocking_recv() {
+            desk.handle(event, rx.is_empty())?;
+        }
+        desk.finish()
+    })?;
+    Ok((Outbox(tx), WriterHandle(handle)))
+}
+
+/// What the writer thread holds, and what it does with each event.
+struct Desk {
+    sinks: Sinks,
+    journal: Option<Journal>,
+    counters: Arc<crate::progress::Counters>,
+    ledger: Option<(Session, LedgerFailure)>,
+    /// Answers not yet in the ledger. They are recorded as a group when the
+    /// queue runs dry or the group is large: a store transaction costs
+    /// about as much for eight batches as for one. The journal's `Done`
+    /// for their rows waits for the group, so the order stays files,
+    /// ledger, journal.
+    unrecorded: Writes,
+}
+
+impl Desk {
+    fn new(
+        mut sinks: Sinks,
+        journal: Option<Journal>,
+        counters: Arc<crate::progress::Counters>,
+        ledger: Option<(Session, LedgerFailure)>,
+    ) -> Desk {
         if journal.is_some() {
             sinks.track_done();
         }
-        // Answers not yet in the ledger. They are recorded as a group when
-        // the queue runs dry or the group is large: a store transaction
-        // costs about as much for eight batches as for one, and the files
-        // and the journal wait for it, so the order stays files, ledger,
-        // journal.
-        let mut unrecorded = Writes::default();
-        while let Some(event) = rx.blocking_recv() {
-            match event {
-                Event::Sorted { rows, answered, ledger: writes } => {
-                    for (row, verdict) in &rows {
-                        sinks.sort(row, verdict)?;
-                    }
-                    counters.publish(sinks.tally());
-                    if answered {
-                        sinks.flush(false)?;
-                        unrecorded.append(writes);
-                        if rx.is_empty() || unrecorded.len() >= RECORD_GROUP {
-                            record_in_ledger(ledger.as_ref(), std::mem::take(&mut unrecorded));
-                            record_done(&mut sinks, journal.as_mut())?;
-                        }
-                    }
+        Desk { sinks, journal, counters, ledger, unrecorded: Writes::default() }
+    }
+
+    /// Handles one event; `queue_empty` says no other event is waiting.
+    fn handle(&mut self, event: Event, queue_empty: bool) -> io::Result<()> {
+        match event {
+            Event::Sorted { rows, answered, ledger: writes } => {
+                for (row, verdict) in &rows {
+                    self.sinks.sort(row, verdict)?;
                 }
-                Event::Sent { rows, ack } => {
-                    let result = sinks.flush(true).and_then(|()| match journal.as_mut() {
-                        Some(j) => {
-                            // Rows whose answers the ledger has yet to record
-                            // are not done: their `Done` waits for the group.
-                            if unrecorded.is_empty() {
-                                record_done(&mut sinks, Some(&mut *j))?;
-                            }
-                            j.append(&Entry::Sent { rows })
-                        }
-                        None => Ok(()),
-                    });
-                    let failed = result.as_ref().err().map(|e| io::Error::new(e.kind(), e.to_string()));
-                    let _ = ack.send(result);
-                    if let Some(e) = failed {
-                        return Err(e);
-                    }
-                }
-                Event::Journal(entry) => {
-                    if let Some(j) = journal.as_mut() {
-                        j.append(&entry)?;
+                self.counters.publish(self.sinks.tally());
+                if answered {
+                    self.sinks.flush(false)?;
+                    self.unrecorded.append(writes);
+                    if queue_empty || self.unrecorded.len() >= RECORD_GROUP {
+                        self.record()?;
                     }
                 }
             }
+            Event::Sent { rows, ack } => {
+                let result = self.sinks.flush(true).and_then(|()| match self.journal.as_mut() {
+                    Some(j) => {
+                        // Rows whose answers the ledger has yet to record are
+                        // not done: their `Done` waits for the group.
+                        if self.unrecorded.is_empty() {
+                            record_done(&mut self.sinks, Some(&mut *j))?;
+                        }
+                        j.append(&Entry::Sent { rows })
+                    }
+                    None => Ok(()),
+                });
+                let failed = result.as_ref().err().map(|e| io::Error::new(e.kind(), e.to_string()));
+                let _ = ack.send(result);
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+            }
+            Event::Journal(entry) => {
+                if let Some(j) = self.journal.as_mut() {
+                    j.append(&entry)?;
+                }
+            }
         }
-        sinks.flush(true)?;
-        record_in_ledger(ledger.as_ref(), unrecorded);
-        record_done(&mut sinks, journal.as_mut())?;
-        Ok((sinks, journal))
-    })?;
-    Ok((Outbox(tx), WriterHandle(handle)))
+        Ok(())
+    }
+
+    /// Records the waiting answers, then says their rows are done.
+    fn record(&mut self) -> io::Result<()> {
+        record_in_ledger(self.ledger.as_ref(), std::mem::take(&mut self.unrecorded));
+        record_done(&mut self.sinks, self.journal.as_mut())
+    }
+
+    /// The queue is closed: everything to disk, the last group recorded.
+    fn finish(mut self) -> io::Result<(Sinks, Option<Journal>)> {
+        self.sinks.flush(true)?;
+        self.record()?;
+        Ok((self.sinks, self.journal))
+    }
 }
 
 /// Records answers in the ledger (the rows are in the files already). A
@@ -197,5 +230,75 @@ impl WriterHandle {
             Ok(r) => r.map(|(sinks, journal)| (sinks.tally().clone(), journal)),
             Err(_) => Err(io::Error::other("the output writer panicked")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{LeadKey, Location, Outcome, PhoneKey, Recorded};
+    use crate::output::{FileKind, OutFormat};
+    use crate::vocab::Note;
+
+    fn answered(i: u64, phone: &str) -> Event {
+        let row = Row {
+            ordinal: i,
+            line: i + 2,
+            bytes: 20,
+            raw: crate::input::Raw::Csv(csv::ByteRecord::from(vec![phone])),
+            fields: Ok(Default::default()),
+        };
+        let verdict =
+            Verdict::Accepted { lead_id: Some(format!("ld_{i}")), e164: Some(phone.into()), note: Note::Created };
+        let key = PhoneKey::from_e164(phone).expect("a phone");
+        let outcome = Outcome::Accepted { lead_id: Some(format!("ld_{i}")), initialized: false };
+        let writes = Writes {
+            record: vec![(("prj".into(), "proc".into()), Recorded { phone: key, outcome })],
+            ..Default::default()
+        };
+        Event::Sorted { rows: vec![(row, verdict)], answered: true, ledger: writes }
+    }
+
+    /// Answers that arrive while others wait are recorded together, and the
+    /// last group when the queue closes: none is left out of the ledger.
+    #[test]
+    fn answers_are_recorded_by_group_and_the_last_group_at_the_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kinds = [FileKind::Accepted, FileKind::Rejected, FileKind::Retryable];
+        let sinks = Sinks::create(dir.path(), OutFormat::Csv, &["phone".to_owned()], &kinds).expect("sinks");
+        let location = Location::parse(&dir.path().join("ledger.db").display().to_string()).expect("location");
+        let session = Session::open(location, "https://api.test", "run-1", "host").expect("ledger");
+        let phones = ["+14155550101", "+14155550102", "+14155550103"];
+        let keys: Vec<LeadKey<'_>> = phones
+            .iter()
+            .map(|p| LeadKey { project: "prj", process: "proc", phone: PhoneKey::from_e164(p).expect("phone") })
+            .collect();
+        let known = |session: &Session| -> usize {
+            session.lookup(&keys).expect("lookup").iter().filter(|k| k.is_some()).count()
+        };
+
+        let mut desk = Desk::new(sinks, None, Default::default(), Some((session.clone(), LedgerFailure::default())));
+        for (i, phone) in phones.iter().enumerate() {
+            desk.handle(answered(i as u64, phone), false).expect("handled");
+        }
+        assert_eq!(known(&session), 0, "the queue is busy: the answers wait as a group");
+        desk.handle(answered(3, "+14155550104"), true).expect("handled");
+        assert_eq!(known(&session), 3, "the queue ran dry: the group is recorded");
+
+        let second = dir.path().join("second");
+        std::fs::create_dir(&second).expect("mkdir");
+        let sinks = Sinks::create(&second, OutFormat::Csv, &["phone".to_owned()], &kinds).expect("sinks");
+        let mut desk = Desk::new(sinks, None, Default::default(), Some((session.clone(), LedgerFailure::default())));
+        let later = ["+14155550105", "+14155550106"];
+        for (i, phone) in later.iter().enumerate() {
+            desk.handle(answered(i as u64, phone), false).expect("handled");
+        }
+        desk.finish().expect("finished");
+        let later_keys: Vec<LeadKey<'_>> = later
+            .iter()
+            .map(|p| LeadKey { project: "prj", process: "proc", phone: PhoneKey::from_e164(p).expect("phone") })
+            .collect();
+        let recorded = session.lookup(&later_keys).expect("lookup");
+        assert!(recorded.iter().all(Option::is_some), "the last group is recorded when the queue closes");
     }
 }

@@ -35,6 +35,7 @@ on_both_stores!(
     initialize_calls_leads_uploaded_earlier_by_their_id,
     two_runs_at_once_create_every_lead_once,
     a_new_run_right_after_kill_9_creates_nothing_twice_and_does_not_wait,
+    kill_9_then_resume_records_every_answer_once,
 );
 
 /// `leadctl upload FILE --out-dir OUT --ledger LEDGER ARGS` against the world's sandbox.
@@ -196,6 +197,45 @@ fn a_new_run_right_after_kill_9_creates_nothing_twice_and_does_not_wait(ledger: 
     assert!(next.csv("rejected").is_empty(), "a lead the dead run sent is accepted, not a duplicate");
     assert_eq!(next.csv("accepted").len(), 300);
     assert_eq!(state.leads.len(), 300);
+}
+
+/// `kill -9` while answers wait to be recorded, then `--resume`: every row
+/// once in the files, nothing created twice, and the ledger ends knowing
+/// every lead, so the next run sends nothing.
+fn kill_9_then_resume_records_every_answer_once(ledger: &str) {
+    let world = World::with_sandbox(|c| {
+        c.latency = Duration::from_millis(30);
+        c.lost_rate = 0.2;
+        c.seed = 5;
+        c.block_threshold = 1_000_000;
+    });
+    let file = world.file("l.csv", leads_csv(400, "proc_sales"));
+    let args = ["--batch-size", "10", "--concurrency", "4", "--retry-base-ms", "10", "--max-attempts", "12"];
+    let mut first = spawn(&world, &file, "first", ledger, &args);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while world.state().requests.len() < 12 {
+        assert!(Instant::now() < deadline, "the first run never reached 12 requests");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    first.kill().expect("kill -9");
+    let _ = first.wait();
+
+    let out = world.path("first");
+    let resumed = world.leadctl(&["upload", "--resume", out.to_str().expect("utf-8"), "--ledger", ledger, "--quiet"]);
+    let resumed = Run { out, ..resumed };
+    resumed.assert_code(0);
+    let accepted: Vec<String> = resumed.csv("accepted").iter().map(|r| r["leadctl_phone_e164"].clone()).collect();
+    let distinct: BTreeSet<&String> = accepted.iter().collect();
+    assert_eq!((accepted.len(), distinct.len()), (400, 400), "every row once, all accepted");
+    let state = world.state();
+    assert!(state.no_lead_created_twice());
+    assert_eq!(state.leads.len(), 400);
+
+    let sent = state.requests.len();
+    let again = upload(&world, &file, "again", ledger, &args);
+    again.assert_code(0);
+    assert_eq!(world.state().requests.len(), sent, "the ledger knows every lead: nothing is sent");
+    assert_eq!(again.summary()["counts"]["already_uploaded"], 400);
 }
 
 #[test]
