@@ -196,7 +196,7 @@ fn the_printed_resend_command_runs_in_a_shell_with_only_the_key() {
             .env("LEADCTL_API_KEY", world.sandbox().api_key())
             .args(["upload", file.to_str().expect("utf-8"), "--out-dir", "first run", "--api-url", &url])
             .args(["--project-id", "prj_sandbox", "--batch-size", "10", "--map", "phoneNumber=Cell"])
-            .args(["--map", "processId=proc", "--max-attempts", "1"])
+            .args(["--map", "processId=proc", "--max-attempts", "1", "--ledger", "team ledger.db"])
             .output()
             .expect("run"),
     );
@@ -210,7 +210,9 @@ fn the_printed_resend_command_runs_in_a_shell_with_only_the_key() {
         .expect("the resend command follows its heading")
         .trim()
         .to_owned();
-    for part in ["--api-url", "--batch-size 10", "--map phoneNumber=Cell", "--map processId=proc", "--project-id"] {
+    let parts =
+        ["--api-url", "--batch-size 10", "--map phoneNumber=Cell", "--map processId=proc", "--project-id", "--ledger"];
+    for part in parts {
         assert!(command.contains(part), "{part} is missing from: {command}");
     }
     let shell_line = command.replacen("leadctl", env!("CARGO_BIN_EXE_leadctl"), 1) + " --quiet --out-dir again";
@@ -226,6 +228,12 @@ fn the_printed_resend_command_runs_in_a_shell_with_only_the_key() {
     );
     again.assert_code(0);
     assert_eq!(common::read_csv(&world.path("again/accepted.csv")).len(), 25);
+    let ledger = |dir: &str| {
+        let summary = std::fs::read_to_string(world.path(dir).join("summary.json")).expect("summary");
+        serde_json::from_str::<serde_json::Value>(&summary).expect("json")["ledger"].clone()
+    };
+    assert_eq!(ledger("again"), ledger("first run"), "the same ledger, though it is never recorded");
+    assert!(ledger("again").as_str().is_some_and(|l| l.ends_with("team ledger.db")), "{}", ledger("again"));
     let mut sizes: Vec<usize> = world.state().requests.iter().skip(3).map(|r| r.lead_count).collect();
     sizes.sort_unstable();
     assert_eq!(sizes, vec![5, 10, 10], "the same batch size, to the same server");

@@ -119,6 +119,10 @@ pub struct UploadConfig {
     pub retry_base: Duration,
     /// The delivery ledger, when the run uses one.
     pub ledger: Option<LedgerChoice>,
+    /// Flags the run record leaves out because they may hold a password,
+    /// as the resend command repeats them: `--ledger` without its password
+    /// (`PGPASSWORD` supplies it), `--proxy` only when it holds none.
+    pub resend_unrecorded: Vec<(&'static str, String)>,
 }
 
 /// The ledger a run uses and how.
@@ -225,6 +229,18 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
         bail!("--max-attempts must be at least 1");
     }
     let ledger = ledger_choice(&u, upload.origins.get("ledger").map(|o| &o.source), &common, env)?;
+    let from_flag = |name: &str| upload.origins.get(name).is_some_and(|o| o.source == Source::Flag);
+    let mut resend_unrecorded = Vec::new();
+    if from_flag("ledger") {
+        resend_unrecorded
+            .push(("ledger", ledger.as_ref().map_or_else(|| "off".to_owned(), |l| l.location.to_string())));
+    }
+    if let Some(proxy) = u.proxy.as_deref().filter(|_| from_flag("proxy"))
+        && let Ok(url) = ProxyUrl::parse(proxy, "--proxy")
+        && !url.has_credentials()
+    {
+        resend_unrecorded.push(("proxy", url.expose().to_owned()));
+    }
     Ok(UploadConfig {
         common,
         destination,
@@ -238,6 +254,7 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
         resume: args.resume.clone(),
         retry_base: Duration::from_millis(u.retry_base_ms.unwrap_or(250).max(1)),
         ledger,
+        resend_unrecorded,
     })
 }
 

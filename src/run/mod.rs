@@ -101,7 +101,7 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
     }
     let resend = (ran.tally.retryable > 0 && !dry_run).then(|| {
         let file = crate::output::file_path(&run_dir, FileKind::Retryable, out_format);
-        crate::settings::resend_command(&file, &record, None)
+        crate::settings::resend_command(&file, &record, None, &cfg.resend_unrecorded)
     });
     let summary = write_summary(Ending {
         exit,

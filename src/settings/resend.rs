@@ -16,8 +16,15 @@ use super::{CommonSettings, Group, RunRecord, Source, UploadSettings};
 const INPUT_SHAPE: [&str; 4] = ["format", "delimiter", "encoding", "sheet"];
 
 /// `leadctl upload <retryable file> [flags]`. `delimiter` is the retryable
-/// file's own delimiter when it is not a comma.
-pub fn resend_command(retryable: &Path, record: &RunRecord, delimiter: Option<char>) -> String {
+/// file's own delimiter when it is not a comma. `unrecorded`: flags the
+/// record leaves out because they may hold a password (`--ledger`,
+/// `--proxy`), in a form without one, to repeat as well.
+pub fn resend_command(
+    retryable: &Path,
+    record: &RunRecord,
+    delimiter: Option<char>,
+    unrecorded: &[(&str, String)],
+) -> String {
     let mut words = vec!["leadctl".to_owned(), "upload".to_owned(), shell_quote(&retryable.to_string_lossy())];
     let keys = CommonSettings::KEYS.iter().chain(UploadSettings::KEYS);
     for key in keys.filter(|k| k.scope.resend) {
@@ -34,6 +41,7 @@ pub fn resend_command(retryable: &Path, record: &RunRecord, delimiter: Option<ch
             Some(v) => words.push(format!("--{name} {}", shell_quote(&plain(v)))),
         }
     }
+    words.extend(unrecorded.iter().map(|(name, value)| format!("--{name} {}", shell_quote(value))));
     if let Some(d) = delimiter.filter(|d| *d != ',') {
         words.push(format!("--delimiter {}", shell_quote(&d.to_string())));
     }

@@ -94,15 +94,18 @@ fn the_resend_command_repeats_flags_but_not_the_environment() {
     };
     let env = env(&[("LEADCTL_API_URL", "https://api.example"), ("LEADCTL_PROJECT_ID", "prj_1")]);
     let r = record(&up, &common, &env);
-    let cmd = resend_command(Path::new("/out dir/retryable.csv"), &r, None);
+    let cmd = resend_command(Path::new("/out dir/retryable.csv"), &r, None, &[]);
     assert_eq!(
         cmd,
         "leadctl upload '/out dir/retryable.csv' --map 'phoneNumber=Cell phone' --initialize --batch-size 10 \
          --rate 2.5"
     );
     assert_eq!(r.str("api-url"), Some("https://api.example"), "recorded, though not repeated");
-    let with_delimiter = resend_command(Path::new("r.csv"), &r, Some(';'));
+    let with_delimiter = resend_command(Path::new("r.csv"), &r, Some(';'), &[]);
     assert!(with_delimiter.ends_with("--delimiter ';'"), "{with_delimiter}");
+    let unrecorded = [("ledger", "sqlite:///var/lib/leadctl/ledger.db".to_owned())];
+    let with_ledger = resend_command(Path::new("r.csv"), &r, None, &unrecorded);
+    assert!(with_ledger.ends_with("--ledger sqlite:///var/lib/leadctl/ledger.db"), "{with_ledger}");
 }
 
 #[test]
