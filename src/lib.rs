@@ -19,6 +19,8 @@ pub mod cli;
 pub mod config;
 pub mod deliver;
 pub mod exit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod input;
 pub mod journal;
 pub mod ledger;

@@ -10,6 +10,9 @@ use rlibphonenumber::{PHONE_NUMBER_UTIL, PhoneNumberFormat, PhoneNumberUtil, get
 
 pub use rlibphonenumber::Region;
 
+/// The most digits an E.164 number has, country code included.
+pub const E164_MAX_DIGITS: usize = 15;
+
 /// Why a phone string was refused, in the order the API checks them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneError {
@@ -22,7 +25,8 @@ pub enum PhoneError {
     /// The national number is a repeating pattern such as `5555555555`.
     #[error("the number is a repeating digits pattern")]
     RepeatingDigits,
-    /// Parses, but is not a valid number for its region.
+    /// Parses, but is not a valid number for its region, or has more
+    /// digits than E.164 allows.
     #[error("not a valid number for its region")]
     Invalid,
 }
@@ -75,6 +79,13 @@ fn parse_with(util: &PhoneNumberUtil, raw: &str, default_region: Region) -> Resu
         return Err(PhoneError::Invalid);
     }
     let e164 = util.format(&number, PhoneNumberFormat::E164);
+    // libphonenumber finds some numbers valid whose E.164 form is longer
+    // than E.164 allows (a German number of 14 national digits gives 16).
+    // Such a string is no E.164 number, and every key of a phone (duplicate
+    // memory, ledger) relies on at most 15 digits.
+    if e164.len() > 1 + E164_MAX_DIGITS {
+        return Err(PhoneError::Invalid);
+    }
     Ok(Phone { e164: e164.into_owned() })
 }
 
@@ -147,6 +158,20 @@ mod tests {
         assert!(parse_region("XX").is_none());
         assert!(parse_region("ZZ").is_none());
         assert!(parse_region("").is_none());
+    }
+
+    #[test]
+    fn numbers_longer_than_e164_allows_are_invalid() {
+        // libphonenumber finds this valid and formats it as +4920613127961950:
+        // its key overlapped the process bits of the duplicate memory, so the
+        // same number under two different processes was a duplicate.
+        let de = parse_region("DE").expect("DE is a region");
+        assert_eq!(parse("(2061 (312) 796-1950", de), Err(PhoneError::Invalid));
+        assert_eq!(parse("+49 2061 3127961950", us()), Err(PhoneError::Invalid));
+        for raw in ["+49 30 901820", "+49 151 12345678", "+44 20 7946 0958", "(415) 555-2671"] {
+            let p = parse(raw, de).expect("valid");
+            assert!(p.e164.len() <= 1 + E164_MAX_DIGITS, "{raw}: {}", p.e164);
+        }
     }
 
     #[test]
