@@ -259,6 +259,41 @@ mod tests {
         Event::Sorted { rows: vec![(row, verdict)], answered: true, ledger: writes }
     }
 
+    /// The journal's `Done` for answered rows waits until the ledger has
+    /// recorded them: a `Sent` in between does not write it early.
+    #[test]
+    fn done_waits_for_the_group_to_be_recorded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kinds = [FileKind::Accepted, FileKind::Rejected, FileKind::Retryable];
+        let sinks = Sinks::create(dir.path(), OutFormat::Csv, &["phone".to_owned()], &kinds).expect("sinks");
+        let start = Entry::Start {
+            version: crate::journal::VERSION,
+            input: crate::journal::InputId { size: 1, sha256: "0".repeat(64) },
+            out_format: OutFormat::Csv,
+            record: crate::settings::RunRecord {
+                command: "upload".into(),
+                input: "l.csv".into(),
+                settings: Default::default(),
+                sources: Default::default(),
+            },
+        };
+        let journal = Journal::create(dir.path(), &start).expect("journal");
+        let location = Location::parse(&dir.path().join("ledger.db").display().to_string()).expect("location");
+        let session = Session::open(location, "https://api.test", "run-1", "host").expect("ledger");
+        let mut desk = Desk::new(sinks, Some(journal), Default::default(), Some((session, LedgerFailure::default())));
+        let dones = || {
+            let text = std::fs::read_to_string(dir.path().join(crate::journal::FILE_NAME)).expect("journal");
+            text.lines().filter(|l| l.contains(r#""event":"done""#)).count()
+        };
+
+        desk.handle(answered(0, "+14155550101"), false).expect("handled");
+        let (ack, _done) = oneshot::channel();
+        desk.handle(Event::Sent { rows: RangeSet::default(), ack }, false).expect("sent");
+        assert_eq!(dones(), 0, "the answer is not in the ledger yet: its row is not done");
+        desk.handle(answered(1, "+14155550102"), true).expect("handled");
+        assert_eq!(dones(), 1, "recorded, then done");
+    }
+
     /// Answers that arrive while others wait are recorded together, and the
     /// last group when the queue closes: none is left out of the ledger.
     #[test]
