@@ -144,8 +144,6 @@ Register-ArgumentCompleter -Native -CommandName 'leadctl' -ScriptBlock {
         }
         'leadctl;ledger' {
             [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]')
-            [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]')
-            [CompletionResult]::new('--project-id', '--project-id', [CompletionResultType]::ParameterName, 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [env: LEADCTL_CONFIG]')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -162,8 +160,6 @@ Register-ArgumentCompleter -Native -CommandName 'leadctl' -ScriptBlock {
         }
         'leadctl;ledger;stats' {
             [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]')
-            [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]')
-            [CompletionResult]::new('--project-id', '--project-id', [CompletionResultType]::ParameterName, 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [env: LEADCTL_CONFIG]')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -174,11 +170,11 @@ Register-ArgumentCompleter -Native -CommandName 'leadctl' -ScriptBlock {
         }
         'leadctl;ledger;import' {
             [CompletionResult]::new('--leads', '--leads', [CompletionResultType]::ParameterName, 'A CSV or JSON file of existing leads: phoneNumber, processId, optionally leadId and projectId')
+            [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'API base URL the `--leads` belong to [env: LEADCTL_API_URL]')
+            [CompletionResult]::new('--project-id', '--project-id', [CompletionResultType]::ParameterName, 'Project for `--leads` rows without one [env: LEADCTL_PROJECT_ID]')
             [CompletionResult]::new('--process-id', '--process-id', [CompletionResultType]::ParameterName, 'Process for `--leads` rows without one')
             [CompletionResult]::new('--default-region', '--default-region', [CompletionResultType]::ParameterName, 'Region for numbers written without a leading `+` [default: US]')
             [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]')
-            [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]')
-            [CompletionResult]::new('--project-id', '--project-id', [CompletionResultType]::ParameterName, 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [env: LEADCTL_CONFIG]')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -192,8 +188,6 @@ Register-ArgumentCompleter -Native -CommandName 'leadctl' -ScriptBlock {
             [CompletionResult]::new('--process', '--process', [CompletionResultType]::ParameterName, 'Only in this process')
             [CompletionResult]::new('--default-region', '--default-region', [CompletionResultType]::ParameterName, 'Region for a number written without a leading `+` [default: US]')
             [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]')
-            [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]')
-            [CompletionResult]::new('--project-id', '--project-id', [CompletionResultType]::ParameterName, 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [env: LEADCTL_CONFIG]')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -205,8 +199,6 @@ Register-ArgumentCompleter -Native -CommandName 'leadctl' -ScriptBlock {
         'leadctl;ledger;prune' {
             [CompletionResult]::new('--older-than', '--older-than', [CompletionResultType]::ParameterName, 'How long, e.g. `90d`, `12w`')
             [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]')
-            [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]')
-            [CompletionResult]::new('--project-id', '--project-id', [CompletionResultType]::ParameterName, 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [env: LEADCTL_CONFIG]')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -218,8 +210,6 @@ Register-ArgumentCompleter -Native -CommandName 'leadctl' -ScriptBlock {
         'leadctl;ledger;export' {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]')
-            [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]')
-            [CompletionResult]::new('--project-id', '--project-id', [CompletionResultType]::ParameterName, 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [env: LEADCTL_CONFIG]')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as one JSON object on stdout')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')

@@ -306,21 +306,13 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__ledger)
-            opts="-h -V --ledger --api-url --project-id --json --config --help --version stats import forget prune export help"
+            opts="-h -V --ledger --json --config --help --version stats import forget prune export help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --ledger)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --api-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --project-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -336,7 +328,7 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__ledger__subcmd__export)
-            opts="-h -V --format --ledger --api-url --project-id --json --config --help --version"
+            opts="-h -V --format --ledger --json --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -347,14 +339,6 @@ _leadctl() {
                     return 0
                     ;;
                 --ledger)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --api-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --project-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -370,7 +354,7 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__ledger__subcmd__forget)
-            opts="-h -V --phone --process --default-region --ledger --api-url --project-id --json --config --help --version"
+            opts="-h -V --phone --process --default-region --ledger --json --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -389,14 +373,6 @@ _leadctl() {
                     return 0
                     ;;
                 --ledger)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --api-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --project-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -510,13 +486,21 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__ledger__subcmd__import)
-            opts="-h -V --leads --process-id --default-region --ledger --api-url --project-id --json --config --help --version"
+            opts="-h -V --leads --api-url --project-id --process-id --default-region --ledger --json --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --leads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -532,14 +516,6 @@ _leadctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --api-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --project-id)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -552,7 +528,7 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__ledger__subcmd__prune)
-            opts="-h -V --older-than --ledger --api-url --project-id --json --config --help --version"
+            opts="-h -V --older-than --ledger --json --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -563,14 +539,6 @@ _leadctl() {
                     return 0
                     ;;
                 --ledger)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --api-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --project-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -586,21 +554,13 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__ledger__subcmd__stats)
-            opts="-h -V --ledger --api-url --project-id --json --config --help --version"
+            opts="-h -V --ledger --json --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --ledger)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --api-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --project-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

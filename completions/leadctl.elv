@@ -137,8 +137,6 @@ set edit:completion:arg-completer[leadctl] = {|@words|
         }
         &'leadctl;ledger'= {
             cand --ledger 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]'
-            cand --api-url 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]'
-            cand --project-id 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]'
             cand --config 'Config file (TOML) [env: LEADCTL_CONFIG]'
             cand --json 'Print the result as one JSON object on stdout'
             cand -h 'Print help'
@@ -154,8 +152,6 @@ set edit:completion:arg-completer[leadctl] = {|@words|
         }
         &'leadctl;ledger;stats'= {
             cand --ledger 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]'
-            cand --api-url 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]'
-            cand --project-id 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]'
             cand --config 'Config file (TOML) [env: LEADCTL_CONFIG]'
             cand --json 'Print the result as one JSON object on stdout'
             cand -h 'Print help'
@@ -165,11 +161,11 @@ set edit:completion:arg-completer[leadctl] = {|@words|
         }
         &'leadctl;ledger;import'= {
             cand --leads 'A CSV or JSON file of existing leads: phoneNumber, processId, optionally leadId and projectId'
+            cand --api-url 'API base URL the `--leads` belong to [env: LEADCTL_API_URL]'
+            cand --project-id 'Project for `--leads` rows without one [env: LEADCTL_PROJECT_ID]'
             cand --process-id 'Process for `--leads` rows without one'
             cand --default-region 'Region for numbers written without a leading `+` [default: US]'
             cand --ledger 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]'
-            cand --api-url 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]'
-            cand --project-id 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]'
             cand --config 'Config file (TOML) [env: LEADCTL_CONFIG]'
             cand --json 'Print the result as one JSON object on stdout'
             cand -h 'Print help'
@@ -182,8 +178,6 @@ set edit:completion:arg-completer[leadctl] = {|@words|
             cand --process 'Only in this process'
             cand --default-region 'Region for a number written without a leading `+` [default: US]'
             cand --ledger 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]'
-            cand --api-url 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]'
-            cand --project-id 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]'
             cand --config 'Config file (TOML) [env: LEADCTL_CONFIG]'
             cand --json 'Print the result as one JSON object on stdout'
             cand -h 'Print help'
@@ -194,8 +188,6 @@ set edit:completion:arg-completer[leadctl] = {|@words|
         &'leadctl;ledger;prune'= {
             cand --older-than 'How long, e.g. `90d`, `12w`'
             cand --ledger 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]'
-            cand --api-url 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]'
-            cand --project-id 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]'
             cand --config 'Config file (TOML) [env: LEADCTL_CONFIG]'
             cand --json 'Print the result as one JSON object on stdout'
             cand -h 'Print help'
@@ -206,8 +198,6 @@ set edit:completion:arg-completer[leadctl] = {|@words|
         &'leadctl;ledger;export'= {
             cand --format 'Output format'
             cand --ledger 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]'
-            cand --api-url 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]'
-            cand --project-id 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]'
             cand --config 'Config file (TOML) [env: LEADCTL_CONFIG]'
             cand --json 'Print the result as one JSON object on stdout'
             cand -h 'Print help'

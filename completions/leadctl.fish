@@ -141,8 +141,6 @@ complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -s q -l quiet -
 complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -s h -l help -d 'Print help'
 complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -s V -l version -d 'Print version'
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and not __fish_seen_subcommand_from stats import forget prune export help" -l ledger -d 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]' -r
-complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and not __fish_seen_subcommand_from stats import forget prune export help" -l api-url -d 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]' -r
-complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and not __fish_seen_subcommand_from stats import forget prune export help" -l project-id -d 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and not __fish_seen_subcommand_from stats import forget prune export help" -l config -d 'Config file (TOML) [env: LEADCTL_CONFIG]' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and not __fish_seen_subcommand_from stats import forget prune export help" -l json -d 'Print the result as one JSON object on stdout'
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and not __fish_seen_subcommand_from stats import forget prune export help" -s h -l help -d 'Print help'
@@ -154,18 +152,16 @@ complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and not __fish_s
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and not __fish_seen_subcommand_from stats import forget prune export help" -f -a "export" -d 'Print every entry on stdout'
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and not __fish_seen_subcommand_from stats import forget prune export help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from stats" -l ledger -d 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]' -r
-complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from stats" -l api-url -d 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]' -r
-complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from stats" -l project-id -d 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from stats" -l config -d 'Config file (TOML) [env: LEADCTL_CONFIG]' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from stats" -l json -d 'Print the result as one JSON object on stdout'
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from stats" -s h -l help -d 'Print help'
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from stats" -s V -l version -d 'Print version'
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from import" -l leads -d 'A CSV or JSON file of existing leads: phoneNumber, processId, optionally leadId and projectId' -r -F
+complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from import" -l api-url -d 'API base URL the `--leads` belong to [env: LEADCTL_API_URL]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from import" -l project-id -d 'Project for `--leads` rows without one [env: LEADCTL_PROJECT_ID]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from import" -l process-id -d 'Process for `--leads` rows without one' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from import" -l default-region -d 'Region for numbers written without a leading `+` [default: US]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from import" -l ledger -d 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]' -r
-complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from import" -l api-url -d 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]' -r
-complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from import" -l project-id -d 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from import" -l config -d 'Config file (TOML) [env: LEADCTL_CONFIG]' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from import" -l json -d 'Print the result as one JSON object on stdout'
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help'
@@ -174,16 +170,12 @@ complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from forget" -l process -d 'Only in this process' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from forget" -l default-region -d 'Region for a number written without a leading `+` [default: US]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from forget" -l ledger -d 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]' -r
-complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from forget" -l api-url -d 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]' -r
-complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from forget" -l project-id -d 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from forget" -l config -d 'Config file (TOML) [env: LEADCTL_CONFIG]' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from forget" -l json -d 'Print the result as one JSON object on stdout'
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from forget" -s h -l help -d 'Print help'
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from forget" -s V -l version -d 'Print version'
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from prune" -l older-than -d 'How long, e.g. `90d`, `12w`' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from prune" -l ledger -d 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]' -r
-complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from prune" -l api-url -d 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]' -r
-complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from prune" -l project-id -d 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from prune" -l config -d 'Config file (TOML) [env: LEADCTL_CONFIG]' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from prune" -l json -d 'Print the result as one JSON object on stdout'
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help'
@@ -191,8 +183,6 @@ complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l format -d 'Output format' -r -f -a "csv\t''
 ndjson\t''"
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l ledger -d 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]' -r
-complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l api-url -d 'API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]' -r
-complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l project-id -d 'Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l config -d 'Config file (TOML) [env: LEADCTL_CONFIG]' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l json -d 'Print the result as one JSON object on stdout'
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help'

@@ -49,7 +49,9 @@ Examples:
 /// rows in batches, retries only what is safe to retry, and sorts every
 /// input row into exactly one of three files: accepted, rejected, retryable.
 #[derive(Debug, Parser)]
-#[command(name = "leadctl", version, propagate_version = true)]
+// A single-value flag given twice takes the last value (a printed command
+// can be amended by appending a flag); repeatable flags accumulate.
+#[command(name = "leadctl", version, propagate_version = true, args_override_self = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -147,14 +149,6 @@ pub struct LedgerArgs {
     #[arg(long, value_name = "URL", global = true)]
     pub ledger: Option<String>,
 
-    /// API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]
-    #[arg(long, value_name = "URL", global = true)]
-    pub api_url: Option<String>,
-
-    /// Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]
-    #[arg(long, value_name = "ID", global = true)]
-    pub project_id: Option<String>,
-
     /// Print the result as one JSON object on stdout.
     #[arg(long, global = true)]
     pub json: bool,
@@ -177,6 +171,12 @@ pub enum LedgerAction {
         /// A CSV or JSON file of existing leads: phoneNumber, processId, optionally leadId and projectId.
         #[arg(long, value_name = "FILE", conflicts_with = "run_dirs")]
         leads: Option<PathBuf>,
+        /// API base URL the `--leads` belong to [env: LEADCTL_API_URL]
+        #[arg(long, value_name = "URL")]
+        api_url: Option<String>,
+        /// Project for `--leads` rows without one [env: LEADCTL_PROJECT_ID]
+        #[arg(long, value_name = "ID")]
+        project_id: Option<String>,
         /// Process for `--leads` rows without one.
         #[arg(long, value_name = "ID")]
         process_id: Option<String>,

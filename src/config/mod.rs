@@ -338,10 +338,15 @@ fn confirm_resumed_api_url(r: &RunRecord, flags: &UploadSettings, env: &Env) -> 
 /// project, from the same layers as `upload` (flags, environment, config file).
 pub fn ledger_command(args: &crate::cli::LedgerArgs, env: &Env) -> Result<crate::ledger_admin::LedgerCommand> {
     let file = load_file(args.config.as_deref(), env)?;
-    let flags =
-        UploadSettings { ledger: args.ledger.clone(), api_url: args.api_url.clone(), ..UploadSettings::default() };
+    // Only `import` takes the API and the project (what `--leads` belong to).
+    let import = match &args.action {
+        crate::cli::LedgerAction::Import { api_url, project_id, .. } => Some((api_url.clone(), project_id.clone())),
+        _ => None,
+    };
+    let (api_url, project_id) = import.clone().unwrap_or_default();
+    let flags = UploadSettings { ledger: args.ledger.clone(), api_url, ..UploadSettings::default() };
     let upload = merge(&flags, lower_layers::<UploadSettings>(None, env, &file), &file)?;
-    let flags = CommonSettings { project_id: args.project_id.clone(), ..CommonSettings::default() };
+    let flags = CommonSettings { project_id, ..CommonSettings::default() };
     let common = merge(&flags, lower_layers::<CommonSettings>(None, env, &file), &file)?;
     let u = upload.value;
     let location = match u.ledger.as_deref() {
@@ -351,8 +356,8 @@ pub fn ledger_command(args: &crate::cli::LedgerArgs, env: &Env) -> Result<crate:
     Ok(crate::ledger_admin::LedgerCommand {
         action: args.action.clone(),
         location: location.with_password_fallback(nonempty(env, "PGPASSWORD")),
-        api_url: u.api_url.as_deref().map(check_url).transpose()?,
-        project_id: common.value.project_id,
+        api_url: u.api_url.as_deref().filter(|_| import.is_some()).map(check_url).transpose()?,
+        project_id: common.value.project_id.filter(|_| import.is_some()),
         json: args.json,
     })
 }
