@@ -11,9 +11,11 @@ use std::time::Duration;
 use anyhow::{Result, anyhow, bail};
 
 mod file;
+mod inspect;
 mod key;
 mod proxy;
 
+pub use inspect::{Inspection, KeyFound, Remote, SettingInEffect, inspect};
 pub use key::ApiKey;
 pub use proxy::{ProxyUrl, Route};
 
@@ -189,8 +191,13 @@ fn merge<G: Group>(flags: &G, lower: Vec<Layer>, file: &ConfigFile) -> Result<La
 /// resumed run goes on with the same input, server, project and rules.
 pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Result<UploadConfig> {
     let file = load_file(args.run.config.as_deref(), env)?;
-    let upload = merge(&args.upload, lower_layers::<UploadSettings>(resumed, env, &file), &file)?;
-    let common = merge(&args.common, lower_layers::<CommonSettings>(resumed, env, &file), &file)?;
+    upload_with(args, env, resumed, &file)
+}
+
+/// [`upload`] with the config file already read.
+fn upload_with(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>, file: &ConfigFile) -> Result<UploadConfig> {
+    let upload = merge(&args.upload, lower_layers::<UploadSettings>(resumed, env, file), file)?;
+    let common = merge(&args.common, lower_layers::<CommonSettings>(resumed, env, file), file)?;
     if let Some(r) = resumed {
         confirm_resumed_api_url(r, &args.upload, env)?;
     }
@@ -203,13 +210,8 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
     let dump = settings::dump(&redacted(upload.values()), &upload.origins)
         + &settings::dump(&common.values(), &common.origins);
     let mut common = typed_common(common.value, &args.run, input, record, dump, env)?;
+    let destination = destination(&upload.value, proxy_from(&upload), file, env, &mut common)?;
     let u = upload.value;
-
-    let proxy_from = match upload.origins.get("proxy").map(|o| &o.source) {
-        Some(Source::File) => "the config file's `proxy`",
-        _ => "--proxy",
-    };
-    let destination = destination(&u, proxy_from, &file, env, &mut common)?;
 
     let batch_size = u.batch_size.unwrap_or(crate::api::MAX_LEADS_PER_REQUEST);
     if !(1..=crate::api::MAX_LEADS_PER_REQUEST).contains(&batch_size) {
@@ -228,7 +230,7 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
     if max_attempts == 0 {
         bail!("--max-attempts must be at least 1");
     }
-    let ledger = ledger_choice(&u, upload.origins.get("ledger").map(|o| &o.source), &common, env)?;
+    let ledger = ledger_choice(&u, upload.origins.get("ledger").map(|o| &o.source), common.input.existing, env)?;
     let from_flag = |name: &str| upload.origins.get(name).is_some_and(|o| o.source == Source::Flag);
     let mut resend_unrecorded = Vec::new();
     if from_flag("ledger") {
@@ -263,15 +265,10 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
 /// and `--dry-run` unless `--ledger` is given on the command line (a
 /// rehearsal must not mark real leads as sent); else `--ledger`,
 /// `LEADCTL_LEDGER`, the config file's `ledger`, or the default SQLite file.
-fn ledger_choice(
-    u: &UploadSettings,
-    from: Option<&Source>,
-    common: &Common,
-    env: &Env,
-) -> Result<Option<LedgerChoice>> {
+fn ledger_choice(u: &UploadSettings, from: Option<&Source>, existing: bool, env: &Env) -> Result<Option<LedgerChoice>> {
     let off = u.ledger.as_deref().is_some_and(|l| l.trim().eq_ignore_ascii_case("off"));
     let rehearsal = u.sandbox || u.dry_run;
-    if u.no_ledger || off || common.input.existing || (rehearsal && from != Some(&Source::Flag)) {
+    if u.no_ledger || off || existing || (rehearsal && from != Some(&Source::Flag)) {
         return Ok(None);
     }
     let location = match u.ledger.as_deref() {
@@ -298,12 +295,7 @@ fn destination(
     if u.sandbox {
         return Ok(Destination::Sandbox);
     }
-    let api_url = u.api_url.as_deref().ok_or_else(|| {
-        anyhow!(
-            "no API URL: pass --api-url URL, set {ENV_API_URL}, or put `api-url = \"https://...\"` \
-             in the config file (or use --sandbox to rehearse against the bundled emulator)"
-        )
-    })?;
+    let api_url = u.api_url.as_deref().ok_or_else(no_api_url)?;
     let api_url = check_url(api_url)?;
     if u.api_key_file.as_deref().is_some_and(|p| p.as_os_str() == "-") && common.input.path.as_os_str() == "-" {
         return Err(UsageError(
@@ -318,6 +310,21 @@ fn destination(
     let route = proxy::route(&url, u.proxy.as_deref().map(|p| (p, proxy_from)), env)?;
     common.dump.push_str(&format!("route = {:?} (decided)\n", route.to_string()));
     Ok(Destination::Remote { api_url, api_key, route })
+}
+
+/// Where a `proxy` setting came from, in the words of its errors.
+fn proxy_from(upload: &Layered<UploadSettings>) -> &'static str {
+    match upload.origins.get("proxy").map(|o| &o.source) {
+        Some(Source::File) => "the config file's `proxy`",
+        _ => "--proxy",
+    }
+}
+
+fn no_api_url() -> anyhow::Error {
+    anyhow!(
+        "no API URL: pass --api-url URL, set {ENV_API_URL}, or put `api-url = \"https://...\"` in the config \
+         file (or use --sandbox to rehearse against the bundled emulator)"
+    )
 }
 
 /// On `--resume`, the journal's API URL wins over the environment, which

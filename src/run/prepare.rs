@@ -29,7 +29,7 @@ pub(super) fn out_format(format: Format) -> OutFormat {
 }
 
 /// `<input dir>/<input stem>.leadctl/<UTC yyyymmddThhmmssZ>/`.
-pub(super) fn default_run_dir(input: &Path) -> PathBuf {
+pub fn default_run_dir(input: &Path) -> PathBuf {
     let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
         .to_string()
         .chars()
