@@ -7,6 +7,8 @@
 //! and neither the key nor a password is printed.
 
 mod common;
+#[path = "common/ledger_backends.rs"]
+mod ledger_backends;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -251,6 +253,31 @@ fn a_ledger_that_cannot_be_used_fails_with_the_reason() {
     assert!(ledger.contains("(fix: the run's user must be able to read and write"), "{ledger}");
     assert!(line(&run, "api").starts_with("ok "), "the other checks still run:\n{}", run.stdout);
     assert_no_lead_sent(&world);
+}
+
+/// A PostgreSQL ledger opens as a run opens it (a new database gets its
+/// tables); the password in its URL is shown nowhere.
+#[test]
+fn a_postgres_ledger_is_checked_without_showing_its_password() {
+    let Some(pg) = ledger_backends::PgBackend::new() else { return };
+    let mut url = url::Url::parse(pg.url()).expect("a URL");
+    url.set_password(Some("pgs3cret")).expect("a password");
+    let world = world();
+    let run = doctor(&world, &world.sandbox().url(), Some(KEY), &["--ledger", url.as_str()], &[]);
+    run.assert_code(0);
+    let ledger = line(&run, "ledger");
+    assert!(
+        ledger.starts_with("ok   ledger: postgres://") && ledger.contains("schema version 1, 0 entries"),
+        "{ledger}"
+    );
+    assert_nowhere(&run, &["pgs3cret", KEY]);
+    let mut bad = url.clone();
+    bad.set_port(Some(1)).expect("a port");
+    let run = doctor(&world, &world.sandbox().url(), Some(KEY), &["--ledger", bad.as_str()], &[]);
+    run.assert_code(1);
+    assert!(line(&run, "ledger").starts_with("fail ledger: cannot use the ledger postgres://"), "{}", run.stdout);
+    assert!(line(&run, "ledger").contains("(fix: check the URL, that the server is up"), "{}", run.stdout);
+    assert_nowhere(&run, &["pgs3cret", KEY]);
 }
 
 fn sandbox_addr(world: &World) -> SocketAddr {
