@@ -215,7 +215,9 @@ impl Sink {
                 }
                 for e in extras {
                     match e {
-                        Extra::Str(_, s) => w.write_field(s)?,
+                        // leadctl's own values (the server's text among
+                        // them) never start a formula; the input's stay exact.
+                        Extra::Str(_, s) => w.write_field(vocab::inert_in_spreadsheet(s).as_bytes())?,
                         Extra::Num(_, Some(n)) => w.write_field(itoa::Buffer::new().format(*n))?,
                         Extra::Num(_, None) => w.write_field("")?,
                     }
