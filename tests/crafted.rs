@@ -79,3 +79,81 @@ fn leadctls_own_cells_never_start_a_formula_and_the_inputs_cells_come_back_exact
     assert_eq!(sent["customFields"]["plan"], "@x");
     assert_eq!(retry.csv("accepted")[0]["plan"], "@x");
 }
+
+/// Bytes of the three output files of a run.
+fn output_bytes(run: &Run) -> u64 {
+    let size = |name: &str| std::fs::metadata(run.out.join(name)).map_or(0, |m| m.len());
+    ["accepted.csv", "rejected.csv", "retryable.csv"].iter().map(|n| size(n)).sum()
+}
+
+/// A run that stopped before anything was sent: exit 1, no output files,
+/// no request; returns the error line.
+fn assert_stopped_before_sending(world: &World, run: &Run) -> String {
+    run.assert_code(1);
+    assert!(!run.out.exists(), "no output directory for a run that never started: {}", run.out.display());
+    assert!(world.state().requests.is_empty(), "nothing was sent");
+    run.stderr.lines().find(|l| l.starts_with("leadctl: error:")).unwrap_or_default().to_owned()
+}
+
+#[test]
+fn a_csv_header_of_200000_empty_columns_gives_outputs_of_the_inputs_size() {
+    let world = World::with_sandbox(|_| {});
+    let mut csv = format!("external_id,phone,process_id{}\n", ",".repeat(200_000));
+    for i in 0..500 {
+        // Half the rows end where their values end, half with a few
+        // empty cells more (as spreadsheets export a ragged range).
+        let tail = if i % 2 == 0 { String::new() } else { ",".repeat(i % 40) };
+        csv.push_str(&format!("crm-{i},{},proc_sales{tail}\n", valid_phone(i)));
+    }
+    let file = world.file("wide.csv", &csv);
+    let run = world.upload(&file, &[]);
+    run.assert_code(0);
+    run.assert_every_row_once(500);
+    let written = output_bytes(&run);
+    assert!(written < 2 * csv.len() as u64, "{written} bytes written for an input of {}", csv.len());
+    let header = std::fs::read_to_string(run.out.join("accepted.csv")).expect("accepted.csv");
+    let header = header.lines().next().expect("a header");
+    assert!(header.starts_with("external_id,phone,process_id,leadctl_line,"), "{header}");
+}
+
+#[test]
+fn a_csv_header_wider_than_a_spreadsheet_can_be_is_not_a_lead_file() {
+    let world = World::with_sandbox(|_| {});
+    let names: Vec<String> = (0..16_384).map(|i| format!("c{i}")).collect();
+    let file = world.file("wide.csv", format!("phone,{}\n{},x\n", names.join(","), valid_phone(0)));
+    let error = assert_stopped_before_sending(&world, &world.upload(&file, &[]));
+    assert!(error.contains("wide.csv") && error.contains("16,385 columns") && error.contains("16,384"), "{error}");
+}
+
+#[test]
+fn a_malformed_row_is_written_as_read_not_padded_to_the_header() {
+    let world = World::with_sandbox(|_| {});
+    let names: Vec<String> = (3..16_000).map(|i| format!("c{i}")).collect();
+    let mut csv = format!("external_id,phone,process_id,{}\n", names.join(","));
+    for i in 0..500 {
+        csv.push_str(&format!("crm-{i},{},proc_sales\n", valid_phone(i)));
+    }
+    let file = world.file("short.csv", &csv);
+    let run = world.upload(&file, &[]);
+    run.assert_code(3);
+    let written = output_bytes(&run);
+    // The header of 100 KB in each of the three files, and the rows as they
+    // came with their reasons (padded, they were 8 MB).
+    assert!(written < 4 * csv.len() as u64, "{written} bytes written for an input of {}", csv.len());
+    // leadctl's columns are the last fields of a malformed row's line.
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(run.out.join("rejected.csv")).expect("csv");
+    let mut rows = 0;
+    for record in reader.records() {
+        let record = record.expect("a record");
+        let fields: Vec<&str> = record.iter().collect();
+        let [id, _phone, process, line, code, reason, source, status] = fields[..] else {
+            panic!("a row written as read, then leadctl's five columns: {fields:?}");
+        };
+        assert!(id.starts_with("crm-") && process == "proc_sales", "{fields:?}");
+        assert_eq!((code, source, status), ("malformed_row", "local", ""));
+        assert!(line.parse::<u64>().is_ok() && reason.contains("the header has 16000"), "{fields:?}");
+        rows += 1;
+    }
+    assert_eq!(rows, 500);
+    assert_eq!(run.summary()["rejected_by_code"]["malformed_row"], 500, "{}", run.summary());
+}

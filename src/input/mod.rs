@@ -49,6 +49,12 @@ pub use self::source::{DelimiterUsed, Source};
 /// on: the API's own limits keep a lead far below it.
 pub const MAX_ROW_BYTES: usize = 1024 * 1024;
 
+/// The most columns a lead file may have: a spreadsheet's own limit (its
+/// last column is XFD, the 16,384th). A header wider than that, or a header
+/// cell past it, is a claim no lead list needs: the file is refused as not
+/// a lead file before anything is allocated by it.
+pub const MAX_COLUMNS: usize = 16_384;
+
 /// What to read and how: the input half of the settings.
 #[derive(Debug, Clone, Default)]
 pub struct InputSpec {
