@@ -10,7 +10,8 @@ mod common;
 use std::path::Path;
 
 use common::hostile::{Hostile, KEY, Reply};
-use common::{Run, World, valid_phone};
+use common::sheets::{self, xlsx_cell};
+use common::{Run, World, run_measured, valid_phone};
 use serde_json::json;
 
 /// `leadctl upload FILE --out-dir DIR ARGS` against the hostile server.
@@ -156,4 +157,79 @@ fn a_malformed_row_is_written_as_read_not_padded_to_the_header() {
     }
     assert_eq!(rows, 500);
     assert_eq!(run.summary()["rejected_by_code"]["malformed_row"], 500, "{}", run.summary());
+}
+
+/// `leadctl upload FILE` against the sandbox, measured: what it did and
+/// its peak resident memory in KiB.
+fn upload_measured(world: &World, file: &Path) -> (Run, u64) {
+    let out = world.path("out");
+    let sb = world.sandbox();
+    let mut c = world.cmd();
+    c.env("LEADCTL_API_URL", sb.url()).env("LEADCTL_API_KEY", sb.api_key()).env("LEADCTL_PROJECT_ID", sb.project_id());
+    c.args(["upload", file.to_str().expect("utf-8"), "--quiet", "--out-dir", out.to_str().expect("utf-8")]);
+    let (run, peak) = run_measured(c);
+    (Run { out, ..run }, peak)
+}
+
+/// A sheet whose header has a cell at `far`, and 100 leads.
+fn sheet_with_a_far_header_cell(far: &str) -> Vec<u8> {
+    let mut rows = format!(
+        "<row r=\"1\">{}{}{}</row>",
+        xlsx_cell("A1", "phone"),
+        xlsx_cell("B1", "process_id"),
+        xlsx_cell(&format!("{far}1"), "far")
+    );
+    for r in 2..=101 {
+        let phone = valid_phone(r);
+        rows.push_str(&format!(
+            "<row r=\"{r}\">{}{}</row>",
+            xlsx_cell(&format!("A{r}"), &phone),
+            xlsx_cell(&format!("B{r}"), "proc_sales")
+        ));
+    }
+    sheets::xlsx(&rows)
+}
+
+#[test]
+fn a_header_cell_past_a_spreadsheets_last_column_is_not_a_lead_file() {
+    for (far, column) in [("AAAAA", "475,255"), ("ZZZZZZ", "321,272,406")] {
+        let world = World::with_sandbox(|_| {});
+        let file = world.file("far.xlsx", sheet_with_a_far_header_cell(far));
+        let (run, peak_kib) = upload_measured(&world, &file);
+        eprintln!("{far}1: exit {}, peak memory {} MiB", run.code, peak_kib / 1024);
+        let error = assert_stopped_before_sending(&world, &run);
+        assert!(error.contains("far.xlsx is not a lead file"), "{error}");
+        assert!(error.contains(&format!("column {far} ({column})")) && error.contains("XFD"), "{error}");
+        assert!(peak_kib < 100 * 1024, "peak memory {} MiB", peak_kib / 1024);
+    }
+    // XFD itself is the last column a sheet has: such a header is read.
+    let world = World::with_sandbox(|_| {});
+    let file = world.file("xfd.xlsx", sheet_with_a_far_header_cell("XFD"));
+    let (run, peak_kib) = upload_measured(&world, &file);
+    run.assert_code(0);
+    assert_eq!(run.csv("accepted").len(), 100);
+    assert!(peak_kib < 150 * 1024, "peak memory {} MiB", peak_kib / 1024);
+}
+
+#[test]
+fn a_cell_past_the_last_column_makes_its_row_malformed_and_is_not_kept() {
+    let world = World::with_sandbox(|_| {});
+    let mut rows = format!("<row r=\"1\">{}{}</row>", xlsx_cell("A1", "phone"), xlsx_cell("B1", "process_id"));
+    for r in 2..=11 {
+        let far = if r == 5 { xlsx_cell(&format!("AAAAA{r}"), "far away") } else { String::new() };
+        rows.push_str(&format!(
+            "<row r=\"{r}\">{}{}{far}</row>",
+            xlsx_cell(&format!("A{r}"), &valid_phone(r)),
+            xlsx_cell(&format!("B{r}"), "proc_sales")
+        ));
+    }
+    let file = world.file("far.xlsx", sheets::xlsx(&rows));
+    let run = world.upload(&file, &[]);
+    run.assert_code(3);
+    assert_eq!(run.csv("accepted").len(), 9);
+    let rejected = run.csv("rejected");
+    assert_eq!((rejected.len(), rejected[0]["leadctl_line"].as_str()), (1, "5"));
+    let reason = &rejected[0]["leadctl_reason"];
+    assert!(reason.contains("column AAAAA") && reason.contains("XFD"), "{reason}");
+    assert!(!std::fs::read_to_string(run.out.join("rejected.csv")).expect("rejected").contains("far away"));
 }

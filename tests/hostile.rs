@@ -7,12 +7,10 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::hostile::{Fate, Hostile, KEY, Reply};
-use common::{Run, World, leads_csv};
+use common::{Run, World, leads_csv, run_measured};
 use proptest::prelude::*;
 
 /// `upload` of `rows` leads to the hostile server, one batch of
@@ -97,36 +95,6 @@ fn a_redirect_is_not_followed_and_stops_the_run_naming_where_it_pointed() {
     assert!(run.stderr.contains(&location) && run.stderr.contains("--api-url"), "{}", run.stderr);
     assert_eq!(server.seen().len(), 1, "the run stops at the first redirect");
     assert!(elsewhere.seen().is_empty(), "the leads went to the other server");
-}
-
-/// Runs `cmd` to its end; what it did, and its peak resident memory in
-/// KiB (wait4 reports it for this one child).
-#[allow(clippy::zombie_processes)] // reaped by wait4 below, not by `Child::wait`
-fn run_measured(mut cmd: Command) -> (Run, u64) {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("leadctl runs");
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            String::from_utf8_lossy(&v).into_owned()
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
-    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
-    let pid = i32::try_from(child.id()).expect("a pid");
-    let mut status = 0;
-    // SAFETY: rusage is plain data; `pid` is our child, not waited for yet.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(reaped, pid, "wait4");
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
-    let run = Run {
-        code,
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
-        out: Default::default(),
-    };
-    (run, u64::try_from(usage.ru_maxrss).unwrap_or(0))
 }
 
 #[test]
