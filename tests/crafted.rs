@@ -233,3 +233,43 @@ fn a_cell_past_the_last_column_makes_its_row_malformed_and_is_not_kept() {
     assert!(reason.contains("column AAAAA") && reason.contains("XFD"), "{reason}");
     assert!(!std::fs::read_to_string(run.out.join("rejected.csv")).expect("rejected").contains("far away"));
 }
+
+/// An ods header row and `leads` rows of leads, each a phone and a process.
+fn ods_leads(leads: usize) -> String {
+    let cell = |text: &str| sheets::ods_cell(text, 1);
+    let mut rows = sheets::ods_row(&format!("{}{}", cell("phone"), cell("process_id")), 1);
+    for i in 0..leads {
+        rows.push_str(&sheets::ods_row(&format!("{}{}", cell(&valid_phone(i)), cell("proc_sales")), 1));
+    }
+    rows
+}
+
+#[test]
+fn an_ods_whose_row_repeats_a_million_times_is_refused_by_what_it_would_take() {
+    let world = World::with_sandbox(|_| {});
+    let rows = format!("{}{}", ods_leads(1), sheets::ods_row(&sheets::ods_cell("x", 100), 990_000));
+    let bytes = sheets::ods(&rows);
+    assert!(bytes.len() < 2048, "a small file: {} bytes", bytes.len());
+    let file = world.file("repeats.ods", bytes);
+    let (run, peak_kib) = upload_measured(&world, &file);
+    eprintln!("ods of 990,000 x 100 repeated cells: exit {}, peak memory {} MiB", run.code, peak_kib / 1024);
+    let error = assert_stopped_before_sending(&world, &run);
+    assert!(error.contains("repeats.ods is not a lead file") && error.contains("\"Leads\""), "{error}");
+    assert!(error.contains("256 MiB") && error.contains("read whole") && error.contains(".xlsx"), "{error}");
+    assert!(peak_kib < 100 * 1024, "peak memory {} MiB", peak_kib / 1024);
+}
+
+#[test]
+fn an_ods_with_libreoffices_trailing_empty_rows_and_cells_is_read() {
+    let world = World::with_sandbox(|_| {});
+    // LibreOffice ends every row with its empty cells to column AMJ, and
+    // every sheet with its empty rows to row 1,048,576.
+    let empty_cells = "<table:table-cell table:number-columns-repeated=\"1022\"/>";
+    let rows = ods_leads(5).replace("</table:table-row>", &format!("{empty_cells}</table:table-row>"));
+    let trailing = sheets::ods_row("<table:table-cell table:number-columns-repeated=\"1024\"/>", 1_048_570);
+    let file = world.file("leads.ods", sheets::ods(&format!("{rows}{trailing}")));
+    let (run, peak_kib) = upload_measured(&world, &file);
+    run.assert_code(0);
+    assert_eq!(run.csv("accepted").len(), 5);
+    assert!(peak_kib < 100 * 1024, "peak memory {} MiB", peak_kib / 1024);
+}

@@ -14,8 +14,8 @@
 //! `decode` (byte order marks, encoding detection, the decoding reader),
 //! `sniff` (the CSV delimiter), `headers` (which column feeds which field),
 //! `table` (a header and its records as rows), `delimited` (CSV/TSV), `json`
-//! (arrays and NDJSON), `lines` (id lists), `sheet`, `sheet_rows` and
-//! `cells` (spreadsheets), `source` (the [`Source`] that ties them
+//! (arrays and NDJSON), `lines` (id lists), `sheet`, `sheet_rows`,
+//! `sheet_budget` and `cells` (spreadsheets), `source` (the [`Source`] that ties them
 //! together), `facts` (what reading finds out), `error`.
 
 mod cells;
@@ -28,6 +28,7 @@ mod json;
 mod lines;
 mod open;
 mod sheet;
+mod sheet_budget;
 mod sheet_rows;
 mod sniff;
 mod source;
