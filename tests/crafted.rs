@@ -273,3 +273,33 @@ fn an_ods_with_libreoffices_trailing_empty_rows_and_cells_is_read() {
     assert_eq!(run.csv("accepted").len(), 5);
     assert!(peak_kib < 100 * 1024, "peak memory {} MiB", peak_kib / 1024);
 }
+
+/// The xls fixture with the bytes of its first record of `kind` (type and
+/// length, as they stand in the file) changed by `patch` (given the
+/// record's data).
+fn patched_xls(kind: [u8; 4], patch: impl Fn(&mut [u8])) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/leads.xls");
+    let mut bytes = std::fs::read(path).expect("the xls fixture");
+    let at = bytes.windows(4).position(|w| w == kind).expect("the record is in the file") + 4;
+    patch(&mut bytes[at..]);
+    bytes
+}
+
+#[test]
+fn an_xls_whose_dimensions_or_cells_reach_far_is_refused_by_what_it_would_take() {
+    // DIMENSIONS (0x0200, 14 bytes) claiming 4 billion rows; a LABELSST cell
+    // (0x00FD, 10 bytes) at row 65,536, column 65,536.
+    let far_dimensions =
+        patched_xls([0x00, 0x02, 0x0E, 0x00], |d| d[4..8].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes()));
+    let far_cell = patched_xls([0xFD, 0x00, 0x0A, 0x00], |d| d[..4].copy_from_slice(&[0xFF; 4]));
+    for (name, bytes) in [("dimensions.xls", far_dimensions), ("cell.xls", far_cell)] {
+        let world = World::with_sandbox(|_| {});
+        let file = world.file(name, bytes);
+        let (run, peak_kib) = upload_measured(&world, &file);
+        eprintln!("{name}: exit {}, peak memory {} MiB", run.code, peak_kib / 1024);
+        let error = assert_stopped_before_sending(&world, &run);
+        assert!(error.contains(&format!("{name} is not a lead file")), "{error}");
+        assert!(error.contains("\"Leads\"") && error.contains("an .xls sheet is read whole"), "{error}");
+        assert!(peak_kib < 100 * 1024, "peak memory {} MiB", peak_kib / 1024);
+    }
+}

@@ -15,7 +15,7 @@
 //! `sniff` (the CSV delimiter), `headers` (which column feeds which field),
 //! `table` (a header and its records as rows), `delimited` (CSV/TSV), `json`
 //! (arrays and NDJSON), `lines` (id lists), `sheet`, `sheet_rows`,
-//! `sheet_budget` and `cells` (spreadsheets), `source` (the [`Source`] that ties them
+//! `sheet_budget`, `xls_budget` and `cells` (spreadsheets), `source` (the [`Source`] that ties them
 //! together), `facts` (what reading finds out), `error`.
 
 mod cells;
@@ -33,6 +33,7 @@ mod sheet_rows;
 mod sniff;
 mod source;
 mod table;
+mod xls_budget;
 
 use std::path::PathBuf;
 

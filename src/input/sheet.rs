@@ -8,9 +8,10 @@
 //! xlsx is streamed cell by cell (`worksheet_cells_reader`): memory does not
 //! grow with the sheet, beyond the workbook's shared strings. calamine has
 //! no streaming reader for xls and ods: their sheets are loaded whole, so
-//! an ods workbook's repeat counts are summed first (`sheet_budget`) and
-//! one that would take more than its budget is refused before calamine
-//! builds it.
+//! what calamine would build is summed first (`sheet_budget` for an ods
+//! workbook's repeat counts, `xls_budget` for an xls one's dimensions and
+//! cell positions) and a workbook over the budget is refused before
+//! calamine builds it.
 //!
 //! The streaming reader borrows the workbook, so both live on a thread of
 //! their own, which sends the header and then batches of rows through a
@@ -156,9 +157,11 @@ impl Job {
     fn read(mut self, tx: &SyncSender<Msg>) -> Result<(), InputError> {
         let digest = digest(&mut self.file).map_err(|e| self.read_error(e))?;
         self.facts.set_digest(digest);
-        if self.format == Format::Ods {
-            // calamine builds every sheet whole as it opens the workbook.
-            super::sheet_budget::check_ods(&mut self.file, &self.name, self.existing)?;
+        // calamine builds every sheet of these whole as it opens the workbook.
+        match self.format {
+            Format::Ods => super::sheet_budget::check_ods(&mut self.file, &self.name, self.existing)?,
+            Format::Xls => super::sheet_budget::check_xls(&mut self.file, &self.name, self.existing)?,
+            _ => {}
         }
         let counted = Counted { file: self.file, pos: 0, progress: Arc::clone(&self.progress) };
         let rs = BufReader::with_capacity(BUF_SIZE, counted);

@@ -1,5 +1,5 @@
 //! What an ods workbook will cost in memory, counted before calamine reads
-//! it. calamine has no streaming reader for ods: `Ods::new` builds every
+//! it (`xls_budget` does the same for xls). calamine has no streaming reader for ods: `Ods::new` builds every
 //! sheet whole, cell by cell, and a cell's or a row's repeat count
 //! (`table:number-columns-repeated`, `table:number-rows-repeated`) is a
 //! claim of the file that it multiplies by: a 1.5 KB file whose one row of
@@ -50,25 +50,39 @@ pub(super) fn check_ods<R: Read + Seek>(file: &mut R, name: &str, existing: bool
     }
 }
 
+/// Checks that the xls workbook `file` fits [`MAX_SHEET_BYTES`]
+/// (`xls_budget`); leaves the file at its start.
+pub(super) fn check_xls<R: Read + Seek>(file: &mut R, name: &str, existing: bool) -> Result<(), InputError> {
+    match super::xls_budget::check(file) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(over)) => Err(over.error(name, existing)),
+        Err(source) => Err(InputError::Open { path: name.to_owned(), source }),
+    }
+}
+
 fn rewind<R: Seek>(file: &mut R, name: &str) -> Result<(), InputError> {
     file.rewind().map(drop).map_err(|source| InputError::Open { path: name.to_owned(), source })
 }
 
 /// A workbook over the budget: where it was found to be.
 #[derive(Debug)]
-struct Over {
-    sheet: String,
-    cells: u64,
+pub(super) struct Over {
+    pub sheet: String,
+    pub cells: u64,
+    /// `an .ods`, `an .xls`.
+    pub format: &'static str,
 }
 
 impl Over {
-    fn error(&self, name: &str, existing: bool) -> InputError {
+    pub(super) fn error(&self, name: &str, existing: bool) -> InputError {
         let why = format!(
-            "its sheet {} would take more than {} MiB in memory ({} cells counted: its rows or cells repeat), \
-             and an .ods sheet is read whole; save it as .xlsx or .csv, which are read as a stream, or split it",
+            "its sheet {} would take more than {} MiB in memory ({} cells counted: its rows, cells or \
+             dimensions repeat or reach far), and {} sheet is read whole; save it as .xlsx or .csv, which \
+             are read as a stream, or split it",
             quoted(&self.sheet),
             MAX_SHEET_BYTES >> 20,
-            indicatif::HumanCount(self.cells)
+            indicatif::HumanCount(self.cells),
+            self.format
         );
         super::error::not_lead_file(name, existing, &why)
     }
@@ -245,7 +259,7 @@ fn scan(content: impl std::io::BufRead) -> Result<(), Over> {
                     s.row(repeats, &r);
                     let bytes = before.saturating_add(s.bytes());
                     if bytes > MAX_SHEET_BYTES {
-                        return Err(Over { sheet: s.name.clone(), cells: s.cells() });
+                        return Err(Over { sheet: s.name.clone(), cells: s.cells(), format: "an .ods" });
                     }
                 }
             }
