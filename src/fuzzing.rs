@@ -54,15 +54,22 @@ pub fn csv_with_mapping(data: &[u8]) {
     if let (Some(text), Some(delimiter)) = (plain_text(file, &options), read.delimiter)
         && read.error.is_none()
     {
-        let mut records = 0usize;
+        let mut widths = Vec::new();
         let mut reader =
             csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(text);
         let mut record = csv::ByteRecord::new();
         while let Ok(true) = reader.read_byte_record(&mut record) {
-            records += 1;
+            widths.push(record.len());
         }
-        assert_eq!(records, read.rows.len() + 1, "the header and the rows are the text's records");
+        assert_eq!(widths.len(), read.rows.len() + 1, "the header and the rows are the text's records");
+        // Nothing is padded: a row holds at most the values its record has.
+        for (i, (row, width)) in read.rows.iter().zip(&widths[1..]).enumerate() {
+            let Raw::Csv(raw) = &row.raw else { continue };
+            assert!(raw.len() <= *width, "row {i} has {} values from a record of {width}", raw.len());
+        }
     }
+    let columns = read.columns.as_ref().map_or(0, Vec::len);
+    assert!(columns <= crate::input::MAX_COLUMNS, "{columns} columns");
 }
 
 /// A JSON array of objects, one element at a time. Control byte: bit 2

@@ -19,7 +19,7 @@ use crate::cli::{ExportFormat, LedgerAction};
 use crate::exit::Exit;
 use crate::input::{InputSpec, Source, column_for};
 use crate::ledger::{self, Entry, Known, Location, OpenOptions, Outcome, PhoneKey, RejectCode, RunRef, Scope, Store};
-use crate::output::{FileKind, OutFormat, file_path};
+use crate::output::{FileKind, OutFormat, file_path, record_fields};
 use crate::phone::{self, Region};
 use crate::vocab::column;
 
@@ -300,12 +300,15 @@ fn output_rows(path: &Path, format: OutFormat) -> Result<Vec<BTreeMap<String, St
     let cannot = || format!("cannot read {}", path.display());
     match format {
         OutFormat::Csv => {
-            let mut r = csv::Reader::from_path(path).with_context(cannot)?;
-            let header = r.headers().with_context(cannot)?.clone();
-            r.records()
+            // Flexible: a malformed row is written as read, not padded.
+            let mut r = csv::ReaderBuilder::new().flexible(true).from_path(path).with_context(cannot)?;
+            let header = r.byte_headers().with_context(cannot)?.clone();
+            let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+            r.byte_records()
                 .map(|rec| {
                     let rec = rec.with_context(cannot)?;
-                    Ok(header.iter().zip(rec.iter()).map(|(h, v)| (h.to_owned(), v.to_owned())).collect())
+                    let values = record_fields(&header, &rec);
+                    Ok(header.iter().zip(values).filter_map(|(h, v)| Some((text(h), text(v?)))).collect())
                 })
                 .collect()
         }

@@ -139,7 +139,7 @@ impl Engine {
             }
         }
         let started = std::time::Instant::now();
-        let answer = self.client.send(body, key).await;
+        let answer = self.client.send(body, leads, key).await;
         self.stats.count_answer(&answer);
         tracing::info!(leads, elapsed_ms = started.elapsed().as_millis() as u64, answer = answer.name(), "answer");
         answer

@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use super::{Entry, FILE_NAME, InputId, RangeSet, VERSION};
-use crate::output::{FileKind, OutFormat, Tally, file_path};
+use crate::output::{FileKind, OutFormat, Tally, file_path, leadctl_field};
 use crate::settings::RunRecord;
 use crate::vocab::{Note, column};
 
@@ -179,12 +179,10 @@ fn count_rows(path: &Path, format: OutFormat, kind: FileKind, tally: &mut Tally)
         OutFormat::Csv => {
             let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(BufReader::new(file));
             let header = rdr.byte_headers()?.clone();
-            let col = |name: &str| header.iter().rposition(|f| f == name.as_bytes());
-            let (code, note) = (col(column::CODE), col(column::NOTE));
             let mut rec = csv::ByteRecord::new();
             while rdr.read_byte_record(&mut rec)? {
-                let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).and_then(|f| std::str::from_utf8(f).ok());
-                count(get(code), get(note));
+                let get = |name| leadctl_field(&header, &rec, name).and_then(|f| std::str::from_utf8(f).ok());
+                count(get(column::CODE), get(column::NOTE));
             }
         }
         OutFormat::Ndjson => {
