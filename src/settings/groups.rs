@@ -174,5 +174,9 @@ crate::settings::settings_group! {
         /// First retry delay in milliseconds (doubling, full jitter); for tests.
         #[arg(long, value_name = "MS", hide = true)]
         retry_base_ms: Option<u64> = flag().run(), default Some(250);
+
+        /// How long a busy ledger is waited for, in all, in milliseconds; for tests.
+        #[arg(long, value_name = "MS", hide = true)]
+        ledger_wait_ms: Option<u64> = flag().run(), default Some(600_000);
     }
 }
