@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::crash;
 use crate::input::Row;
 use crate::journal::{Entry, Journal, RangeSet};
 use crate::ledger::{Session, Writes};
@@ -142,8 +143,11 @@ impl Desk {
                 self.counters.publish(self.sinks.tally());
                 if answered {
                     self.sinks.flush(false)?;
+                    crash::at(crash::Point::Files);
                     record_in_ledger(self.ledger.as_ref(), writes);
+                    crash::at(crash::Point::Ledger);
                     record_done(&mut self.sinks, self.journal.as_mut())?;
+                    crash::at(crash::Point::Done);
                 }
             }
             Event::Sent { rows, ack } => {

@@ -3,7 +3,9 @@
 //! it), a busy ledger is waited for and one that stays busy fails the run
 //! loudly, a lead in every export is never pruned, an import names the API
 //! as runs do, `--initialize` keeps the lead's scope, and two
-//! `--resend-known` runs at once send each lead once.
+//! `--resend-known` runs at once send each lead once; and a run killed at
+//! each named point between its writes (journal, files, ledger) resumes to
+//! every row once, no lead created twice and a ledger that knows them all.
 
 mod common;
 #[path = "common/ledger_backends.rs"]
@@ -27,6 +29,7 @@ on_both_stores!(
     an_import_names_the_api_as_runs_do,
     initialize_keeps_the_leads_scope,
     two_resend_known_runs_at_once_send_each_lead_once,
+    kill_9_between_any_two_writes_then_resume_keeps_the_promise,
 );
 
 /// Issue: lost answers became `server_duplicate` rejections the next night.
@@ -225,5 +228,37 @@ fn two_resend_known_runs_at_once_send_each_lead_once(ledger: &str) {
     for dir in ["a", "b"] {
         let run = Run { out: world.path(dir), code: 0, stdout: String::new(), stderr: String::new() };
         run.assert_every_row_once(100);
+    }
+}
+
+/// `kill -9` at each point between the writes of a batch (`--crash-at`,
+/// see `src/crash.rs`), then `--resume`: every row in exactly one file,
+/// nothing created twice, and a ledger that knows every lead (the next run
+/// sends nothing).
+fn kill_9_between_any_two_writes_then_resume_keeps_the_promise(ledger: &str) {
+    for point in ["sent:3", "files:3", "ledger:3", "done:3"] {
+        let world = World::with_sandbox(|c| {
+            c.latency = Duration::from_millis(10);
+            c.block_threshold = 1_000_000;
+        });
+        let file = world.file("l.csv", leads_csv(100, "proc_sales"));
+        let args = ["--batch-size", "10", "--concurrency", "2", "--crash-at", point];
+        let first = upload(&world, &file, "first", ledger, &args);
+        assert_eq!(first.code, -1, "{point}: killed by SIGKILL\n{}", first.stderr);
+        let out = world.path("first");
+        let resumed =
+            world.leadctl(&["upload", "--resume", out.to_str().expect("utf-8"), "--ledger", ledger, "--quiet"]);
+        let resumed = Run { out, ..resumed };
+        assert_eq!(resumed.code, 0, "{point}: {}", resumed.stderr);
+        resumed.assert_every_row_once(100);
+        assert_eq!(resumed.csv("accepted").len(), 100, "{point}");
+        let state = world.state();
+        assert!(state.no_lead_created_twice(), "{point}");
+        assert_eq!(state.leads.len(), 100, "{point}");
+        let sent = state.requests.len();
+        let next = upload(&world, &file, "next", ledger, &[]);
+        next.assert_code(0);
+        assert_eq!(world.state().requests.len(), sent, "{point}: the ledger knows every lead");
+        assert_eq!(next.summary()["counts"]["already_uploaded"], 100, "{point}");
     }
 }

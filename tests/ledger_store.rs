@@ -188,6 +188,29 @@ fn postgres_reconnects_after_the_server_drops_it() {
     assert_eq!(found, vec![None, None]);
 }
 
+/// A run whose connection the server dropped verifies its claims on the new
+/// connection before it sends under them: claims the server lost (a crash
+/// before they reached the disk) are never sent under.
+#[test]
+fn postgres_claims_lost_with_the_connection_are_not_sent_under() {
+    let Some(b) = PgBackend::new() else { return };
+    let name = format!("leadctl_lost_{}", std::process::id());
+    let location = Location::parse(&ledger_backends::with_param(b.url(), "application_name", &name)).expect("parses");
+    let options = leadctl::ledger::LedgerOptions { open: ledger_backends::options(), ..Default::default() };
+    let ledger = leadctl::ledger::Ledger::open(location, options).wait().expect("open");
+    let s = ledger_backends::scope("p");
+    let me = ledger_backends::foreign("run-1");
+    ledger.claim(&s, ledger_backends::keys(0, 2), &me, leadctl::ledger::ClaimMode::New).wait().expect("claim");
+    assert!(ledger.claims_safe());
+    // The server goes away with our connection, and comes back without our claims.
+    b.execute(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{name}' AND pid <> pg_backend_pid()"
+    ));
+    b.execute("DELETE FROM leadctl_claims; DELETE FROM leadctl_claimants");
+    ledger.lookup(&s, ledger_backends::keys(0, 1), false).wait().expect("a lookup on a new connection");
+    assert!(!ledger.claims_safe(), "the claims were checked after the reconnect, and are gone");
+}
+
 /// Runs that start together (overlapping cron jobs) open a new ledger at
 /// once: none may fail with "database is locked" while the file is switched
 /// to WAL.

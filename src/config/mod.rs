@@ -230,6 +230,9 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
     if max_attempts == 0 {
         bail!("--max-attempts must be at least 1");
     }
+    if let Some(spec) = &u.crash_at {
+        crate::crash::arm(spec).map_err(UsageError)?;
+    }
     let ledger = ledger_choice(&u, upload.origins.get("ledger").map(|o| &o.source), &common, env)?;
     let from_flag = |name: &str| upload.origins.get(name).is_some_and(|o| o.source == Source::Flag);
     let mut resend_unrecorded = Vec::new();

@@ -86,6 +86,7 @@ impl Engine {
             self.set_stop(Stop::Output(e.to_string()));
             return self.give_up(hand, &Stop::Output(e.to_string()).reason()).await;
         }
+        crate::crash::at(crate::crash::Point::Sent);
         let key = uuid::Uuid::new_v4().to_string();
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(self.settings.backoff_min)
