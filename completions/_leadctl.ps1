@@ -46,6 +46,8 @@ Register-ArgumentCompleter -Native -CommandName 'leadctl' -ScriptBlock {
             [CompletionResult]::new('--max-rate-limit-wait', '--max-rate-limit-wait', [CompletionResultType]::ParameterName, 'Total seconds a run may wait out 429 answers [default: 300]')
             [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...`; `off` for none [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]')
             [CompletionResult]::new('--retry-base-ms', '--retry-base-ms', [CompletionResultType]::ParameterName, 'First retry delay in milliseconds (doubling, full jitter); for tests')
+            [CompletionResult]::new('--crash-at', '--crash-at', [CompletionResultType]::ParameterName, 'Kill the process at a named point between two writes (`sent`, `files`, `ledger`, `done`), the Nth time: `POINT:N`; for tests. Not kept for `--resume`')
+            [CompletionResult]::new('--ledger-wait-ms', '--ledger-wait-ms', [CompletionResultType]::ParameterName, 'How long a busy ledger is waited for, in all, in milliseconds; for tests')
             [CompletionResult]::new('--process-id', '--process-id', [CompletionResultType]::ParameterName, 'Process id for rows without their own processId')
             [CompletionResult]::new('--project-id', '--project-id', [CompletionResultType]::ParameterName, 'Project id of the API key; rows must match it [env: LEADCTL_PROJECT_ID]')
             [CompletionResult]::new('--default-region', '--default-region', [CompletionResultType]::ParameterName, 'Region for numbers written without a leading `+` (ISO code) [default: US]')

@@ -702,7 +702,7 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__upload)
-            opts="-y -q -v -h -V --resume --yes --sandbox --api-url --api-key-file --proxy --dry-run --batch-size --concurrency --rate --max-attempts --timeout --max-rate-limit-wait --ledger --no-ledger --resend-known --retry-base-ms --process-id --project-id --default-region --map --format --delimiter --encoding --sheet --limit --existing --initialize --out-dir --progress-interval --color --log-format --metrics-file --metrics-job --max-rejected --config --json --quiet --verbose --help --version"
+            opts="-y -q -v -h -V --resume --yes --sandbox --api-url --api-key-file --proxy --dry-run --batch-size --concurrency --rate --max-attempts --timeout --max-rate-limit-wait --ledger --no-ledger --resend-known --retry-base-ms --crash-at --ledger-wait-ms --process-id --project-id --default-region --map --format --delimiter --encoding --sheet --limit --existing --initialize --out-dir --progress-interval --color --log-format --metrics-file --metrics-job --max-rejected --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -753,6 +753,14 @@ _leadctl() {
                     return 0
                     ;;
                 --retry-base-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --crash-at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger-wait-ms)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -42,6 +42,8 @@ set edit:completion:arg-completer[leadctl] = {|@words|
             cand --max-rate-limit-wait 'Total seconds a run may wait out 429 answers [default: 300]'
             cand --ledger 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...`; `off` for none [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]'
             cand --retry-base-ms 'First retry delay in milliseconds (doubling, full jitter); for tests'
+            cand --crash-at 'Kill the process at a named point between two writes (`sent`, `files`, `ledger`, `done`), the Nth time: `POINT:N`; for tests. Not kept for `--resume`'
+            cand --ledger-wait-ms 'How long a busy ledger is waited for, in all, in milliseconds; for tests'
             cand --process-id 'Process id for rows without their own processId'
             cand --project-id 'Project id of the API key; rows must match it [env: LEADCTL_PROJECT_ID]'
             cand --default-region 'Region for numbers written without a leading `+` (ISO code) [default: US]'

@@ -44,6 +44,8 @@ complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l timeout -d 'R
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l max-rate-limit-wait -d 'Total seconds a run may wait out 429 answers [default: 300]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l ledger -d 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...`; `off` for none [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l retry-base-ms -d 'First retry delay in milliseconds (doubling, full jitter); for tests' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l crash-at -d 'Kill the process at a named point between two writes (`sent`, `files`, `ledger`, `done`), the Nth time: `POINT:N`; for tests. Not kept for `--resume`' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l ledger-wait-ms -d 'How long a busy ledger is waited for, in all, in milliseconds; for tests' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l process-id -d 'Process id for rows without their own processId' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l project-id -d 'Project id of the API key; rows must match it [env: LEADCTL_PROJECT_ID]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l default-region -d 'Region for numbers written without a leading `+` (ISO code) [default: US]' -r

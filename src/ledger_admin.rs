@@ -18,7 +18,9 @@ use serde_json::{Value, json};
 use crate::cli::{ExportFormat, LedgerAction};
 use crate::exit::Exit;
 use crate::input::{InputSpec, Source, column_for};
-use crate::ledger::{self, Entry, Known, Location, OpenOptions, Outcome, PhoneKey, RejectCode, RunRef, Scope, Store};
+use crate::ledger::{
+    self, Entry, Known, Location, OpenOptions, Outcome, PhoneKey, RejectCode, RunRef, Scope, ScopeFilter, Store,
+};
 use crate::output::{FileKind, OutFormat, file_path, record_fields};
 use crate::phone::{self, Region};
 use crate::vocab::column;
@@ -55,7 +57,8 @@ pub fn run(cmd: LedgerCommand) -> Result<Exit> {
         LedgerAction::Forget { phone, process, default_region } => {
             let key = phone_key(phone, region(default_region.as_deref())?)
                 .ok_or_else(|| anyhow!("--phone {phone:?} is not a phone number"))?;
-            let n = store.forget(key, process.as_deref())?;
+            let which = ScopeFilter { process: process.clone(), ..ScopeFilter::default() };
+            let n = store.forget(key, &which)?;
             report(
                 cmd.json,
                 json!({"forgotten": n, "phone": key.to_string()}),
@@ -154,6 +157,7 @@ fn export(store: &mut dyn Store, format: ExportFormat) -> Result<Exit> {
         let (outcome, lead_id, initialized, reason) = match &e.known.outcome {
             Outcome::Accepted { lead_id, initialized } => ("accepted", lead_id.clone(), Some(*initialized), None),
             Outcome::Rejected { code, reason } => (code.as_str(), None, None, Some(reason.clone())),
+            Outcome::MayExist => (e.known.outcome.kind().as_str(), None, None, None),
         };
         let t = |t: SystemTime| humantime::format_rfc3339_seconds(t).to_string();
         let values = [

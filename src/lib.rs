@@ -17,6 +17,8 @@ pub mod api;
 pub mod checks;
 pub mod cli;
 pub mod config;
+#[doc(hidden)]
+pub mod crash;
 pub mod deliver;
 pub mod exit;
 #[doc(hidden)]

@@ -117,6 +117,8 @@ pub struct UploadConfig {
     pub resume: Option<PathBuf>,
     /// First retry delay (doubles each retry, with full jitter).
     pub retry_base: Duration,
+    /// How long a busy ledger (a lock held elsewhere) is waited for, in all.
+    pub ledger_wait: Duration,
     /// The delivery ledger, when the run uses one.
     pub ledger: Option<LedgerChoice>,
     /// Flags the run record leaves out because they may hold a password,
@@ -228,6 +230,9 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
     if max_attempts == 0 {
         bail!("--max-attempts must be at least 1");
     }
+    if let Some(spec) = &u.crash_at {
+        crate::crash::arm(spec).map_err(UsageError)?;
+    }
     let ledger = ledger_choice(&u, upload.origins.get("ledger").map(|o| &o.source), &common, env)?;
     let from_flag = |name: &str| upload.origins.get(name).is_some_and(|o| o.source == Source::Flag);
     let mut resend_unrecorded = Vec::new();
@@ -253,6 +258,7 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
         max_rate_limit_wait: seconds("--max-rate-limit-wait", u.max_rate_limit_wait.unwrap_or(300.0))?,
         resume: args.resume.clone(),
         retry_base: Duration::from_millis(u.retry_base_ms.unwrap_or(250).max(1)),
+        ledger_wait: Duration::from_millis(u.ledger_wait_ms.unwrap_or(600_000).max(1)),
         ledger,
         resend_unrecorded,
     })

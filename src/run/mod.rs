@@ -170,12 +170,12 @@ async fn run_stages(
         ledger: ledger
             .clone()
             .filter(|_| cfg.ledger.as_ref().is_some_and(|c| !c.resend_known))
-            .map(|session| Lookups { session, initialize: common.initialize }),
+            .map(|session| Lookups { session, initialize: common.initialize, seen: true }),
     };
     let reader = spawn_reader(job, target.client.is_none(), outbox.clone(), items_tx);
     let (stop, requests) = match target.client {
         Some(client) => {
-            let claims = ledger.map(|s| (s, ledger_failed));
+            let claims = ledger.map(|s| (s, ledger_failed.clone()));
             let engine = engine(cfg, client, run.batch_size, unknown, outbox.clone(), cancel, claims);
             deliver_all(engine, items_rx, &counters).await
         }
@@ -187,6 +187,14 @@ async fn run_stages(
     let report = reader.await.map_err(|e| anyhow!("the reader failed: {e}"))?;
     drop(outbox);
     let (tally, journal) = writer.finish().context("writing the output files failed")?;
+    // The last answers are recorded after the sending ended: a ledger that
+    // failed then must end the run as one that failed before (never exit 0
+    // with answers the ledger does not have).
+    let stop = match (stop, ledger_failed.get()) {
+        (Some(Stop::Ledger(why)), _) => Some(Stop::Ledger(why)),
+        (_, Some(why)) => Some(Stop::Ledger(why.to_owned())),
+        (stop, None) => stop,
+    };
     display.finish().await;
     if let Some(sb) = target.sandbox {
         sb.shutdown().await;

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, anyhow, bail};
 use sha2::{Digest, Sha256};
@@ -14,7 +14,7 @@ use crate::config::{Common, Destination, UploadConfig};
 use crate::deliver::Client;
 use crate::input::{DelimiterUsed, Format, InputFacts, Source};
 use crate::journal::{self, Entry, InputId, Journal, RangeSet, Recovered};
-use crate::ledger::Session;
+use crate::ledger::{Session, SessionOptions};
 use crate::output::{self, FileKind, OutFormat, Sinks};
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::settings::RunRecord;
@@ -227,7 +227,13 @@ pub(super) async fn open_ledger(cfg: &UploadConfig, target: &Target, dir: &Path)
     let host = crate::ledger::host_name().unwrap_or_else(|| "localhost".into());
     let (location, api_url) = (choice.location.clone(), api_url.clone());
     let shown = location.to_string();
-    let session = tokio::task::spawn_blocking(move || Session::open(location, &api_url, &run, &host))
+    let options = SessionOptions {
+        request_timeout: cfg.timeout,
+        busy_wait: cfg.ledger_wait,
+        // Each attempt waits at most a quarter of the whole wait for the lock.
+        busy_timeout: (cfg.ledger_wait / 4).clamp(Duration::from_millis(50), Duration::from_secs(10)),
+    };
+    let session = tokio::task::spawn_blocking(move || Session::open(location, &api_url, &run, &host, options))
         .await
         .map_err(|e| anyhow!("opening the ledger failed: {e}"))?
         .with_context(|| format!("cannot use the ledger {shown} (--no-ledger runs without one)"))?;

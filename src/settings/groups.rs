@@ -174,5 +174,14 @@ crate::settings::settings_group! {
         /// First retry delay in milliseconds (doubling, full jitter); for tests.
         #[arg(long, value_name = "MS", hide = true)]
         retry_base_ms: Option<u64> = flag().run(), default Some(250);
+
+        /// Kill the process at a named point between two writes (`sent`, `files`, `ledger`,
+        /// `done`), the Nth time: `POINT:N`; for tests. Not kept for `--resume`.
+        #[arg(long, value_name = "POINT:N", hide = true)]
+        crash_at: Option<String> = flag();
+
+        /// How long a busy ledger is waited for, in all, in milliseconds; for tests.
+        #[arg(long, value_name = "MS", hide = true)]
+        ledger_wait_ms: Option<u64> = flag().run(), default Some(600_000);
     }
 }
