@@ -370,10 +370,16 @@ fn assert_same_value(row: &Row, value: Value) {
     }
 }
 
-/// A number that parses is in E.164, and parses again, from any default
+/// The fast path of parsing agrees with libphonenumber's full parser; a
+/// number that parses is in E.164, and parses again, from any default
 /// region, to itself and its key.
 fn check_phone(raw: &str, region: Region, regions: &[Region]) {
-    let Ok(parsed) = phone::parse(raw, region) else { return };
+    let full = phone::parse_full(raw, region);
+    if let Some(quick) = phone::parse_fast(raw, region) {
+        assert_eq!(full.as_ref(), Ok(&quick), "{raw:?}: the fast path and the full parser differ");
+    }
+    assert_eq!(phone::parse(raw, region), full, "{raw:?}");
+    let Ok(parsed) = full else { return };
     let e164 = &parsed.e164;
     assert!((3..=1 + phone::E164_MAX_DIGITS).contains(&e164.len()), "E.164 has at most 15 digits: {e164}");
     assert!(e164.starts_with('+') && e164[1..].bytes().all(|b| b.is_ascii_digit()), "E.164: {e164}");
