@@ -34,6 +34,7 @@ pub mod run;
 pub mod sandbox;
 pub mod settings;
 pub mod summary;
+pub mod trust;
 pub mod vocab;
 pub mod writer;
 

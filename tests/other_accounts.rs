@@ -1,0 +1,135 @@
+//! Another account on the same host: what it can plant (a run directory, a
+//! link, a ledger, a config or key file, a metrics file's temporary name)
+//! must not steer leadctl's reads and writes, nor send the key anywhere.
+//! The other account is uid 65534: files are `chown`ed to it (tests that
+//! need root skip with a notice otherwise) or it runs via `setpriv`.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use common::{World, leads_csv};
+
+/// The other account.
+const OTHER: u32 = 65534;
+
+/// Whether the test runs as root (needed to give files away); says so when not.
+fn root(test: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        eprintln!("{test}: skipped: needs root to make files of another account");
+    }
+    root
+}
+
+/// Gives `path` and everything under it to the other account (links themselves, not their targets).
+fn give_away(path: &Path) {
+    std::os::unix::fs::lchown(path, Some(OTHER), Some(OTHER)).expect("chown");
+    if path.is_dir() && !path.is_symlink() {
+        for entry in std::fs::read_dir(path).expect("read_dir") {
+            give_away(&entry.expect("entry").path());
+        }
+    }
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// `leadctl upload` against the sandbox with the SQLite ledger at `ledger`.
+fn upload_with_ledger(world: &World, file: &Path, out: &str, ledger: &Path) -> common::Run {
+    let l = ledger.to_str().expect("utf-8");
+    world.leadctl(&["upload", file.to_str().expect("utf-8"), "--quiet", "--out-dir", out, "--ledger", l])
+}
+
+#[test]
+fn a_ledger_another_account_owns_is_never_read_nor_written() {
+    if !root("a_ledger_another_account_owns_is_never_read_nor_written") {
+        return;
+    }
+    let world = World::with_sandbox(|_| {});
+    let file = world.file("l.csv", leads_csv(20, "proc_sales"));
+    let dir = world.path("theirs");
+    std::fs::create_dir(&dir).expect("mkdir");
+    chmod(&dir, 0o700);
+    let ledger = dir.join("ledger.db");
+    // Their ledger, made by a real run, then given to them.
+    upload_with_ledger(&world, &world.file("seed.csv", leads_csv(3, "proc_sales")), "o0", &ledger).assert_code(0);
+    give_away(&dir);
+    let before = std::fs::read(&ledger).expect("ledger");
+    let sent = world.state().requests.len();
+
+    let run = upload_with_ledger(&world, &file, "o1", &ledger);
+    run.assert_code(1);
+    assert!(run.stderr.contains("user id 65534"), "{}", run.stderr);
+    assert_eq!(std::fs::read(&ledger).expect("ledger"), before, "the ledger is unchanged");
+    assert_eq!(world.state().requests.len(), sent, "nothing sent");
+
+    // Our directory, their file (and their -wal): refused as well.
+    std::os::unix::fs::lchown(&dir, Some(0), Some(0)).expect("chown");
+    let run = upload_with_ledger(&world, &file, "o2", &ledger);
+    run.assert_code(1);
+    assert!(run.stderr.contains("user id 65534"), "{}", run.stderr);
+    std::fs::remove_file(&ledger).expect("rm");
+    std::fs::rename(world.path("o0"), world.path("gone")).expect("mv");
+    let wal = dir.join("ledger.db-wal");
+    std::fs::write(&wal, b"").expect("wal");
+    give_away(&wal);
+    let run = upload_with_ledger(&world, &file, "o3", &ledger);
+    run.assert_code(1);
+    assert!(run.stderr.contains("ledger.db-wal") && run.stderr.contains("user id 65534"), "{}", run.stderr);
+}
+
+#[test]
+fn a_ledger_reached_through_a_link_or_in_a_shared_directory_is_refused() {
+    let world = World::with_sandbox(|_| {});
+    let file = world.file("l.csv", leads_csv(5, "proc_sales"));
+    let real = world.path("mine/ledger.db");
+    upload_with_ledger(&world, &file, "o0", &real).assert_code(0);
+    let link = world.path("mine/link.db");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    let run = upload_with_ledger(&world, &file, "o1", &link);
+    run.assert_code(1);
+    assert!(run.stderr.contains("symbolic link"), "{}", run.stderr);
+
+    let shared = world.path("shared");
+    std::fs::create_dir(&shared).expect("mkdir");
+    chmod(&shared, 0o777);
+    let run = upload_with_ledger(&world, &file, "o2", &shared.join("ledger.db"));
+    run.assert_code(1);
+    assert!(run.stderr.contains("777") && run.stderr.contains("chmod"), "{}", run.stderr);
+}
+
+#[test]
+fn a_key_file_another_account_owns_is_refused() {
+    if !root("a_key_file_another_account_owns_is_refused") {
+        return;
+    }
+    let world = World::with_sandbox(|_| {});
+    let file = world.file("l.csv", leads_csv(5, "proc_sales"));
+    let key = world.file("key", world.sandbox().api_key());
+    chmod(&key, 0o600);
+    give_away(&key);
+    let mut c = world.cmd();
+    c.env("LEADCTL_API_URL", world.sandbox().url()).env("LEADCTL_PROJECT_ID", world.sandbox().project_id());
+    c.args(["upload", file.to_str().expect("utf-8"), "--quiet", "--no-ledger", "--out-dir", "o"]);
+    c.args(["--api-key-file", key.to_str().expect("utf-8")]);
+    let run = common::Run::from(c.output().expect("runs"));
+    run.assert_code(1);
+    assert!(run.stderr.contains("user id 65534"), "{}", run.stderr);
+    assert!(world.state().requests.is_empty(), "nothing sent");
+}
+
+#[test]
+fn a_config_file_planted_as_a_link_in_the_current_directory_is_refused() {
+    let world = World::with_sandbox(|_| {});
+    let file = world.file("l.csv", leads_csv(5, "proc_sales"));
+    // A file of ours elsewhere (say, another setup's config), linked in.
+    let elsewhere = world.file("other/config.toml", "batch-size = 7\n");
+    std::os::unix::fs::symlink(&elsewhere, world.path("leadctl.toml")).expect("symlink");
+    let run = world.leadctl(&["upload", file.to_str().expect("utf-8"), "--quiet", "--no-ledger", "--out-dir", "o"]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("leadctl.toml") && run.stderr.contains("symbolic link"), "{}", run.stderr);
+    assert!(world.state().requests.is_empty(), "nothing sent");
+}
