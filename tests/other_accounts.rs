@@ -7,9 +7,12 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{World, leads_csv};
+
+/// A file of the operator's that a planted link points at.
+const VICTIM: &str = "the operator's own file\n";
 
 /// The other account.
 const OTHER: u32 = 65534;
@@ -35,6 +38,40 @@ fn give_away(path: &Path) {
 
 fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+#[test]
+fn planted_links_at_the_metrics_file_s_old_temporary_name_are_not_followed() {
+    let world = World::new();
+    let textfile = world.path("textfile");
+    std::fs::create_dir(&textfile).expect("mkdir");
+    chmod(&textfile, 0o1777);
+    let victim = world.file("victim.txt", VICTIM.repeat(20));
+    let fifo = world.path("in.csv");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let metrics = textfile.join("leadctl.prom");
+    let mut child = world
+        .cmd()
+        .args(["validate", fifo.to_str().expect("utf-8"), "--quiet", "--out-dir", "v", "--metrics-file"])
+        .arg(&metrics)
+        .spawn()
+        .expect("spawn");
+    // The name the old code would use, known once the process exists.
+    std::os::unix::fs::symlink(&victim, textfile.join(format!(".leadctl.prom.{}.tmp", child.id()))).expect("plant");
+    std::fs::write(&fifo, leads_csv(5, "proc_sales")).expect("feed the input");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&victim).expect("victim"), VICTIM.repeat(20));
+    let text = std::fs::read_to_string(&metrics).expect("metrics");
+    assert!(text.contains("leadctl_last_run_exit_code"), "{text}");
+    let mode = std::fs::metadata(&metrics).expect("metrics").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "node_exporter reads it");
+    let left: Vec<PathBuf> = std::fs::read_dir(&textfile)
+        .expect("ls")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| !p.is_symlink() && *p != metrics)
+        .collect();
+    assert!(left.is_empty(), "no temporary file left: {left:?}");
 }
 
 /// `leadctl upload` against the sandbox with the SQLite ledger at `ledger`.
