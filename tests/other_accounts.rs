@@ -6,8 +6,10 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use common::{World, leads_csv};
 
@@ -169,4 +171,39 @@ fn a_config_file_planted_as_a_link_in_the_current_directory_is_refused() {
     run.assert_code(1);
     assert!(run.stderr.contains("leadctl.toml") && run.stderr.contains("symbolic link"), "{}", run.stderr);
     assert!(world.state().requests.is_empty(), "nothing sent");
+}
+
+#[test]
+fn the_sandbox_of_an_upload_rehearsal_has_a_key_of_its_own() {
+    let world = World::new();
+    let fifo = world.path("in.csv");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let mut child = world
+        .cmd()
+        .args(["upload", fifo.to_str().expect("utf-8"), "--sandbox", "--out-dir", "o"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // More rows than leadctl samples before it starts the sandbox; the pipe
+    // stays open, so the run waits for more.
+    let mut feed = std::fs::OpenOptions::new().write(true).open(&fifo).expect("open fifo");
+    feed.write_all(leads_csv(3000, "proc_sales").as_bytes()).expect("feed");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let url = loop {
+        assert!(Instant::now() < deadline, "the sandbox never said where it is");
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).expect("stderr") > 0, "stderr ended");
+        if let Some(at) = line.find("http://") {
+            break line[at..].split_whitespace().next().expect("url").to_owned();
+        }
+    };
+    let status = |key: &str| {
+        let request = reqwest::Client::new().get(format!("{url}/_sandbox/state")).bearer_auth(key).send();
+        world.rt.block_on(request).expect("the sandbox answers").status().as_u16()
+    };
+    let with_default_key = status("sk_sandbox");
+    drop(feed);
+    let _ = child.wait();
+    assert_eq!(with_default_key, 401, "the rehearsal's state is open to anyone who knows sk_sandbox");
 }

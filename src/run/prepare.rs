@@ -179,7 +179,10 @@ impl Target {
         let (client, sandbox) = match &cfg.destination {
             Destination::DryRun => (None, None),
             Destination::Sandbox => {
-                let sb = Sandbox::start(SandboxConfig::default()).await?;
+                // A key of its own, so that no other account on this machine
+                // reads the rehearsal's leads from `/_sandbox/state`.
+                let api_key = format!("sk_rehearsal_{}", uuid::Uuid::new_v4().simple());
+                let sb = Sandbox::start(SandboxConfig { api_key, ..SandboxConfig::default() }).await?;
                 let url = sb.url();
                 if !cfg.common.quiet {
                     crate::log::say(
