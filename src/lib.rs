@@ -47,6 +47,7 @@ use crate::exit::Exit;
 
 /// Runs leadctl with the process's arguments and environment; returns the exit code.
 pub fn main_entry() -> Exit {
+    not_dumpable();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -70,6 +71,20 @@ pub fn main_entry() -> Exit {
             log::error(&format!("{e:#}"));
             if e.downcast_ref::<config::UsageError>().is_some() { Exit::Usage } else { Exit::Error }
         }
+    }
+}
+
+/// Makes the process non-dumpable before it reads any secret: no core
+/// dump holds the API key or a password, and other processes of the same
+/// account cannot attach to it or read its memory (its `/proc/PID` files
+/// become root's; `/proc/PID/stat`, which claims use to tell a live run,
+/// stays readable).
+fn not_dumpable() {
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        log::say(
+            log::Level::Warn,
+            &format!("cannot make the process non-dumpable ({e}); a core dump could hold the API key"),
+        );
     }
 }
 

@@ -207,3 +207,33 @@ fn the_sandbox_of_an_upload_rehearsal_has_a_key_of_its_own() {
     let _ = child.wait();
     assert_eq!(with_default_key, 401, "the rehearsal's state is open to anyone who knows sk_sandbox");
 }
+
+#[test]
+fn leadctl_is_not_dumpable() {
+    if !root("leadctl_is_not_dumpable") {
+        return;
+    }
+    // As the other account, so that a dumpable process's /proc/PID files
+    // would be that account's: a non-dumpable one's are root's.
+    let spawned = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_leadctl")])
+        .args(["sandbox", "--port", "0"])
+        .env_clear()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let Ok(mut child) = spawned else {
+        eprintln!("leadctl_is_not_dumpable: skipped: setpriv is not installed");
+        return;
+    };
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("first line");
+    assert!(line.starts_with("listening on"), "{line}");
+    let owner =
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(format!("/proc/{}/environ", child.id())).expect("proc"));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).expect("status");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(status.contains("Uid:\t65534"), "the other account runs it: {status}");
+    assert_eq!(owner, 0, "a dumpable process's /proc/PID/environ is its own account's");
+}
