@@ -19,6 +19,20 @@ pub(super) struct ConfigFile {
     pub(super) values: serde_json::Map<String, serde_json::Value>,
     /// `api-key`, allowed only in a file others cannot read.
     pub(super) api_key: Option<ApiKey>,
+    /// The file's mode as judged: a password in it (a ledger or proxy URL)
+    /// needs a file others cannot read, as `api-key` does.
+    pub(super) mode: u32,
+}
+
+impl ConfigFile {
+    /// Refuses a config file others can read when it holds a password
+    /// (`what` names it: "config file holding a `ledger` password").
+    pub(super) fn check_secret(&self, what: &'static str) -> Result<()> {
+        match self.path.as_deref().and_then(|p| trust::readable_by_others(what, p, self.mode)) {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The largest config file read (a settings file is a few hundred bytes).
@@ -95,5 +109,5 @@ pub(super) fn load_file(flag: Option<&Path>, env: &Env) -> Result<ConfigFile> {
             names.join(", ")
         );
     }
-    Ok(ConfigFile { path: Some(path), values, api_key })
+    Ok(ConfigFile { path: Some(path), values, api_key, mode })
 }

@@ -12,9 +12,12 @@ use anyhow::{Result, anyhow, bail};
 
 mod file;
 mod key;
+mod ledger;
+mod pgpass;
 mod proxy;
 
 pub use key::ApiKey;
+pub use ledger::ledger_command;
 pub use proxy::{ProxyUrl, Route};
 
 use file::{ConfigFile, load_file};
@@ -119,9 +122,9 @@ pub struct UploadConfig {
     pub retry_base: Duration,
     /// The delivery ledger, when the run uses one.
     pub ledger: Option<LedgerChoice>,
-    /// Flags the run record leaves out because they may hold a password,
-    /// as the resend command repeats them: `--ledger` without its password
-    /// (`PGPASSWORD` supplies it), `--proxy` only when it holds none.
+    /// Flags the run record leaves out, as the resend command repeats
+    /// them: `--ledger` and `--proxy` (a command line holds no password:
+    /// one there is refused).
     pub resend_unrecorded: Vec<(&'static str, String)>,
 }
 
@@ -205,6 +208,13 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
     let mut common = typed_common(common.value, &args.run, input, record, dump, env)?;
     let u = upload.value;
 
+    if let Some(proxy) = u.proxy.as_deref() {
+        proxy::refuse_password(proxy, upload.origins.get("proxy").map(|o| &o.source), &file)?;
+    }
+    let (ledger, password_from) = ledger::choice(&u, None, &upload.origins, &common, env, &file)?;
+    if let Some(from) = password_from {
+        common.dump.push_str(&format!("ledger password = \"<from {from}>\" (decided)\n"));
+    }
     let proxy_from = match upload.origins.get("proxy").map(|o| &o.source) {
         Some(Source::File) => "the config file's `proxy`",
         _ => "--proxy",
@@ -228,18 +238,14 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
     if max_attempts == 0 {
         bail!("--max-attempts must be at least 1");
     }
-    let ledger = ledger_choice(&u, upload.origins.get("ledger").map(|o| &o.source), &common, env)?;
     let from_flag = |name: &str| upload.origins.get(name).is_some_and(|o| o.source == Source::Flag);
     let mut resend_unrecorded = Vec::new();
     if from_flag("ledger") {
         resend_unrecorded
             .push(("ledger", ledger.as_ref().map_or_else(|| "off".to_owned(), |l| l.location.to_string())));
     }
-    if let Some(proxy) = u.proxy.as_deref().filter(|_| from_flag("proxy"))
-        && let Ok(url) = ProxyUrl::parse(proxy, "--proxy")
-        && !url.has_credentials()
-    {
-        resend_unrecorded.push(("proxy", url.expose().to_owned()));
+    if let Some(proxy) = u.proxy.as_deref().filter(|_| from_flag("proxy")) {
+        resend_unrecorded.push(("proxy", ProxyUrl::parse(proxy, "--proxy")?.expose().to_owned()));
     }
     Ok(UploadConfig {
         common,
@@ -256,30 +262,6 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
         ledger,
         resend_unrecorded,
     })
-}
-
-/// Which ledger a run uses: none with `--no-ledger` or `ledger = "off"`,
-/// for `--existing` (lead ids have no phone to key on), and for `--sandbox`
-/// and `--dry-run` unless `--ledger` is given on the command line (a
-/// rehearsal must not mark real leads as sent); else `--ledger`,
-/// `LEADCTL_LEDGER`, the config file's `ledger`, or the default SQLite file.
-fn ledger_choice(
-    u: &UploadSettings,
-    from: Option<&Source>,
-    common: &Common,
-    env: &Env,
-) -> Result<Option<LedgerChoice>> {
-    let off = u.ledger.as_deref().is_some_and(|l| l.trim().eq_ignore_ascii_case("off"));
-    let rehearsal = u.sandbox || u.dry_run;
-    if u.no_ledger || off || common.input.existing || (rehearsal && from != Some(&Source::Flag)) {
-        return Ok(None);
-    }
-    let location = match u.ledger.as_deref() {
-        Some(text) => Location::parse(text).map_err(|e| anyhow!("--ledger: {e}"))?,
-        None => default_ledger(env)?,
-    };
-    let location = location.with_password_fallback(nonempty(env, "PGPASSWORD"));
-    Ok(Some(LedgerChoice { location, resend_known: u.resend_known }))
 }
 
 /// Where the leads go: nowhere (`--dry-run`), the sandbox, or an API with
@@ -334,39 +316,6 @@ fn confirm_resumed_api_url(r: &RunRecord, flags: &UploadSettings, env: &Env) -> 
     Ok(())
 }
 
-/// Resolves `leadctl ledger`'s settings: the ledger, the API and the
-/// project, from the same layers as `upload` (flags, environment, config file).
-pub fn ledger_command(args: &crate::cli::LedgerArgs, env: &Env) -> Result<crate::ledger_admin::LedgerCommand> {
-    let file = load_file(args.config.as_deref(), env)?;
-    let flags =
-        UploadSettings { ledger: args.ledger.clone(), api_url: args.api_url.clone(), ..UploadSettings::default() };
-    let upload = merge(&flags, lower_layers::<UploadSettings>(None, env, &file), &file)?;
-    let flags = CommonSettings { project_id: args.project_id.clone(), ..CommonSettings::default() };
-    let common = merge(&flags, lower_layers::<CommonSettings>(None, env, &file), &file)?;
-    let u = upload.value;
-    let location = match u.ledger.as_deref() {
-        Some(text) => Location::parse(text).map_err(|e| anyhow!("--ledger: {e}"))?,
-        None => default_ledger(env)?,
-    };
-    Ok(crate::ledger_admin::LedgerCommand {
-        action: args.action.clone(),
-        location: location.with_password_fallback(nonempty(env, "PGPASSWORD")),
-        api_url: u.api_url.as_deref().map(check_url).transpose()?,
-        project_id: common.value.project_id,
-        json: args.json,
-    })
-}
-
-/// The default ledger: under `XDG_DATA_HOME`, else under the home directory.
-fn default_ledger(env: &Env) -> Result<Location> {
-    let var = |name: &str| env.get(name).map(std::ffi::OsStr::new);
-    // Without HOME (a bare environment), the home the system knows.
-    let home = var("HOME").map(PathBuf::from).or_else(home_of_this_user);
-    Location::default_sqlite(var("XDG_DATA_HOME"), home.as_deref().map(Path::as_os_str)).ok_or_else(|| {
-        anyhow!("no place for the ledger: set HOME or XDG_DATA_HOME, pass --ledger PATH, or run with --no-ledger")
-    })
-}
-
 /// Resolves `validate`'s settings.
 pub fn validate(args: &ValidateArgs, env: &Env) -> Result<ValidateConfig> {
     let file = load_file(args.run.config.as_deref(), env)?;
@@ -375,18 +324,6 @@ pub fn validate(args: &ValidateArgs, env: &Env) -> Result<ValidateConfig> {
     let dump = settings::dump(&common.values(), &common.origins);
     let common = typed_common(common.value, &args.run, args.file.clone(), record, dump, env)?;
     Ok(ValidateConfig { common })
-}
-
-/// The current user's home directory from the system's user database.
-fn home_of_this_user() -> Option<PathBuf> {
-    #[cfg(unix)]
-    {
-        nix::unistd::User::from_uid(nix::unistd::geteuid()).ok().flatten().map(|u| u.dir)
-    }
-    #[cfg(not(unix))]
-    {
-        None
-    }
 }
 
 /// The input's name without directory or extensions (`leads` for
