@@ -31,6 +31,7 @@ pub mod output;
 pub mod phone;
 pub mod progress;
 pub mod run;
+pub mod rundir;
 pub mod sandbox;
 pub mod settings;
 pub mod summary;
@@ -95,12 +96,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Upload(args) => {
             log::set_format(args.common.log_format.unwrap_or_default());
-            // The run being resumed: its journal's settings record is a layer of the settings.
-            let resumed = args.resume.as_deref().map(journal::read_record).transpose()?;
-            let cfg = config::upload(&args, &env, resumed.as_ref())?;
+            // The run being resumed: its directory judged and taken by this
+            // process first; its journal's settings record is a layer of the settings.
+            let resumed = args.resume.as_deref().map(run::Resumed::open).transpose()?;
+            let cfg = config::upload(&args, &env, resumed.as_ref().map(|r| &r.record))?;
             let common = cfg.common.clone();
             start_logging(&common);
-            finish(&common, run::upload(cfg).await, started)
+            finish(&common, run::upload(cfg, resumed).await, started)
         }
         Command::Validate(args) => {
             log::set_format(args.common.log_format.unwrap_or_default());

@@ -265,7 +265,8 @@ mod tests {
     fn done_waits_for_the_group_to_be_recorded() {
         let dir = tempfile::tempdir().expect("tempdir");
         let kinds = [FileKind::Accepted, FileKind::Rejected, FileKind::Retryable];
-        let sinks = Sinks::create(dir.path(), OutFormat::Csv, &["phone".to_owned()], &kinds).expect("sinks");
+        let run_dir = crate::rundir::Dir::open(dir.path()).expect("run dir");
+        let sinks = Sinks::create(&run_dir, OutFormat::Csv, &["phone".to_owned()], &kinds).expect("sinks");
         let start = Entry::Start {
             version: crate::journal::VERSION,
             input: crate::journal::InputId { size: 1, sha256: "0".repeat(64) },
@@ -277,7 +278,7 @@ mod tests {
                 sources: Default::default(),
             },
         };
-        let journal = Journal::create(dir.path(), &start).expect("journal");
+        let journal = Journal::create(&run_dir, &start).expect("journal");
         let location = Location::parse(&dir.path().join("ledger.db").display().to_string()).expect("location");
         let session = Session::open(location, "https://api.test", "run-1", "host").expect("ledger");
         let mut desk = Desk::new(sinks, Some(journal), Default::default(), Some((session, LedgerFailure::default())));
@@ -300,7 +301,8 @@ mod tests {
     fn answers_are_recorded_by_group_and_the_last_group_at_the_end() {
         let dir = tempfile::tempdir().expect("tempdir");
         let kinds = [FileKind::Accepted, FileKind::Rejected, FileKind::Retryable];
-        let sinks = Sinks::create(dir.path(), OutFormat::Csv, &["phone".to_owned()], &kinds).expect("sinks");
+        let run_dir = crate::rundir::Dir::open(dir.path()).expect("run dir");
+        let sinks = Sinks::create(&run_dir, OutFormat::Csv, &["phone".to_owned()], &kinds).expect("sinks");
         let location = Location::parse(&dir.path().join("ledger.db").display().to_string()).expect("location");
         let session = Session::open(location, "https://api.test", "run-1", "host").expect("ledger");
         let phones = ["+14155550101", "+14155550102", "+14155550103"];
@@ -322,6 +324,7 @@ mod tests {
 
         let second = dir.path().join("second");
         std::fs::create_dir(&second).expect("mkdir");
+        let second = crate::rundir::Dir::open(&second).expect("run dir");
         let sinks = Sinks::create(&second, OutFormat::Csv, &["phone".to_owned()], &kinds).expect("sinks");
         let mut desk = Desk::new(sinks, None, Default::default(), Some((session.clone(), LedgerFailure::default())));
         let later = ["+14155550105", "+14155550106"];

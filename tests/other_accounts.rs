@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{World, leads_csv};
+use leadctl::sandbox::{Sandbox, SandboxConfig};
 
 /// A file of the operator's that a planted link points at.
 const VICTIM: &str = "the operator's own file\n";
@@ -40,6 +41,178 @@ fn give_away(path: &Path) {
 
 fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A finished upload's run directory in `out`, then the journal rewritten
+/// as an attacker would: its API URL is `url`, and no row is done (so a
+/// resume sends them all, and cuts the accepted file back to nothing).
+fn forged_run_dir(world: &World, file: &Path, out: &Path, url: &str) {
+    world.upload(file, &["--quiet", "--no-ledger"]).assert_code(0);
+    let journal = out.join("journal.ndjson");
+    let text = std::fs::read_to_string(&journal).expect("journal");
+    let mut start: serde_json::Value = serde_json::from_str(text.lines().next().expect("start")).expect("json");
+    start["record"]["settings"]["api-url"] = url.into();
+    let header =
+        |name: &str| std::fs::read_to_string(out.join(name)).expect("output").lines().next().map_or(0, |l| l.len() + 1);
+    let lens = [header("accepted.csv"), header("rejected.csv")];
+    let forged = format!("{start}\n{}\n", serde_json::json!({"event": "done", "rows": [], "lens": lens}));
+    std::fs::write(&journal, forged).expect("write journal");
+}
+
+/// `leadctl upload --resume OUT` with the key in the environment and no API URL.
+fn resume(world: &World, out: &Path, env: &[(&str, &str)], args: &[&str]) -> common::Run {
+    let mut c = world.cmd();
+    c.env("LEADCTL_API_KEY", world.sandbox().api_key()).env("LEADCTL_PROJECT_ID", world.sandbox().project_id());
+    c.envs(env.iter().copied());
+    c.args(["upload", "--resume", out.to_str().expect("utf-8"), "--quiet", "--no-ledger"]).args(args);
+    common::Run { out: out.to_path_buf(), ..common::Run::from(c.output().expect("leadctl runs")) }
+}
+
+/// A second server, the attacker's, in the world's runtime.
+fn attacker(world: &World) -> Sandbox {
+    let cfg = SandboxConfig { api_key: "sk_attacker".into(), ..SandboxConfig::default() };
+    world.rt.block_on(Sandbox::start(cfg)).expect("second sandbox")
+}
+
+#[test]
+fn a_forged_run_directory_of_another_account_truncates_nothing_and_sends_no_key() {
+    if !root("a_forged_run_directory_of_another_account_truncates_nothing_and_sends_no_key") {
+        return;
+    }
+    let world = World::with_sandbox(|_| {});
+    let evil = attacker(&world);
+    let file = world.file("l.csv", leads_csv(30, "proc_sales"));
+    let out = world.path("out");
+    forged_run_dir(&world, &file, &out, &evil.url());
+    let victim = world.file("victim.txt", VICTIM.repeat(20));
+    std::fs::remove_file(out.join("accepted.csv")).expect("rm");
+    std::os::unix::fs::symlink(&victim, out.join("accepted.csv")).expect("symlink");
+    give_away(&out);
+
+    let run = resume(&world, &out, &[], &[]);
+    assert_eq!(std::fs::read_to_string(&victim).expect("victim"), VICTIM.repeat(20), "{}", run.stderr);
+    assert!(evil.state().requests.is_empty(), "the key went to the journal's URL\n{}", run.stderr);
+    run.assert_code(1);
+    assert!(run.stderr.contains("user id 65534"), "{}", run.stderr);
+    // The same with the operator's URL configured: still refused, for the owner.
+    let run = resume(&world, &out, &[("LEADCTL_API_URL", &world.sandbox().url())], &[]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("user id 65534"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&victim).expect("victim"), VICTIM.repeat(20));
+}
+
+#[test]
+fn a_link_in_a_run_directory_is_not_followed_on_resume() {
+    let world = World::with_sandbox(|_| {});
+    let file = world.file("l.csv", leads_csv(30, "proc_sales"));
+    let out = world.path("out");
+    forged_run_dir(&world, &file, &out, &world.sandbox().url());
+    let victim = world.file("victim.txt", VICTIM.repeat(20));
+    std::fs::remove_file(out.join("accepted.csv")).expect("rm");
+    std::os::unix::fs::symlink(&victim, out.join("accepted.csv")).expect("symlink");
+
+    let run = resume(&world, &out, &[("LEADCTL_API_URL", &world.sandbox().url())], &[]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("symbolic link"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&victim).expect("victim"), VICTIM.repeat(20));
+}
+
+#[test]
+fn a_run_directory_others_can_write_is_not_resumed() {
+    let world = World::with_sandbox(|_| {});
+    let file = world.file("l.csv", leads_csv(30, "proc_sales"));
+    let out = world.path("out");
+    forged_run_dir(&world, &file, &out, &world.sandbox().url());
+    chmod(&out, 0o777);
+    let sent = world.state().requests.len();
+    let run = resume(&world, &out, &[("LEADCTL_API_URL", &world.sandbox().url())], &[]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("777") && run.stderr.contains("chmod"), "{}", run.stderr);
+    assert_eq!(world.state().requests.len(), sent, "nothing sent");
+}
+
+#[test]
+fn a_resume_takes_the_api_url_from_the_settings_never_from_the_journal_alone() {
+    let world = World::with_sandbox(|_| {});
+    let evil = attacker(&world);
+    let file = world.file("l.csv", leads_csv(30, "proc_sales"));
+    let out = world.path("out");
+    forged_run_dir(&world, &file, &out, &evil.url());
+    let sent = world.state().requests.len();
+
+    // No URL configured: refused, asking for --api-url.
+    let run = resume(&world, &out, &[], &[]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("--api-url"), "{}", run.stderr);
+    assert!(evil.state().requests.is_empty(), "the key went to the journal's URL");
+
+    // A config file naming another URL than the journal: refused too.
+    let config = world.file("c.toml", format!("api-url = \"{}\"\n", world.sandbox().url()));
+    let run = resume(&world, &out, &[], &["--config", config.to_str().expect("utf-8")]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("--api-url"), "{}", run.stderr);
+    assert!(evil.state().requests.is_empty());
+    assert_eq!(world.state().requests.len(), sent);
+
+    // The flag confirms the change: the run goes on against it (the leads
+    // exist there already: the forged journal marks none done).
+    let run = resume(&world, &out, &[], &["--api-url", &world.sandbox().url()]);
+    run.assert_code(3);
+    assert!(evil.state().requests.is_empty());
+    assert!(world.state().requests.len() > sent, "sent to the configured URL");
+    run.assert_every_row_once(30);
+}
+
+/// `leadctl upload drop/l.csv` (the default run directory beside the input).
+fn upload_beside(world: &World, file: &Path) -> common::Run {
+    world.leadctl(&["upload", file.to_str().expect("utf-8"), "--quiet", "--no-ledger"])
+}
+
+#[test]
+fn a_run_directory_planted_beside_the_input_in_a_shared_folder_is_refused() {
+    if !root("a_run_directory_planted_beside_the_input_in_a_shared_folder_is_refused") {
+        return;
+    }
+    let world = World::with_sandbox(|_| {});
+    let drop = world.path("drop");
+    std::fs::create_dir(&drop).expect("mkdir");
+    chmod(&drop, 0o1777);
+    let file = world.file("drop/l.csv", leads_csv(10, "proc_sales"));
+    let planted = drop.join("l.leadctl");
+    std::fs::create_dir(&planted).expect("mkdir");
+    chmod(&planted, 0o777);
+    give_away(&planted);
+
+    let run = upload_beside(&world, &file);
+    run.assert_code(1);
+    assert!(run.stderr.contains("--out-dir") && run.stderr.contains("user id 65534"), "{}", run.stderr);
+    assert!(std::fs::read_dir(&planted).expect("ls").next().is_none(), "nothing written into it");
+    assert!(world.state().requests.is_empty(), "nothing sent");
+
+    // A link there instead: not followed.
+    std::fs::remove_dir(&planted).expect("rmdir");
+    let elsewhere = world.path("elsewhere");
+    std::fs::create_dir(&elsewhere).expect("mkdir");
+    std::os::unix::fs::symlink(&elsewhere, &planted).expect("symlink");
+    let run = upload_beside(&world, &file);
+    run.assert_code(1);
+    assert!(run.stderr.contains("--out-dir") && run.stderr.contains("symbolic link"), "{}", run.stderr);
+    assert!(std::fs::read_dir(&elsewhere).expect("ls").next().is_none(), "nothing written through the link");
+
+    // Made by us: used, night after night.
+    std::fs::remove_file(&planted).expect("rm");
+    upload_beside(&world, &file).assert_code(0);
+    let tomorrow: String = leads_csv(20, "proc_sales")
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i == 0 || *i > 10)
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    let again = world.file("drop/l.csv", tomorrow);
+    upload_beside(&world, &again).assert_code(0);
+    assert_eq!(std::fs::read_dir(&planted).expect("ls").count(), 2, "two runs in it");
+    let mode = std::fs::symlink_metadata(&planted).expect("made").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
 }
 
 #[test]

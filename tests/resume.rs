@@ -204,3 +204,62 @@ fn a_damaged_journal_is_a_clear_error_and_a_torn_last_line_is_not() {
     let text = std::fs::read_to_string(&journal).expect("journal");
     assert!(text.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "every line whole");
 }
+
+/// `upload` of `rows` leads (and `extra` flags), killed with `kill -9`
+/// once `requests` requests reached the server; returns the run directory.
+fn killed_run(world: &World, rows: usize, requests: usize, extra: &[&str]) -> std::path::PathBuf {
+    let file = world.file("l.csv", leads_csv(rows, "proc_sales"));
+    let out = world.path("out");
+    let mut cmd = world.cmd();
+    cmd.env("LEADCTL_API_URL", world.sandbox().url())
+        .env("LEADCTL_API_KEY", world.sandbox().api_key())
+        .env("LEADCTL_PROJECT_ID", world.sandbox().project_id())
+        .args(["upload", file.to_str().expect("utf-8"), "--quiet", "--batch-size", "10", "--concurrency", "1"])
+        .arg("--out-dir")
+        .arg(&out)
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("spawn leadctl");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while world.state().requests.len() < requests {
+        assert!(Instant::now() < deadline, "the upload never reached {requests} requests");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    out
+}
+
+#[test]
+fn two_resumes_of_one_run_directory_at_once_the_second_stops_at_once_naming_the_first() {
+    let world = World::with_sandbox(|c| c.latency = Duration::from_millis(150));
+    let rows = 200;
+    let out = killed_run(&world, rows, 3, &["--no-ledger"]);
+    let o = out.to_str().expect("utf-8");
+    let sent = world.state().requests.len();
+    let mut first = world.cmd();
+    first.env("LEADCTL_API_URL", world.sandbox().url()).env("LEADCTL_API_KEY", world.sandbox().api_key());
+    first.args(["upload", "--resume", o, "--quiet", "--no-ledger"]).stderr(std::process::Stdio::piped());
+    let first = first.spawn().expect("spawn the first resume");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while world.state().requests.len() <= sent {
+        assert!(Instant::now() < deadline, "the first resume never sent");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    let began = Instant::now();
+    let second = world.leadctl(&["upload", "--resume", o, "--quiet", "--no-ledger"]);
+    let took = began.elapsed();
+    let first_pid = first.id();
+    let first = first.wait_with_output().expect("the first resume ends");
+    second.assert_code(1);
+    assert!(took < Duration::from_secs(5), "the second stopped at once, not after {took:?}");
+    assert!(second.stderr.contains(&format!("pid {first_pid}")), "{}", second.stderr);
+    assert!(second.stderr.contains("in use"), "{}", second.stderr);
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    let ids = ids_in_outputs(&out);
+    let distinct: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!((ids.len(), distinct.len()), (rows, rows), "every row in exactly one file, once");
+    assert!(world.state().no_lead_created_twice());
+}

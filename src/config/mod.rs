@@ -15,6 +15,7 @@ mod key;
 mod ledger;
 mod pgpass;
 mod proxy;
+mod resume;
 
 pub use key::ApiKey;
 pub use ledger::ledger_command;
@@ -116,8 +117,6 @@ pub struct UploadConfig {
     pub timeout: Duration,
     /// Total time the run may wait out 429s.
     pub max_rate_limit_wait: Duration,
-    /// A run directory to continue.
-    pub resume: Option<PathBuf>,
     /// First retry delay (doubles each retry, with full jitter).
     pub retry_base: Duration,
     /// The delivery ledger, when the run uses one.
@@ -195,7 +194,7 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
     let upload = merge(&args.upload, lower_layers::<UploadSettings>(resumed, env, &file), &file)?;
     let common = merge(&args.common, lower_layers::<CommonSettings>(resumed, env, &file), &file)?;
     if let Some(r) = resumed {
-        confirm_resumed_api_url(r, &args.upload, env)?;
+        resume::check_api_url(r, &args.upload, env, &file)?;
     }
     let input = match (&args.file, resumed) {
         (Some(f), _) => f.clone(),
@@ -257,7 +256,6 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
         max_attempts,
         timeout: seconds("--timeout", u.timeout.unwrap_or(60.0))?,
         max_rate_limit_wait: seconds("--max-rate-limit-wait", u.max_rate_limit_wait.unwrap_or(300.0))?,
-        resume: args.resume.clone(),
         retry_base: Duration::from_millis(u.retry_base_ms.unwrap_or(250).max(1)),
         ledger,
         resend_unrecorded,
@@ -300,20 +298,6 @@ fn destination(
     let route = proxy::route(&url, u.proxy.as_deref().map(|p| (p, proxy_from)), env)?;
     common.dump.push_str(&format!("route = {:?} (decided)\n", route.to_string()));
     Ok(Destination::Remote { api_url, api_key, route })
-}
-
-/// On `--resume`, the journal's API URL wins over the environment, which
-/// may have changed since; a different URL there stops the run until the
-/// flag confirms it (the key in the environment may be for the other server).
-fn confirm_resumed_api_url(r: &RunRecord, flags: &UploadSettings, env: &Env) -> Result<()> {
-    let (Some(started), Some(now)) = (r.str("api-url"), nonempty(env, ENV_API_URL)) else { return Ok(()) };
-    if flags.api_url.is_none() && check_url(&now).ok().as_deref() != Some(started) {
-        bail!(
-            "the run being resumed sent to {started}, but {ENV_API_URL} now says {now}; pass --api-url {now} \
-             to resume against it, or --api-url {started} to go on as the run started"
-        );
-    }
-    Ok(())
 }
 
 /// Resolves `validate`'s settings.
