@@ -263,3 +263,40 @@ fn two_resumes_of_one_run_directory_at_once_the_second_stops_at_once_naming_the_
     assert_eq!((ids.len(), distinct.len()), (rows, rows), "every row in exactly one file, once");
     assert!(world.state().no_lead_created_twice());
 }
+
+/// Entries in an SQLite ledger file.
+fn entries(ledger: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(ledger).expect("open the ledger");
+    conn.query_row("SELECT count(*) FROM leadctl_entries", [], |r| r.get(0)).expect("count")
+}
+
+#[test]
+fn a_resume_records_into_the_ledger_the_run_started_with() {
+    let world = World::with_sandbox(|c| c.latency = Duration::from_millis(100));
+    let rows = 120;
+    let a = world.path("shared/a.db");
+    let ledger_a = format!("sqlite://{}", a.display());
+    let out = killed_run(&world, rows, 3, &["--ledger", &ledger_a]);
+    let o = out.to_str().expect("utf-8");
+    let sent = world.state().requests.len();
+
+    // The environment now names another ledger: stop, and say how to choose.
+    let b = world.path("b.db");
+    let mut cmd = world.cmd();
+    cmd.env("LEADCTL_API_URL", world.sandbox().url()).env("LEADCTL_API_KEY", world.sandbox().api_key());
+    cmd.env("LEADCTL_LEDGER", &b).args(["upload", "--resume", o, "--quiet"]);
+    let refused = common::Run::from(cmd.output().expect("leadctl runs"));
+    refused.assert_code(1);
+    assert!(refused.stderr.contains(&format!("--ledger {ledger_a}")), "{}", refused.stderr);
+    assert_eq!(world.state().requests.len(), sent, "nothing sent");
+    assert!(!b.exists(), "the other ledger was not touched");
+
+    // Without a flag: the run's own ledger, not the default one.
+    let run = world.leadctl(&["upload", "--resume", o, "--quiet"]);
+    let run = Run { out: out.clone(), ..run };
+    assert!(run.code == 0 || run.code == 3, "{}", run.stderr);
+    assert_eq!(run.summary()["ledger"], ledger_a.as_str());
+    let accepted = run.csv("accepted").len() as i64;
+    assert_eq!(entries(&a), accepted + run.csv("rejected").len() as i64, "every answer in the run's ledger");
+    assert!(!world.path(".local/share/leadctl/ledger.db").exists(), "nothing in the default ledger");
+}

@@ -193,9 +193,13 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
     let file = load_file(args.run.config.as_deref(), env)?;
     let upload = merge(&args.upload, lower_layers::<UploadSettings>(resumed, env, &file), &file)?;
     let common = merge(&args.common, lower_layers::<CommonSettings>(resumed, env, &file), &file)?;
-    if let Some(r) = resumed {
-        resume::check_api_url(r, &args.upload, env, &file)?;
-    }
+    let resumed_ledger = match resumed {
+        Some(r) => {
+            resume::check_api_url(r, &args.upload, env, &file)?;
+            resume::ledger(r, &args.upload, env, &file)?
+        }
+        None => None,
+    };
     let input = match (&args.file, resumed) {
         (Some(f), _) => f.clone(),
         (None, Some(r)) => r.input.clone(),
@@ -210,7 +214,12 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
     if let Some(proxy) = u.proxy.as_deref() {
         proxy::refuse_password(proxy, upload.origins.get("proxy").map(|o| &o.source), &file)?;
     }
-    let (ledger, password_from) = ledger::choice(&u, None, &upload.origins, &common, env, &file)?;
+    let (ledger, password_from) = ledger::choice(&u, resumed_ledger, &upload.origins, &common, env, &file)?;
+    if let Some(l) = &ledger {
+        // A resumed run records into the same ledger (see `resume::ledger`); never its password.
+        let source = upload.origins.get("ledger").map_or(Source::Default, |o| o.source.clone());
+        common.record.set("ledger", l.location.to_string().into(), source);
+    }
     if let Some(from) = password_from {
         common.dump.push_str(&format!("ledger password = \"<from {from}>\" (decided)\n"));
     }
