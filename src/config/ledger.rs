@@ -22,18 +22,21 @@ pub(super) const ENV_LEDGER: &str = "LEADCTL_LEDGER";
 /// rehearsal must not mark real leads as sent); else `--ledger`,
 /// `LEADCTL_LEDGER`, the config file's `ledger` (on `--resume`: the
 /// journal's, see `resume::ledger`), or the default SQLite file. `text`
-/// replaces the merged `ledger` value when given. Also returns where the
-/// password came from, for the `-vv` dump.
+/// (with its source) replaces the merged `ledger` value when given. Also
+/// returns where the password came from, for the `-vv` dump.
 pub(super) fn choice(
     u: &UploadSettings,
-    text: Option<String>,
+    text: Option<(String, Source)>,
     origins: &BTreeMap<String, Origin>,
     common: &Common,
     env: &Env,
     file: &ConfigFile,
 ) -> Result<(Option<LedgerChoice>, Option<String>)> {
-    let from = origins.get("ledger").map(|o| &o.source);
-    let text = text.or_else(|| u.ledger.clone());
+    let (text, from) = match text {
+        Some((text, source)) => (Some(text), Some(source)),
+        None => (u.ledger.clone(), origins.get("ledger").map(|o| o.source.clone())),
+    };
+    let from = from.as_ref();
     let off = text.as_deref().is_some_and(|l| l.trim().eq_ignore_ascii_case("off"));
     // A `--ledger` flag wins over `--no-ledger` kept in a resumed run's journal.
     let no_ledger =
@@ -50,10 +53,19 @@ pub(super) fn choice(
     Ok((Some(LedgerChoice { location, resend_known: u.resend_known }), password_from))
 }
 
+/// A ledger location as a run records it: an SQLite path made absolute, so
+/// that a resume finds the same file from any directory.
+pub(super) fn located(text: &str) -> Result<Location, crate::ledger::LocationError> {
+    Ok(match Location::parse(text)? {
+        Location::Sqlite(path) => Location::Sqlite(std::path::absolute(&path).unwrap_or(path)),
+        other => other,
+    })
+}
+
 /// Parses a ledger location: one with a password is refused on the command
 /// line (exit 2), and in a config file others can read.
 fn parse(text: &str, from: Option<&Source>, file: &ConfigFile) -> Result<Location> {
-    let location = Location::parse(text).map_err(|e| anyhow!("--ledger: {e}"))?;
+    let location = located(text).map_err(|e| anyhow!("--ledger: {e}"))?;
     if matches!(&location, Location::Postgres(pg) if pg.password.is_some()) {
         match from {
             Some(Source::Flag) => {
