@@ -98,6 +98,8 @@ impl Dir {
         if made.is_some() {
             File::from(parent_fd).sync_all().with_context(|| format!("cannot sync {}", parent.display()))?;
         } else {
+            // By path, for the message only: what keeps outputs from being
+            // overwritten is that every file is created new (O_EXCL).
             if std::fs::read_dir(&dir.path)?.next().is_some() {
                 bail!("output directory {} exists and is not empty; leadctl never overwrites outputs", path.display());
             }

@@ -94,17 +94,6 @@ impl Untrusted {
     pub fn already_exists(&self) -> bool {
         matches!(self, Untrusted::Io { source, .. } if source.kind() == io::ErrorKind::AlreadyExists)
     }
-
-    /// The path it names.
-    pub fn path(&self) -> &Path {
-        match self {
-            Untrusted::Io { path, .. }
-            | Untrusted::Link { path, .. }
-            | Untrusted::Kind { path, .. }
-            | Untrusted::Owner { path, .. }
-            | Untrusted::Mode { path, .. } => path,
-        }
-    }
 }
 
 impl From<Untrusted> for io::Error {
