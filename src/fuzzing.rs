@@ -227,7 +227,8 @@ pub fn journal_recovery(data: &[u8]) {
     }
 
     let record = journal::read_record(&dir.path);
-    let recovered = match journal::recover(&dir.path) {
+    let run_dir = crate::rundir::Dir::open(&dir.path).unwrap_or_else(|e| panic!("a scratch directory opens: {e}"));
+    let recovered = match journal::recover(&run_dir) {
         Ok(recovered) => recovered,
         Err(e) => {
             let _ = format!("{e:#}");
@@ -239,7 +240,7 @@ pub fn journal_recovery(data: &[u8]) {
     assert_eq!(record.ok().as_ref(), Some(&recovered.record), "the settings record reads back alone");
     assert_eq!(recovered.tally.total(), recovered.done.count(), "the files hold the rows done");
     assert!(recovered.batch_size.is_none_or(|s| (1..=crate::api::MAX_LEADS_PER_REQUEST).contains(&s)));
-    let again = journal::recover(&dir.path);
+    let again = journal::recover(&run_dir);
     let again = again.unwrap_or_else(|e| panic!("a recovered run directory recovers again: {e:#}"));
     assert_eq!(again.done, recovered.done, "recovering again skips the same rows");
     assert_eq!(again.sent, recovered.sent);

@@ -5,12 +5,13 @@
 //! counts it keeps are what the invariant (rows read equals accepted plus
 //! rejected plus retryable) is checked against. CSV/TSV input gives CSV outputs with the
 //! input's columns as read; JSON/NDJSON input gives NDJSON outputs with the
-//! input's objects as read. Files are created with mode 0600, the directory
-//! with 0700, and an existing non-empty directory is never written into.
+//! input's objects as read. Files are created new with mode 0600 in the run
+//! directory (`rundir`, which judges and locks it), never over a file, and
+//! reopened for `--resume` without following links.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,8 @@ use serde_json::Value;
 
 use crate::input::{Raw, Row};
 use crate::journal::RangeSet;
+use crate::rundir::Dir;
+use crate::trust::Access;
 use crate::vocab::{self, Note, column};
 
 /// Where a rejection was decided.
@@ -107,60 +110,14 @@ impl OutFormat {
     }
 }
 
+/// Name of one output file in a run directory.
+pub fn file_name(kind: FileKind, format: OutFormat) -> String {
+    format!("{}.{}", kind.name(), format.extension())
+}
+
 /// Path of one output file in a run directory.
 pub fn file_path(dir: &Path, kind: FileKind, format: OutFormat) -> PathBuf {
-    dir.join(format!("{}.{}", kind.name(), format.extension()))
-}
-
-/// Creates the run directory (mode 0700, parents as needed). An existing
-/// directory is used only when empty: outputs are never overwritten.
-pub fn create_run_dir(dir: &Path) -> io::Result<()> {
-    if dir.exists() {
-        let mut entries = std::fs::read_dir(dir)?;
-        if entries.next().is_some() {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("output directory {} exists and is not empty; leadctl never overwrites outputs", dir.display()),
-            ));
-        }
-    } else {
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)?;
-        }
-        let mut builder = std::fs::DirBuilder::new();
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir)?;
-        sync_dir(dir.parent().unwrap_or(Path::new(".")))?;
-    }
-    #[cfg(unix)]
-    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
-    Ok(())
-}
-
-/// Makes a directory's entries durable (the files created or renamed in
-/// it), so "even after a power cut" holds for the names too, not only the
-/// bytes.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-        File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
-    }
-}
-
-/// Opens a new private file (mode 0600); fails if it exists.
-pub fn create_private(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
+    dir.join(file_name(kind, format))
 }
 
 enum Writer {
@@ -385,31 +342,32 @@ pub struct Sinks {
 }
 
 impl Sinks {
-    /// Creates the given files (header rows for CSV) in `dir`, which must
-    /// exist; `columns` are the input's kept columns (CSV) or empty (NDJSON).
-    pub fn create(dir: &Path, format: OutFormat, columns: &[String], kinds: &[FileKind]) -> io::Result<Sinks> {
+    /// Creates the given files (header rows for CSV) in the run directory;
+    /// `columns` are the input's kept columns (CSV) or empty (NDJSON).
+    pub fn create(dir: &Dir, format: OutFormat, columns: &[String], kinds: &[FileKind]) -> io::Result<Sinks> {
         let sinks = kinds
             .iter()
-            .map(|&k| Sink::new(create_private(&file_path(dir, k, format))?, k, format, columns, true))
+            .map(|&k| Sink::new(dir.create_file(&file_name(k, format))?, k, format, columns, true))
             .collect::<io::Result<Vec<_>>>()?;
         let mut s = Sinks { sinks, tally: Tally::default(), done: None };
         s.flush(true)?;
-        sync_dir(dir)?;
+        dir.sync()?;
         Ok(s)
     }
 
-    /// Reopens the files of an interrupted run for appending (resume):
-    /// accepted and rejected keep their rows, `tally` counts them; the
-    /// retryable file starts over, since its rows are sent again.
-    pub fn reopen(dir: &Path, format: OutFormat, columns: &[String], tally: Tally) -> io::Result<Sinks> {
+    /// Reopens the files of an interrupted run (resume): accepted and
+    /// rejected for appending, keeping their rows (`tally` counts them);
+    /// the retryable file starts over, since its rows are sent again.
+    pub fn reopen(dir: &Dir, format: OutFormat, columns: &[String], tally: Tally) -> io::Result<Sinks> {
         let mut sinks = Vec::new();
         for k in FileKind::ALL {
-            let path = file_path(dir, k, format);
+            let name = file_name(k, format);
             let (file, header) = if k == FileKind::Retryable {
-                let f = OpenOptions::new().write(true).truncate(true).open(&path)?;
+                let f = dir.open_file(&name, Access::ReadWrite)?;
+                f.set_len(0)?;
                 (f, true)
             } else {
-                (OpenOptions::new().append(true).open(&path)?, false)
+                (dir.open_file(&name, Access::Append)?, false)
             };
             sinks.push(Sink::new(file, k, format, columns, header)?);
         }
@@ -519,7 +477,8 @@ mod tests {
     fn rows_are_written_as_read_and_leadctl_columns_found_from_the_end() {
         let dir = tempfile::tempdir().expect("tempdir");
         let columns: Vec<String> = ["phone", "plan", "note"].map(String::from).into();
-        let mut sinks = Sinks::create(dir.path(), OutFormat::Csv, &columns, &FileKind::ALL).expect("sinks");
+        let run_dir = crate::rundir::Dir::open(dir.path()).expect("run dir");
+        let mut sinks = Sinks::create(&run_dir, OutFormat::Csv, &columns, &FileKind::ALL).expect("sinks");
         let rejected = |code: &'static str| Verdict::Rejected {
             code: code.into(),
             reason: "why".into(),

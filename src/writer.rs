@@ -245,7 +245,8 @@ mod tests {
 
     fn sinks(dir: &std::path::Path) -> Sinks {
         let kinds = [FileKind::Accepted, FileKind::Rejected, FileKind::Retryable];
-        Sinks::create(dir, OutFormat::Csv, &["phone".to_owned()], &kinds).expect("sinks")
+        let run_dir = crate::rundir::Dir::open(dir).expect("run dir");
+        Sinks::create(&run_dir, OutFormat::Csv, &["phone".to_owned()], &kinds).expect("sinks")
     }
 
     fn journal(dir: &std::path::Path) -> Journal {
@@ -260,7 +261,8 @@ mod tests {
                 sources: Default::default(),
             },
         };
-        Journal::create(dir, &start).expect("journal")
+        let run_dir = crate::rundir::Dir::open(dir).expect("run dir");
+        Journal::create(&run_dir, &start).expect("journal")
     }
 
     fn dones(dir: &std::path::Path) -> usize {

@@ -248,7 +248,9 @@ fn a_postgres_password_appears_nowhere() {
     let url = url.replacen("postgres@", "", 1);
     let world = World::with_sandbox(|_| {});
     let file = world.file("l.csv", leads_csv(3, "proc_sales"));
-    let run = upload(&world, &file, "o", &url, &["-vv"]);
+    // Not on the command line (refused there), but in the environment.
+    let sb = world.sandbox();
+    let run = world.upload_to(&sb.url(), sb.api_key(), &file, &["-vv"], &[("LEADCTL_LEDGER", &url)]);
     run.assert_code(0);
     assert!(!run.stderr.contains("pa55w0rd-secret"), "{}", run.stderr);
     for f in ["summary.json", "journal.ndjson", "accepted.csv"] {

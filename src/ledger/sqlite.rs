@@ -91,7 +91,8 @@ impl SqliteStore {
     pub(crate) fn open(location: Location, path: &Path, options: &OpenOptions) -> Result<SqliteStore, LedgerError> {
         let shown = location.to_string();
         sqlite_file::prepare(path, &shown)?;
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let flags =
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let conn = Connection::open_with_flags(path, flags).at(&shown)?;
         conn.busy_timeout(options.busy_timeout).at(&shown)?;
         let mode = wal_mode(&conn, options.busy_timeout).at(&shown)?;
