@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use leadctl::ledger::{
-    self, Claimant, Entry, Known, Ledger, LedgerOptions, Location, OpenOptions, Outcome, PhoneKey, Recorded, RunRef,
-    Scope, Store,
+    self, ClaimMode, Claimant, Entry, Known, Ledger, LedgerOptions, Location, OpenOptions, Outcome, PhoneKey, Recorded,
+    RunRef, Scope, Store,
 };
 
 struct Args {
@@ -99,7 +99,8 @@ fn measure(name: &str, location: &Location, all: &[PhoneKey], args: &Args) {
     let t = Instant::now();
     let mut known = 0;
     for keys in all.chunks(args.batch) {
-        known += store.lookup(&scope, keys).unwrap_or_else(|e| panic!("{e}")).iter().filter(|k| k.is_some()).count();
+        known +=
+            store.lookup(&scope, keys, false).unwrap_or_else(|e| panic!("{e}")).iter().filter(|k| k.is_some()).count();
     }
     let lookup = t.elapsed();
     assert_eq!(known, all.len(), "every key is known");
@@ -115,7 +116,7 @@ fn measure(name: &str, location: &Location, all: &[PhoneKey], args: &Args) {
     let t = Instant::now();
     let mut known = 0;
     for keys in all.chunks(args.batch) {
-        let found = ledger.lookup(&scope, keys.to_vec()).wait().unwrap_or_else(|e| panic!("{e}"));
+        let found = ledger.lookup(&scope, keys.to_vec(), false).wait().unwrap_or_else(|e| panic!("{e}"));
         known += found.iter().filter(|k| k.is_some()).count();
     }
     assert_eq!(known, all.len());
@@ -132,7 +133,8 @@ fn claim_and_record(name: &str, store: &mut dyn Store, scope: &Scope, all: &[Pho
     let (mut claim_time, mut record_time) = (Duration::ZERO, Duration::ZERO);
     for (n, keys) in all.chunks(batch).enumerate() {
         let t = Instant::now();
-        let claimed = store.claim(scope, keys, &me, Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
+        let claimed =
+            store.claim(scope, keys, &me, Duration::from_secs(60), ClaimMode::New).unwrap_or_else(|e| panic!("{e}"));
         claim_time += t.elapsed();
         assert!(claimed.iter().all(|c| *c == ledger::ClaimResult::Claimed), "batch {n} not all claimed");
         let outcomes: Vec<Recorded> = keys.iter().enumerate().map(|(i, k)| accepted(n * batch + i, *k)).collect();

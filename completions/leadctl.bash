@@ -144,7 +144,7 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__doctor)
-            opts="-y -q -v -h --yes --sandbox --api-url --api-key-file --proxy --dry-run --batch-size --concurrency --rate --max-attempts --timeout --max-rate-limit-wait --ledger --no-ledger --resend-known --retry-base-ms --process-id --project-id --default-region --map --format --delimiter --encoding --sheet --limit --existing --initialize --out-dir --progress-interval --color --log-format --metrics-file --metrics-job --max-rejected --config --json --quiet --verbose --help"
+            opts="-y -q -v -h --yes --sandbox --api-url --api-key-file --proxy --dry-run --batch-size --concurrency --rate --max-attempts --timeout --max-rate-limit-wait --ledger --no-ledger --resend-known --retry-base-ms --crash-at --ledger-wait-ms --process-id --project-id --default-region --map --format --delimiter --encoding --sheet --limit --existing --initialize --out-dir --progress-interval --color --log-format --metrics-file --metrics-job --max-rejected --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -191,6 +191,14 @@ _leadctl() {
                     return 0
                     ;;
                 --retry-base-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --crash-at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger-wait-ms)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -808,7 +816,7 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__upload)
-            opts="-y -q -v -h --resume --yes --sandbox --api-url --api-key-file --proxy --dry-run --batch-size --concurrency --rate --max-attempts --timeout --max-rate-limit-wait --ledger --no-ledger --resend-known --retry-base-ms --process-id --project-id --default-region --map --format --delimiter --encoding --sheet --limit --existing --initialize --out-dir --progress-interval --color --log-format --metrics-file --metrics-job --max-rejected --config --json --quiet --verbose --help"
+            opts="-y -q -v -h --resume --yes --sandbox --api-url --api-key-file --proxy --dry-run --batch-size --concurrency --rate --max-attempts --timeout --max-rate-limit-wait --ledger --no-ledger --resend-known --retry-base-ms --crash-at --ledger-wait-ms --process-id --project-id --default-region --map --format --delimiter --encoding --sheet --limit --existing --initialize --out-dir --progress-interval --color --log-format --metrics-file --metrics-job --max-rejected --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -859,6 +867,14 @@ _leadctl() {
                     return 0
                     ;;
                 --retry-base-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --crash-at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger-wait-ms)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

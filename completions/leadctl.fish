@@ -37,15 +37,17 @@ complete -c leadctl -n "__fish_leadctl_needs_command" -f -a "help" -d 'Print thi
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l resume -d 'Continue an interrupted run from its run directory' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l api-url -d 'API base URL, e.g. https://api.vendor.example/v1 [env: LEADCTL_API_URL]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l api-key-file -d 'Read the API key from this file (`-` = stdin) [env: LEADCTL_API_KEY holds the key itself]' -r -F
-complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l proxy -d 'HTTP(S) proxy to the API, never used for loopback [default: HTTPS_PROXY or ALL_PROXY, less NO_PROXY]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l proxy -d 'HTTP(S) proxy to the API, never used for loopback; a password only in HTTPS_PROXY or the config file, never here [default: HTTPS_PROXY or ALL_PROXY, less NO_PROXY]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l batch-size -d 'Leads per request, 1..=1000 [default: 1000]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l concurrency -d 'Requests in flight at most [default: 4]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l rate -d 'Client-side cap on requests per second [default: none]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l max-attempts -d 'Attempts per batch for 5xx and network errors [default: 5]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l timeout -d 'Request timeout in seconds [default: 60]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l max-rate-limit-wait -d 'Total seconds a run may wait out 429 answers [default: 300]' -r
-complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l ledger -d 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...`; `off` for none [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l ledger -d 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` (its password in PGPASSWORD, ~/.pgpass, LEADCTL_LEDGER or the config file, never here); `off` for none [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l retry-base-ms -d 'First retry delay in milliseconds (doubling, full jitter); for tests' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l crash-at -d 'Kill the process at a named point between two writes (`sent`, `files`, `ledger`, `done`), the Nth time: `POINT:N`; for tests. Not kept for `--resume`' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l ledger-wait-ms -d 'How long a busy ledger is waited for, in all, in milliseconds; for tests' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l process-id -d 'Process id for rows without their own processId' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l project-id -d 'Project id of the API key; rows must match it [env: LEADCTL_PROJECT_ID]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l default-region -d 'Region for numbers written without a leading `+` (ISO code) [default: US]' -r
@@ -141,15 +143,17 @@ complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -s q -l quiet -
 complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -s h -l help -d 'Print help'
 complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l api-url -d 'API base URL, e.g. https://api.vendor.example/v1 [env: LEADCTL_API_URL]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l api-key-file -d 'Read the API key from this file (`-` = stdin) [env: LEADCTL_API_KEY holds the key itself]' -r -F
-complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l proxy -d 'HTTP(S) proxy to the API, never used for loopback [default: HTTPS_PROXY or ALL_PROXY, less NO_PROXY]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l proxy -d 'HTTP(S) proxy to the API, never used for loopback; a password only in HTTPS_PROXY or the config file, never here [default: HTTPS_PROXY or ALL_PROXY, less NO_PROXY]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l batch-size -d 'Leads per request, 1..=1000 [default: 1000]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l concurrency -d 'Requests in flight at most [default: 4]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l rate -d 'Client-side cap on requests per second [default: none]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l max-attempts -d 'Attempts per batch for 5xx and network errors [default: 5]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l timeout -d 'Request timeout in seconds [default: 60]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l max-rate-limit-wait -d 'Total seconds a run may wait out 429 answers [default: 300]' -r
-complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l ledger -d 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...`; `off` for none [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l ledger -d 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` (its password in PGPASSWORD, ~/.pgpass, LEADCTL_LEDGER or the config file, never here); `off` for none [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l retry-base-ms -d 'First retry delay in milliseconds (doubling, full jitter); for tests' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l crash-at -d 'Kill the process at a named point between two writes (`sent`, `files`, `ledger`, `done`), the Nth time: `POINT:N`; for tests. Not kept for `--resume`' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l ledger-wait-ms -d 'How long a busy ledger is waited for, in all, in milliseconds; for tests' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l process-id -d 'Process id for rows without their own processId' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l project-id -d 'Project id of the API key; rows must match it [env: LEADCTL_PROJECT_ID]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l default-region -d 'Region for numbers written without a leading `+` (ISO code) [default: US]' -r

@@ -4,9 +4,11 @@
 //! This is the only module that knows the API's field names and messages.
 //! The client (`deliver`) and the sandbox both build on it, so they cannot
 //! drift apart. See `api-contract.md` in the shared docs. How an answer is
-//! classified (and what no answer at all means) is in `answer`.
+//! classified (and what no answer at all means) is in `answer`; a 200 is
+//! read with memory bounded by the leads sent (`bounded`).
 
 mod answer;
+mod bounded;
 
 pub use answer::{Answer, Fault, Headers, MAX_RETRY_AFTER, parse_retry_after};
 

@@ -188,6 +188,7 @@ enum PreKind {
         lead: Option<api::Lead>,
         /// The row's own `projectId`, for the first-row rule.
         own_project: Option<String>,
+        /// The process of a row without a lead (a lead holds its own).
         process: Option<String>,
         /// [`phone::Phone::key`], when the number is valid.
         phone: Option<u64>,
@@ -251,18 +252,23 @@ impl Pre {
         let phone_key = phone.as_ref().map(phone::Phone::key);
         let project = own_project.as_deref().or(settings.project_id.as_deref());
         let project = project.or((!settings.require_project).then_some(""));
-        let lead = match (phone, &process, project) {
-            (Some(phone), Some(process), Some(project)) if rejects.is_empty() => Some(api::Lead {
-                project_id: project.to_owned(),
-                process_id: process.clone(),
-                phone_number: phone.e164,
-                first_name: fields.first_name.take(),
-                last_name: fields.last_name.take(),
-                email: fields.email.take(),
-                external_id: fields.external_id.take(),
-                custom_fields: std::mem::take(&mut fields.custom),
-            }),
-            _ => None,
+        // The lead takes the process; `process` keeps it only for a row
+        // without a lead (one copy less a row).
+        let (lead, process) = match (phone, process, project) {
+            (Some(phone), Some(process), Some(project)) if rejects.is_empty() => (
+                Some(api::Lead {
+                    project_id: project.to_owned(),
+                    process_id: process,
+                    phone_number: phone.e164,
+                    first_name: fields.first_name.take(),
+                    last_name: fields.last_name.take(),
+                    email: fields.email.take(),
+                    external_id: fields.external_id.take(),
+                    custom_fields: std::mem::take(&mut fields.custom),
+                }),
+                None,
+            ),
+            (_, process, _) => (None, process),
         };
         Pre { line, rejects, kind: PreKind::New { lead, own_project, process, phone: phone_key } }
     }
@@ -389,6 +395,7 @@ impl Memory {
                 None => Checked::Existing(id),
             },
             PreKind::New { lead, own_project, process, phone } => {
+                let process = process.as_deref().or(lead.as_ref().map(|l| l.process_id.as_str()));
                 if settings.project_id.is_none()
                     && let Some(own) = own_project.as_deref()
                 {
@@ -405,13 +412,13 @@ impl Memory {
                         Some(_) => {}
                     }
                 }
-                if let Some(p) = process.as_deref().filter(|p| !unknown.is_empty() && unknown.contains(*p)) {
+                if let Some(p) = process.filter(|p| !unknown.is_empty() && unknown.contains(*p)) {
                     rejects.push(reject(
                         code::UNKNOWN_PROCESS,
                         format!("the server answered that process \"{p}\" does not exist"),
                     ));
                 }
-                if let (Some(process), Some(phone)) = (process.as_deref(), phone) {
+                if let (Some(process), Some(phone)) = (process, phone) {
                     self.judge_repeats(line, process, phone, settings.initialize, &mut rejects);
                 }
                 match lead {

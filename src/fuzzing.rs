@@ -54,15 +54,22 @@ pub fn csv_with_mapping(data: &[u8]) {
     if let (Some(text), Some(delimiter)) = (plain_text(file, &options), read.delimiter)
         && read.error.is_none()
     {
-        let mut records = 0usize;
+        let mut widths = Vec::new();
         let mut reader =
             csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(text);
         let mut record = csv::ByteRecord::new();
         while let Ok(true) = reader.read_byte_record(&mut record) {
-            records += 1;
+            widths.push(record.len());
         }
-        assert_eq!(records, read.rows.len() + 1, "the header and the rows are the text's records");
+        assert_eq!(widths.len(), read.rows.len() + 1, "the header and the rows are the text's records");
+        // Nothing is padded: a row holds at most the values its record has.
+        for (i, (row, width)) in read.rows.iter().zip(&widths[1..]).enumerate() {
+            let Raw::Csv(raw) = &row.raw else { continue };
+            assert!(raw.len() <= *width, "row {i} has {} values from a record of {width}", raw.len());
+        }
     }
+    let columns = read.columns.as_ref().map_or(0, Vec::len);
+    assert!(columns <= crate::input::MAX_COLUMNS, "{columns} columns");
 }
 
 /// A JSON array of objects, one element at a time. Control byte: bit 2
@@ -220,7 +227,8 @@ pub fn journal_recovery(data: &[u8]) {
     }
 
     let record = journal::read_record(&dir.path);
-    let recovered = match journal::recover(&dir.path) {
+    let run_dir = crate::rundir::Dir::open(&dir.path).unwrap_or_else(|e| panic!("a scratch directory opens: {e}"));
+    let recovered = match journal::recover(&run_dir) {
         Ok(recovered) => recovered,
         Err(e) => {
             let _ = format!("{e:#}");
@@ -232,7 +240,7 @@ pub fn journal_recovery(data: &[u8]) {
     assert_eq!(record.ok().as_ref(), Some(&recovered.record), "the settings record reads back alone");
     assert_eq!(recovered.tally.total(), recovered.done.count(), "the files hold the rows done");
     assert!(recovered.batch_size.is_none_or(|s| (1..=crate::api::MAX_LEADS_PER_REQUEST).contains(&s)));
-    let again = journal::recover(&dir.path);
+    let again = journal::recover(&run_dir);
     let again = again.unwrap_or_else(|e| panic!("a recovered run directory recovers again: {e:#}"));
     assert_eq!(again.done, recovered.done, "recovering again skips the same rows");
     assert_eq!(again.sent, recovered.sent);
@@ -363,10 +371,16 @@ fn assert_same_value(row: &Row, value: Value) {
     }
 }
 
-/// A number that parses is in E.164, and parses again, from any default
+/// The fast path of parsing agrees with libphonenumber's full parser; a
+/// number that parses is in E.164, and parses again, from any default
 /// region, to itself and its key.
 fn check_phone(raw: &str, region: Region, regions: &[Region]) {
-    let Ok(parsed) = phone::parse(raw, region) else { return };
+    let full = phone::parse_full(raw, region);
+    if let Some(quick) = phone::parse_fast(raw, region) {
+        assert_eq!(full.as_ref(), Ok(&quick), "{raw:?}: the fast path and the full parser differ");
+    }
+    assert_eq!(phone::parse(raw, region), full, "{raw:?}");
+    let Ok(parsed) = full else { return };
     let e164 = &parsed.e164;
     assert!((3..=1 + phone::E164_MAX_DIGITS).contains(&e164.len()), "E.164 has at most 15 digits: {e164}");
     assert!(e164.starts_with('+') && e164[1..].bytes().all(|b| b.is_ascii_digit()), "E.164: {e164}");

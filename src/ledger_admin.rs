@@ -18,8 +18,10 @@ use serde_json::{Value, json};
 use crate::cli::{ExportFormat, LedgerAction};
 use crate::exit::Exit;
 use crate::input::{InputSpec, Source, column_for};
-use crate::ledger::{self, Entry, Known, Location, OpenOptions, Outcome, PhoneKey, RejectCode, RunRef, Scope, Store};
-use crate::output::{FileKind, OutFormat, file_path};
+use crate::ledger::{
+    self, Entry, Known, Location, OpenOptions, Outcome, PhoneKey, RejectCode, RunRef, Scope, ScopeFilter, Store,
+};
+use crate::output::{FileKind, OutFormat, file_path, record_fields};
 use crate::phone::{self, Region};
 use crate::vocab::column;
 
@@ -55,7 +57,8 @@ pub fn run(cmd: LedgerCommand) -> Result<Exit> {
         LedgerAction::Forget { phone, process, default_region } => {
             let key = phone_key(phone, region(default_region.as_deref())?)
                 .ok_or_else(|| anyhow!("--phone {phone:?} is not a phone number"))?;
-            let n = store.forget(key, process.as_deref())?;
+            let which = ScopeFilter { process: process.clone(), ..ScopeFilter::default() };
+            let n = store.forget(key, &which)?;
             report(
                 cmd.json,
                 json!({"forgotten": n, "phone": key.to_string()}),
@@ -154,6 +157,7 @@ fn export(store: &mut dyn Store, format: ExportFormat) -> Result<Exit> {
         let (outcome, lead_id, initialized, reason) = match &e.known.outcome {
             Outcome::Accepted { lead_id, initialized } => ("accepted", lead_id.clone(), Some(*initialized), None),
             Outcome::Rejected { code, reason } => (code.as_str(), None, None, Some(reason.clone())),
+            Outcome::MayExist => (e.known.outcome.kind().as_str(), None, None, None),
         };
         let t = |t: SystemTime| humantime::format_rfc3339_seconds(t).to_string();
         let values = [
@@ -300,12 +304,15 @@ fn output_rows(path: &Path, format: OutFormat) -> Result<Vec<BTreeMap<String, St
     let cannot = || format!("cannot read {}", path.display());
     match format {
         OutFormat::Csv => {
-            let mut r = csv::Reader::from_path(path).with_context(cannot)?;
-            let header = r.headers().with_context(cannot)?.clone();
-            r.records()
+            // Flexible: a malformed row is written as read, not padded.
+            let mut r = csv::ReaderBuilder::new().flexible(true).from_path(path).with_context(cannot)?;
+            let header = r.byte_headers().with_context(cannot)?.clone();
+            let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+            r.byte_records()
                 .map(|rec| {
                     let rec = rec.with_context(cannot)?;
-                    Ok(header.iter().zip(rec.iter()).map(|(h, v)| (h.to_owned(), v.to_owned())).collect())
+                    let values = record_fields(&header, &rec);
+                    Ok(header.iter().zip(values).filter_map(|(h, v)| Some((text(h), text(v?)))).collect())
                 })
                 .collect()
         }

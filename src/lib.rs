@@ -17,6 +17,8 @@ pub mod api;
 pub mod checks;
 pub mod cli;
 pub mod config;
+#[doc(hidden)]
+pub mod crash;
 pub mod deliver;
 pub mod doctor;
 pub mod exit;
@@ -32,9 +34,11 @@ pub mod output;
 pub mod phone;
 pub mod progress;
 pub mod run;
+pub mod rundir;
 pub mod sandbox;
 pub mod settings;
 pub mod summary;
+pub mod trust;
 pub mod version;
 pub mod vocab;
 pub mod writer;
@@ -48,6 +52,7 @@ use crate::exit::Exit;
 
 /// Runs leadctl with the process's arguments and environment; returns the exit code.
 pub fn main_entry() -> Exit {
+    not_dumpable();
     let cli = match Cli::with_versions().try_get_matches().and_then(|m| Cli::from_arg_matches(&m)) {
         Ok(cli) => cli,
         Err(e) => {
@@ -74,6 +79,20 @@ pub fn main_entry() -> Exit {
     }
 }
 
+/// Makes the process non-dumpable before it reads any secret: no core
+/// dump holds the API key or a password, and other processes of the same
+/// account cannot attach to it or read its memory (its `/proc/PID` files
+/// become root's; `/proc/PID/stat`, which claims use to tell a live run,
+/// stays readable).
+fn not_dumpable() {
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        log::say(
+            log::Level::Warn,
+            &format!("cannot make the process non-dumpable ({e}); a core dump could hold the API key"),
+        );
+    }
+}
+
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     let env = config::process_env();
@@ -81,12 +100,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Upload(args) => {
             log::set_format(args.common.log_format.unwrap_or_default());
-            // The run being resumed: its journal's settings record is a layer of the settings.
-            let resumed = args.resume.as_deref().map(journal::read_record).transpose()?;
-            let cfg = config::upload(&args, &env, resumed.as_ref())?;
+            // The run being resumed: its directory judged and taken by this
+            // process first; its journal's settings record is a layer of the settings.
+            let resumed = args.resume.as_deref().map(run::Resumed::open).transpose()?;
+            let cfg = config::upload(&args, &env, resumed.as_ref().map(|r| &r.record))?;
             let common = cfg.common.clone();
             start_logging(&common);
-            finish(&common, run::upload(cfg).await, started)
+            finish(&common, run::upload(cfg, resumed).await, started)
         }
         Command::Validate(args) => {
             log::set_format(args.common.log_format.unwrap_or_default());

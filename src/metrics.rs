@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -118,24 +119,20 @@ impl Figures {
         out
     }
 
-    /// Writes the figures to `path` atomically: a temporary file in the
-    /// same directory (not ending in `.prom`, so the collector skips it),
-    /// then a rename.
+    /// Writes the figures to `path` atomically: a new temporary file in the
+    /// same directory (often one others write: created `O_EXCL` under a
+    /// random name, so no planted file or link is ever written through; not
+    /// ending in `.prom`, so the collector skips it), mode 0644 for the
+    /// collector, then a rename over `path` (which replaces a link there,
+    /// never follows it). A failed write leaves no temporary file.
     pub fn write(&self, path: &Path, job: &str) -> std::io::Result<()> {
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let result = std::fs::File::create(&tmp).and_then(|mut f| {
-            f.write_all(self.render(job).as_bytes())?;
-            f.sync_data()
-        });
-        match result.and_then(|()| std::fs::rename(&tmp, path)) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                Err(e)
-            }
-        }
+        let mut tmp = tempfile::Builder::new().prefix(".leadctl-metrics-").suffix(".tmp").tempfile_in(dir)?;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        tmp.write_all(self.render(job).as_bytes())?;
+        tmp.as_file().sync_data()?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
     }
 }
 

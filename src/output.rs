@@ -5,12 +5,13 @@
 //! counts it keeps are what the invariant (rows read equals accepted plus
 //! rejected plus retryable) is checked against. CSV/TSV input gives CSV outputs with the
 //! input's columns as read; JSON/NDJSON input gives NDJSON outputs with the
-//! input's objects as read. Files are created with mode 0600, the directory
-//! with 0700, and an existing non-empty directory is never written into.
+//! input's objects as read. Files are created new with mode 0600 in the run
+//! directory (`rundir`, which judges and locks it), never over a file, and
+//! reopened for `--resume` without following links.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,8 @@ use serde_json::Value;
 
 use crate::input::{Raw, Row};
 use crate::journal::RangeSet;
+use crate::rundir::Dir;
+use crate::trust::Access;
 use crate::vocab::{self, Note, column};
 
 /// Where a rejection was decided.
@@ -107,60 +110,14 @@ impl OutFormat {
     }
 }
 
+/// Name of one output file in a run directory.
+pub fn file_name(kind: FileKind, format: OutFormat) -> String {
+    format!("{}.{}", kind.name(), format.extension())
+}
+
 /// Path of one output file in a run directory.
 pub fn file_path(dir: &Path, kind: FileKind, format: OutFormat) -> PathBuf {
-    dir.join(format!("{}.{}", kind.name(), format.extension()))
-}
-
-/// Creates the run directory (mode 0700, parents as needed). An existing
-/// directory is used only when empty: outputs are never overwritten.
-pub fn create_run_dir(dir: &Path) -> io::Result<()> {
-    if dir.exists() {
-        let mut entries = std::fs::read_dir(dir)?;
-        if entries.next().is_some() {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("output directory {} exists and is not empty; leadctl never overwrites outputs", dir.display()),
-            ));
-        }
-    } else {
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)?;
-        }
-        let mut builder = std::fs::DirBuilder::new();
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir)?;
-        sync_dir(dir.parent().unwrap_or(Path::new(".")))?;
-    }
-    #[cfg(unix)]
-    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
-    Ok(())
-}
-
-/// Makes a directory's entries durable (the files created or renamed in
-/// it), so "even after a power cut" holds for the names too, not only the
-/// bytes.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-        File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
-    }
-}
-
-/// Opens a new private file (mode 0600); fails if it exists.
-pub fn create_private(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
+    dir.join(file_name(kind, format))
 }
 
 enum Writer {
@@ -195,27 +152,30 @@ impl Sink {
         Ok(Sink { kind, writer })
     }
 
-    fn write(&mut self, row: &Row, width: usize, extras: &[Extra<'_>]) -> io::Result<()> {
+    fn write(&mut self, row: &Row, extras: &[Extra<'_>]) -> io::Result<()> {
         match &mut self.writer {
             Writer::Csv(w) => {
                 match &row.raw {
+                    // As read: a malformed row is not padded to the header's
+                    // width (that would make the outputs as large as the
+                    // header times the rows), so leadctl's columns are
+                    // always the last fields of a record (`leadctl_field`).
                     Raw::Csv(record) => {
-                        for i in 0..width {
-                            w.write_field(record.get(i).unwrap_or_default())?;
+                        for field in record {
+                            w.write_field(field)?;
                         }
                     }
                     other => {
                         // Not expected (CSV outputs come from CSV input), but never lose the row.
                         let text = serde_json::to_string(&raw_json(other)).unwrap_or_default();
                         w.write_field(text)?;
-                        for _ in 1..width {
-                            w.write_field("")?;
-                        }
                     }
                 }
                 for e in extras {
                     match e {
-                        Extra::Str(_, s) => w.write_field(s)?,
+                        // leadctl's own values (the server's text among
+                        // them) never start a formula; the input's stay exact.
+                        Extra::Str(_, s) => w.write_field(vocab::inert_in_spreadsheet(s).as_bytes())?,
                         Extra::Num(_, Some(n)) => w.write_field(itoa::Buffer::new().format(*n))?,
                         Extra::Num(_, None) => w.write_field("")?,
                     }
@@ -290,6 +250,32 @@ impl Sink {
     }
 }
 
+/// The value of leadctl's column `name` in a record of an output CSV whose
+/// header is `header`. leadctl's columns end the header, and a malformed
+/// row is written as read (its width is not the header's), so they are
+/// found by their place from the end of the record.
+pub fn leadctl_field<'r>(header: &csv::ByteRecord, record: &'r csv::ByteRecord, name: &str) -> Option<&'r [u8]> {
+    let from_end = header.len() - header.iter().rposition(|f| f == name.as_bytes())?;
+    record.get(record.len().checked_sub(from_end)?)
+}
+
+/// Each value of a record of an output CSV, by the header's columns: the
+/// input's columns by their place from the start (a short malformed row
+/// has fewer: the ones it lacks are `None`; a long one's values past the
+/// header are no column's), leadctl's by their place from the end.
+pub fn record_fields<'r>(header: &csv::ByteRecord, record: &'r csv::ByteRecord) -> Vec<Option<&'r [u8]>> {
+    let own = |h: &[u8]| std::str::from_utf8(h).is_ok_and(vocab::is_leadctl_column);
+    let extras = header.iter().rev().take_while(|h| own(h)).count();
+    let inputs = header.len() - extras;
+    let row_own = record.len().saturating_sub(extras);
+    (0..header.len())
+        .map(|i| match i < inputs {
+            true => record.get(i).filter(|_| i < row_own),
+            false => record.get((record.len() + i).checked_sub(header.len())?),
+        })
+        .collect()
+}
+
 /// A value as JSON, for rows whose raw form does not fit the output format.
 fn raw_json(raw: &Raw) -> Value {
     match raw {
@@ -348,7 +334,6 @@ impl Tally {
 
 /// The three open files of a run, and the tally of what went in them.
 pub struct Sinks {
-    width: usize,
     sinks: Vec<Sink>,
     tally: Tally,
     /// Rows put in accepted or rejected since [`Sinks::take_done`], when
@@ -357,35 +342,36 @@ pub struct Sinks {
 }
 
 impl Sinks {
-    /// Creates the given files (header rows for CSV) in `dir`, which must
-    /// exist; `columns` are the input's kept columns (CSV) or empty (NDJSON).
-    pub fn create(dir: &Path, format: OutFormat, columns: &[String], kinds: &[FileKind]) -> io::Result<Sinks> {
+    /// Creates the given files (header rows for CSV) in the run directory;
+    /// `columns` are the input's kept columns (CSV) or empty (NDJSON).
+    pub fn create(dir: &Dir, format: OutFormat, columns: &[String], kinds: &[FileKind]) -> io::Result<Sinks> {
         let sinks = kinds
             .iter()
-            .map(|&k| Sink::new(create_private(&file_path(dir, k, format))?, k, format, columns, true))
+            .map(|&k| Sink::new(dir.create_file(&file_name(k, format))?, k, format, columns, true))
             .collect::<io::Result<Vec<_>>>()?;
-        let mut s = Sinks { width: columns.len(), sinks, tally: Tally::default(), done: None };
+        let mut s = Sinks { sinks, tally: Tally::default(), done: None };
         s.flush(true)?;
-        sync_dir(dir)?;
+        dir.sync()?;
         Ok(s)
     }
 
-    /// Reopens the files of an interrupted run for appending (resume):
-    /// accepted and rejected keep their rows, `tally` counts them; the
-    /// retryable file starts over, since its rows are sent again.
-    pub fn reopen(dir: &Path, format: OutFormat, columns: &[String], tally: Tally) -> io::Result<Sinks> {
+    /// Reopens the files of an interrupted run (resume): accepted and
+    /// rejected for appending, keeping their rows (`tally` counts them);
+    /// the retryable file starts over, since its rows are sent again.
+    pub fn reopen(dir: &Dir, format: OutFormat, columns: &[String], tally: Tally) -> io::Result<Sinks> {
         let mut sinks = Vec::new();
         for k in FileKind::ALL {
-            let path = file_path(dir, k, format);
+            let name = file_name(k, format);
             let (file, header) = if k == FileKind::Retryable {
-                let f = OpenOptions::new().write(true).truncate(true).open(&path)?;
+                let f = dir.open_file(&name, Access::ReadWrite)?;
+                f.set_len(0)?;
                 (f, true)
             } else {
-                (OpenOptions::new().append(true).open(&path)?, false)
+                (dir.open_file(&name, Access::Append)?, false)
             };
             sinks.push(Sink::new(file, k, format, columns, header)?);
         }
-        Ok(Sinks { width: columns.len(), sinks, tally, done: None })
+        Ok(Sinks { sinks, tally, done: None })
     }
 
     /// Keeps the rows put in accepted or rejected, for the journal.
@@ -422,12 +408,11 @@ impl Sinks {
     /// Writes one row to the file its verdict names, and counts it.
     pub fn sort(&mut self, row: &Row, verdict: &Verdict) -> io::Result<()> {
         let line = Some(row.line);
-        let width = self.width;
         let write = |sinks: &mut [Sink], kind: FileKind, extras: &[Extra<'_>]| match sinks
             .iter_mut()
             .find(|s| s.kind == kind)
         {
-            Some(sink) => sink.write(row, width, extras),
+            Some(sink) => sink.write(row, extras),
             None => Err(io::Error::other(format!("this command writes no {} file", kind.name()))),
         };
         match verdict {
@@ -476,5 +461,46 @@ impl Sinks {
     /// survive a power cut).
     pub fn flush(&mut self, durable: bool) -> io::Result<()> {
         self.sinks.iter_mut().try_for_each(|s| s.flush(durable))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(ordinal: u64, fields: &[&str]) -> Row {
+        let raw = Raw::Csv(csv::ByteRecord::from(fields.to_vec()));
+        Row { ordinal, line: ordinal + 2, bytes: 10, raw, fields: Err("malformed".into()) }
+    }
+
+    #[test]
+    fn rows_are_written_as_read_and_leadctl_columns_found_from_the_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let columns: Vec<String> = ["phone", "plan", "note"].map(String::from).into();
+        let run_dir = crate::rundir::Dir::open(dir.path()).expect("run dir");
+        let mut sinks = Sinks::create(&run_dir, OutFormat::Csv, &columns, &FileKind::ALL).expect("sinks");
+        let rejected = |code: &'static str| Verdict::Rejected {
+            code: code.into(),
+            reason: "why".into(),
+            origin: Origin::Local,
+            http_status: None,
+        };
+        sinks.sort(&row(0, &["+1", "gold", "n"]), &rejected("a")).expect("well-formed");
+        sinks.sort(&row(1, &["+2"]), &rejected("b")).expect("short");
+        sinks.sort(&row(2, &["+3", "gold", "n", "x", "y"]), &rejected("c")).expect("long");
+        sinks.flush(false).expect("flush");
+        let path = file_path(dir.path(), FileKind::Rejected, OutFormat::Csv);
+        let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(&path).expect("open");
+        let header = reader.byte_headers().expect("header").clone();
+        let records: Vec<csv::ByteRecord> = reader.byte_records().map(|r| r.expect("record")).collect();
+        let widths: Vec<usize> = records.iter().map(csv::ByteRecord::len).collect();
+        assert_eq!(widths, [8, 6, 10], "each row as read, then leadctl's five columns");
+        let codes: Vec<&[u8]> =
+            records.iter().map(|r| leadctl_field(&header, r, column::CODE).expect("a code")).collect();
+        assert_eq!(codes, [b"a", b"b", b"c"]);
+        let short = record_fields(&header, &records[1]);
+        assert_eq!(&short[..4], [Some(&b"+2"[..]), None, None, Some(&b"3"[..])], "phone, plan, note, line");
+        let long = record_fields(&header, &records[2]);
+        assert_eq!((long[2], long[4]), (Some(&b"n"[..]), Some(&b"c"[..])));
     }
 }

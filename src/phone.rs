@@ -4,7 +4,13 @@
 //! the wire judge a number the same way (`api-contract.md`, "Repeating digits").
 //! Parsing and validity come from `rlibphonenumber`, a port of Google's
 //! libphonenumber that never rewrites the digits a user typed into another
-//! subscriber's number (see the project's dependency notes).
+//! subscriber's number (see the project's dependency notes). The common
+//! case (digits and separators, a region whose prefixes are plain digits)
+//! skips the library's parser (`fast.rs`); the library still decides
+//! validity, and both paths give the same answer (`tests/phone_paths.rs`).
+
+mod fast;
+mod prefixes;
 
 use rlibphonenumber::{PHONE_NUMBER_UTIL, PhoneNumberFormat, PhoneNumberUtil, get_national_significant_number_owned};
 
@@ -66,7 +72,31 @@ pub fn parse(raw: &str, default_region: Region) -> Result<Phone, PhoneError> {
     if raw.is_empty() {
         return Err(PhoneError::Missing);
     }
+    UTIL.with(|util| {
+        let util = util.as_ref().unwrap_or(&PHONE_NUMBER_UTIL);
+        match fast::parse(util, raw, default_region) {
+            Some(e164) => Ok(Phone { e164 }),
+            None => parse_with(util, raw, default_region),
+        }
+    })
+}
+
+/// [`parse`] without its fast path: libphonenumber's parser on every input
+/// (for tests that compare the two paths).
+pub fn parse_full(raw: &str, default_region: Region) -> Result<Phone, PhoneError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err(PhoneError::Missing);
+    }
     UTIL.with(|util| parse_with(util.as_ref().unwrap_or(&PHONE_NUMBER_UTIL), raw, default_region))
+}
+
+/// Only the fast path of [`parse`]: the E.164 form when it can vouch for
+/// `raw` being valid, `None` when the full parser must decide (for tests).
+pub fn parse_fast(raw: &str, default_region: Region) -> Option<Phone> {
+    let raw = raw.trim();
+    UTIL.with(|util| fast::parse(util.as_ref().unwrap_or(&PHONE_NUMBER_UTIL), raw, default_region))
+        .map(|e164| Phone { e164 })
 }
 
 fn parse_with(util: &PhoneNumberUtil, raw: &str, default_region: Region) -> Result<Phone, PhoneError> {

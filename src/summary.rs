@@ -117,16 +117,15 @@ impl Summary {
 
     /// Writes `summary.json` into the run directory (mode 0600, replacing an
     /// earlier one from an interrupted run).
-    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        let path = dir.join("summary.json");
-        let tmp = dir.join(".summary.json.tmp");
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = crate::output::create_private(&tmp)?;
+    pub fn write(&self, dir: &crate::rundir::Dir) -> std::io::Result<()> {
+        const TMP: &str = ".summary.json.tmp";
+        dir.remove(TMP)?;
+        let mut f = std::io::BufWriter::new(dir.create_file(TMP)?);
         serde_json::to_writer_pretty(&mut f, self)?;
         std::io::Write::write_all(&mut f, b"\n")?;
-        f.sync_data()?;
-        std::fs::rename(&tmp, &path)?;
-        crate::output::sync_dir(dir)
+        f.into_inner().map_err(|e| e.into_error())?.sync_data()?;
+        dir.rename(TMP, "summary.json")?;
+        dir.sync()
     }
 
     /// The table shown on stderr at the end; `color` paints the counts.

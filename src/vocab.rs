@@ -50,6 +50,31 @@ pub fn has_may_exist_mark(reason: &str) -> bool {
     reason.contains(MAY_EXIST_MARK)
 }
 
+/// The first characters that make a spreadsheet read a cell as a formula
+/// (OWASP's list for CSV injection: `=`, `+`, `-`, `@`, and TAB and CR,
+/// which some spreadsheets skip before looking for one).
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// One of leadctl's own values (a `leadctl_*` cell, which may carry the
+/// server's text) made inert for a spreadsheet: a value that would start a
+/// formula gets a `'` in front, which spreadsheets read as "this is text".
+/// A plain number (`-3`, `+14155550123`, the E.164 form leadctl writes) is
+/// left as it is: it reads as that number and runs nothing. The input's own
+/// cells never go through this: they are written exactly as read.
+pub fn inert_in_spreadsheet(value: &str) -> Cow<'_, str> {
+    match value.chars().next() {
+        Some(c) if FORMULA_STARTS.contains(&c) && !is_plain_number(value) => Cow::Owned(format!("'{value}")),
+        _ => Cow::Borrowed(value),
+    }
+}
+
+/// A sign, then digits, with at most one `.` among them.
+fn is_plain_number(value: &str) -> bool {
+    let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    !whole.is_empty() && whole.bytes().all(|b| b.is_ascii_digit()) && fraction.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// How an accepted row came to be accepted: its `leadctl_note`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Note {
@@ -109,6 +134,17 @@ mod tests {
         assert!(!is_leadctl_column("leadctl"));
         assert!(!is_leadctl_column("my_leadctl_x"));
         assert!(!is_leadctl_column("léadctl_x"));
+    }
+
+    #[test]
+    fn leadctl_values_never_start_a_formula() {
+        for hostile in ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\t=1", "\r=1", "=", "+", "-", "-.5", "+1e5"] {
+            let inert = inert_in_spreadsheet(hostile);
+            assert_eq!(inert, format!("'{hostile}"), "{hostile:?}");
+        }
+        for plain in ["+14155550123", "-3", "12", "-0.5", "", "Invalid phone number format", "'=x", " =1"] {
+            assert_eq!(inert_in_spreadsheet(plain), plain, "{plain:?}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::crash;
 use crate::input::Row;
 use crate::journal::{Entry, Journal, RangeSet};
 use crate::ledger::{Session, Writes};
@@ -85,12 +86,6 @@ impl LedgerFailure {
     }
 }
 
-/// The most answers recorded in the ledger in one group (eight full
-/// batches): large enough that a busy run's store transactions touch each
-/// page once for many leads, small enough that a crash leaves few answers
-/// to the lost-response path.
-const RECORD_GROUP: usize = 8_000;
-
 /// The running writer thread.
 pub struct WriterHandle(JoinHandle<io::Result<(Sinks, Option<Journal>)>>);
 
@@ -108,7 +103,7 @@ pub fn spawn(
     let handle = std::thread::Builder::new().name("leadctl-writer".into()).spawn(move || {
         let mut desk = Desk::new(sinks, journal, counters, ledger);
         while let Some(event) = rx.blocking_recv() {
-            desk.handle(event, rx.is_empty())?;
+            desk.handle(event)?;
         }
         desk.finish()
     })?;
@@ -121,12 +116,6 @@ struct Desk {
     journal: Option<Journal>,
     counters: Arc<crate::progress::Counters>,
     ledger: Option<(Session, LedgerFailure)>,
-    /// Answers not yet in the ledger. They are recorded as a group when the
-    /// queue runs dry or the group is large: a store transaction costs
-    /// about as much for eight batches as for one. The journal's `Done`
-    /// for their rows waits for the group, so the order stays files,
-    /// ledger, journal.
-    unrecorded: Writes,
 }
 
 impl Desk {
@@ -139,11 +128,13 @@ impl Desk {
         if journal.is_some() {
             sinks.track_done();
         }
-        Desk { sinks, journal, counters, ledger, unrecorded: Writes::default() }
+        Desk { sinks, journal, counters, ledger }
     }
 
-    /// Handles one event; `queue_empty` says no other event is waiting.
-    fn handle(&mut self, event: Event, queue_empty: bool) -> io::Result<()> {
+    /// Handles one event. An answered batch's rows go to the files, then
+    /// its answers to the ledger, then its `Done` to the journal, before
+    /// the next event: a crash can replay at most what was in flight.
+    fn handle(&mut self, event: Event) -> io::Result<()> {
         match event {
             Event::Sorted { rows, answered, ledger: writes } => {
                 for (row, verdict) in &rows {
@@ -152,20 +143,17 @@ impl Desk {
                 self.counters.publish(self.sinks.tally());
                 if answered {
                     self.sinks.flush(false)?;
-                    self.unrecorded.append(writes);
-                    if queue_empty || self.unrecorded.len() >= RECORD_GROUP {
-                        self.record()?;
-                    }
+                    crash::at(crash::Point::Files);
+                    record_in_ledger(self.ledger.as_ref(), writes);
+                    crash::at(crash::Point::Ledger);
+                    record_done(&mut self.sinks, self.journal.as_mut())?;
+                    crash::at(crash::Point::Done);
                 }
             }
             Event::Sent { rows, ack } => {
                 let result = self.sinks.flush(true).and_then(|()| match self.journal.as_mut() {
                     Some(j) => {
-                        // Rows whose answers the ledger has yet to record are
-                        // not done: their `Done` waits for the group.
-                        if self.unrecorded.is_empty() {
-                            record_done(&mut self.sinks, Some(&mut *j))?;
-                        }
+                        record_done(&mut self.sinks, Some(&mut *j))?;
                         j.append(&Entry::Sent { rows })
                     }
                     None => Ok(()),
@@ -185,23 +173,19 @@ impl Desk {
         Ok(())
     }
 
-    /// Records the waiting answers, then says their rows are done.
-    fn record(&mut self) -> io::Result<()> {
-        record_in_ledger(self.ledger.as_ref(), std::mem::take(&mut self.unrecorded));
-        record_done(&mut self.sinks, self.journal.as_mut())
-    }
-
-    /// The queue is closed: everything to disk, the last group recorded.
+    /// The queue is closed: everything to disk.
     fn finish(mut self) -> io::Result<(Sinks, Option<Journal>)> {
         self.sinks.flush(true)?;
-        self.record()?;
+        record_done(&mut self.sinks, self.journal.as_mut())?;
         Ok((self.sinks, self.journal))
     }
 }
 
-/// Records answers in the ledger (the rows are in the files already). A
-/// ledger that fails is not asked again: the failure stops the sending,
-/// and the files keep every row whatever the ledger does.
+/// Records answers in the ledger (the rows are in the files already; a busy
+/// ledger is waited for). A ledger that cannot be written is not asked
+/// again: the failure stops the sending and ends the run with exit 1 and
+/// the `leadctl ledger import RUN_DIR` advice (the files keep every row and
+/// answer, which the import records).
 fn record_in_ledger(ledger: Option<&(Session, LedgerFailure)>, writes: Writes) {
     let Some((session, failure)) = ledger else { return };
     if writes.is_empty() || failure.get().is_some() {
@@ -259,13 +243,13 @@ mod tests {
         Event::Sorted { rows: vec![(row, verdict)], answered: true, ledger: writes }
     }
 
-    /// The journal's `Done` for answered rows waits until the ledger has
-    /// recorded them: a `Sent` in between does not write it early.
-    #[test]
-    fn done_waits_for_the_group_to_be_recorded() {
-        let dir = tempfile::tempdir().expect("tempdir");
+    fn sinks(dir: &std::path::Path) -> Sinks {
         let kinds = [FileKind::Accepted, FileKind::Rejected, FileKind::Retryable];
-        let sinks = Sinks::create(dir.path(), OutFormat::Csv, &["phone".to_owned()], &kinds).expect("sinks");
+        let run_dir = crate::rundir::Dir::open(dir).expect("run dir");
+        Sinks::create(&run_dir, OutFormat::Csv, &["phone".to_owned()], &kinds).expect("sinks")
+    }
+
+    fn journal(dir: &std::path::Path) -> Journal {
         let start = Entry::Start {
             version: crate::journal::VERSION,
             input: crate::journal::InputId { size: 1, sha256: "0".repeat(64) },
@@ -277,63 +261,78 @@ mod tests {
                 sources: Default::default(),
             },
         };
-        let journal = Journal::create(dir.path(), &start).expect("journal");
-        let location = Location::parse(&dir.path().join("ledger.db").display().to_string()).expect("location");
-        let session = Session::open(location, "https://api.test", "run-1", "host").expect("ledger");
-        let mut desk = Desk::new(sinks, Some(journal), Default::default(), Some((session, LedgerFailure::default())));
-        let dones = || {
-            let text = std::fs::read_to_string(dir.path().join(crate::journal::FILE_NAME)).expect("journal");
-            text.lines().filter(|l| l.contains(r#""event":"done""#)).count()
-        };
-
-        desk.handle(answered(0, "+14155550101"), false).expect("handled");
-        let (ack, _done) = oneshot::channel();
-        desk.handle(Event::Sent { rows: RangeSet::default(), ack }, false).expect("sent");
-        assert_eq!(dones(), 0, "the answer is not in the ledger yet: its row is not done");
-        desk.handle(answered(1, "+14155550102"), true).expect("handled");
-        assert_eq!(dones(), 1, "recorded, then done");
+        let run_dir = crate::rundir::Dir::open(dir).expect("run dir");
+        Journal::create(&run_dir, &start).expect("journal")
     }
 
-    /// Answers that arrive while others wait are recorded together, and the
-    /// last group when the queue closes: none is left out of the ledger.
+    fn dones(dir: &std::path::Path) -> usize {
+        let text = std::fs::read_to_string(dir.join(crate::journal::FILE_NAME)).expect("journal");
+        text.lines().filter(|l| l.contains(r#""event":"done""#)).count()
+    }
+
+    fn key(phone: &str) -> LeadKey<'_> {
+        LeadKey { project: "prj", process: "proc", phone: PhoneKey::from_e164(phone).expect("phone") }
+    }
+
+    /// Every answered batch is in the files, then in the ledger, then done
+    /// in the journal before the writer takes the next event, however many
+    /// wait behind it: a crash replays at most what was in flight (answers
+    /// held back as a group were replayed after `kill -9`, up to 8,000).
     #[test]
-    fn answers_are_recorded_by_group_and_the_last_group_at_the_end() {
+    fn each_answer_is_recorded_then_done_before_the_next_event() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let kinds = [FileKind::Accepted, FileKind::Rejected, FileKind::Retryable];
-        let sinks = Sinks::create(dir.path(), OutFormat::Csv, &["phone".to_owned()], &kinds).expect("sinks");
         let location = Location::parse(&dir.path().join("ledger.db").display().to_string()).expect("location");
-        let session = Session::open(location, "https://api.test", "run-1", "host").expect("ledger");
+        let session = Session::open(location, "https://api.test", "run-1", "host", Default::default()).expect("ledger");
+        let failure = LedgerFailure::default();
+        let mut desk = Desk::new(
+            sinks(dir.path()),
+            Some(journal(dir.path())),
+            Default::default(),
+            Some((session.clone(), failure.clone())),
+        );
         let phones = ["+14155550101", "+14155550102", "+14155550103"];
-        let keys: Vec<LeadKey<'_>> = phones
-            .iter()
-            .map(|p| LeadKey { project: "prj", process: "proc", phone: PhoneKey::from_e164(p).expect("phone") })
-            .collect();
-        let known = |session: &Session| -> usize {
-            session.lookup(&keys).expect("lookup").iter().filter(|k| k.is_some()).count()
-        };
-
-        let mut desk = Desk::new(sinks, None, Default::default(), Some((session.clone(), LedgerFailure::default())));
         for (i, phone) in phones.iter().enumerate() {
-            desk.handle(answered(i as u64, phone), false).expect("handled");
+            desk.handle(answered(i as u64, phone)).expect("handled");
+            let known = session.lookup(&phones.map(key), false).expect("lookup");
+            assert_eq!(known.iter().filter(|k| k.is_some()).count(), i + 1, "answer {i} is in the ledger at once");
+            // One `Done` when the run started (the files' headers) is not
+            // written by the desk: these are the answers' own.
+            assert_eq!(dones(dir.path()), i + 1, "answer {i} is done in the journal at once");
         }
-        assert_eq!(known(&session), 0, "the queue is busy: the answers wait as a group");
-        desk.handle(answered(3, "+14155550104"), true).expect("handled");
-        assert_eq!(known(&session), 3, "the queue ran dry: the group is recorded");
+        assert_eq!(failure.get(), None);
+    }
 
-        let second = dir.path().join("second");
-        std::fs::create_dir(&second).expect("mkdir");
-        let sinks = Sinks::create(&second, OutFormat::Csv, &["phone".to_owned()], &kinds).expect("sinks");
-        let mut desk = Desk::new(sinks, None, Default::default(), Some((session.clone(), LedgerFailure::default())));
-        let later = ["+14155550105", "+14155550106"];
-        for (i, phone) in later.iter().enumerate() {
-            desk.handle(answered(i as u64, phone), false).expect("handled");
-        }
-        desk.finish().expect("finished");
-        let later_keys: Vec<LeadKey<'_>> = later
-            .iter()
-            .map(|p| LeadKey { project: "prj", process: "proc", phone: PhoneKey::from_e164(p).expect("phone") })
-            .collect();
-        let recorded = session.lookup(&later_keys).expect("lookup");
-        assert!(recorded.iter().all(Option::is_some), "the last group is recorded when the queue closes");
+    /// A ledger that cannot be written is noted for the run (which then
+    /// stops and ends with exit 1 and the import advice); the rows stay in
+    /// the files and the journal, which `leadctl ledger import` reads.
+    #[test]
+    fn a_ledger_that_cannot_be_written_is_noted_and_the_rows_kept() {
+        use crate::ledger::fault::{Fault, Faults, FaultyStore, Op};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let location = Location::parse(&dir.path().join("ledger.db").display().to_string()).expect("location");
+        let faults = Faults::default();
+        let store =
+            FaultyStore::new(crate::ledger::open(&location, &Default::default()).expect("store"), faults.clone());
+        let ledger = crate::ledger::Ledger::from_store(Box::new(store), Default::default()).expect("ledger");
+        let claimant = crate::ledger::Claimant::this_process("run-1", "host");
+        let options =
+            crate::ledger::SessionOptions { busy_wait: std::time::Duration::from_millis(300), ..Default::default() };
+        let session = Session::over(ledger, claimant, "https://api.test", options);
+        let failure = LedgerFailure::default();
+        let mut desk = Desk::new(
+            sinks(dir.path()),
+            Some(journal(dir.path())),
+            Default::default(),
+            Some((session, failure.clone())),
+        );
+
+        faults.always(Op::Record, Fault::busy());
+        desk.handle(answered(0, "+14155550101")).expect("the rows are written whatever the ledger does");
+        let why = failure.get().expect("the failure is noted");
+        assert!(why.contains("busy") && why.contains("trying"), "{why}");
+        assert!(faults.calls(Op::Record) > 1, "a busy ledger is asked again before giving up");
+        assert_eq!(dones(dir.path()), 1);
+        let accepted = std::fs::read_to_string(dir.path().join("accepted.csv")).expect("accepted");
+        assert!(accepted.contains("+14155550101"), "{accepted}");
     }
 }

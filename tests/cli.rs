@@ -232,7 +232,7 @@ fn the_printed_resend_command_runs_in_a_shell_with_only_the_key() {
         let summary = std::fs::read_to_string(world.path(dir).join("summary.json")).expect("summary");
         serde_json::from_str::<serde_json::Value>(&summary).expect("json")["ledger"].clone()
     };
-    assert_eq!(ledger("again"), ledger("first run"), "the same ledger, though it is never recorded");
+    assert_eq!(ledger("again"), ledger("first run"), "the resend command repeats the ledger");
     assert!(ledger("again").as_str().is_some_and(|l| l.ends_with("team ledger.db")), "{}", ledger("again"));
     let mut sizes: Vec<usize> = world.state().requests.iter().skip(3).map(|r| r.lead_count).collect();
     sizes.sort_unstable();

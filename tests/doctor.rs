@@ -189,8 +189,8 @@ fn a_rate_limit_warns_with_the_time_left_and_a_server_without_the_probe_is_named
     let seen = api.seen();
     assert_eq!(seen.len(), 3);
     for s in &seen {
-        assert_eq!(s.body, leadctl::doctor::PROBE_BODY);
-        assert_eq!(s.body, r#"{"leadIds":[]}"#);
+        assert_eq!(s.body, serde_json::json!({"leadIds": []}));
+        assert_eq!(s.body.to_string(), leadctl::doctor::PROBE_BODY);
         assert!(s.request_line.starts_with("POST /leads/bulk-initiate?version=1.2 "), "{}", s.request_line);
     }
     assert!(api.created().is_empty());
@@ -213,7 +213,8 @@ fn a_ledger_that_cannot_be_used_fails_with_the_reason() {
     let run = doctor(&world, &url, Some(KEY), &["--ledger", utf8(&db)], &[]);
     run.assert_code(0);
     let ledger = line(&run, "ledger");
-    assert!(ledger.contains("opens and is writable, schema version 1, 4 entries"), "{ledger}");
+    let schema = leadctl::ledger::SCHEMA_VERSION;
+    assert!(ledger.contains(&format!("opens and is writable, schema version {schema}, 4 entries")), "{ledger}");
     assert!(ledger.ends_with("mode 600"), "{ledger}");
 
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
@@ -256,24 +257,27 @@ fn a_ledger_that_cannot_be_used_fails_with_the_reason() {
 }
 
 /// A PostgreSQL ledger opens as a run opens it (a new database gets its
-/// tables); the password in its URL is shown nowhere.
+/// tables); the password in its URL (from `LEADCTL_LEDGER`: the command
+/// line takes none) is shown nowhere.
 #[test]
 fn a_postgres_ledger_is_checked_without_showing_its_password() {
     let Some(pg) = ledger_backends::PgBackend::new() else { return };
     let mut url = url::Url::parse(pg.url()).expect("a URL");
     url.set_password(Some("pgs3cret")).expect("a password");
     let world = world();
-    let run = doctor(&world, &world.sandbox().url(), Some(KEY), &["--ledger", url.as_str()], &[]);
+    let run = doctor(&world, &world.sandbox().url(), Some(KEY), &[], &[("LEADCTL_LEDGER", url.as_str())]);
     run.assert_code(0);
     let ledger = line(&run, "ledger");
+    let schema = leadctl::ledger::SCHEMA_VERSION;
     assert!(
-        ledger.starts_with("ok   ledger: postgres://") && ledger.contains("schema version 1, 0 entries"),
+        ledger.starts_with("ok   ledger: postgres://")
+            && ledger.contains(&format!("schema version {schema}, 0 entries")),
         "{ledger}"
     );
     assert_nowhere(&run, &["pgs3cret", KEY]);
     let mut bad = url.clone();
     bad.set_port(Some(1)).expect("a port");
-    let run = doctor(&world, &world.sandbox().url(), Some(KEY), &["--ledger", bad.as_str()], &[]);
+    let run = doctor(&world, &world.sandbox().url(), Some(KEY), &[], &[("LEADCTL_LEDGER", bad.as_str())]);
     run.assert_code(1);
     assert!(line(&run, "ledger").starts_with("fail ledger: cannot use the ledger postgres://"), "{}", run.stdout);
     assert!(line(&run, "ledger").contains("(fix: check the URL, that the server is up"), "{}", run.stdout);
@@ -318,11 +322,13 @@ fn a_proxy_is_named_and_its_password_shown_nowhere() {
     let stub = ProxyStub::start(&world.rt, Some(front.addr));
     // A name only the proxy can reach.
     let url = format!("https://leads.test:{}", front.port());
+    // With a password: from the environment (the command line takes none).
     let proxy = stub.url(Some(&format!("alice:{PROXY_PASSWORD}")));
-    let run = doctor(&world, &url, Some(KEY), &["--no-ledger", "--proxy", &proxy], &[("SSL_CERT_FILE", utf8(&ca))]);
+    let env = [("SSL_CERT_FILE", utf8(&ca)), ("HTTPS_PROXY", proxy.as_str())];
+    let run = doctor(&world, &url, Some(KEY), &["--no-ledger"], &env);
     run.assert_code(0);
     let route = line(&run, "route");
-    assert_eq!(route, format!("ok   route: through the proxy http://***@{} (from --proxy)", stub.addr));
+    assert_eq!(route, format!("ok   route: through the proxy http://***@{} (from HTTPS_PROXY)", stub.addr));
     assert!(line(&run, "dns").contains("(the proxy)"), "{}", run.stdout);
     assert!(line(&run, "tcp").contains(&format!("connected to the proxy at {}", stub.addr)), "{}", run.stdout);
     assert!(line(&run, "api").starts_with("ok "), "{}", run.stdout);

@@ -1,18 +1,16 @@
 //! The client against a hostile server: absurd or date-form `Retry-After`,
-//! 200s that omit or repeat a lead, redirects, a 100 MB body, a body that
-//! never ends, `Maximum of 0` and `Maximum of 99999`, and a property test
+//! 200s that omit or repeat a lead, redirects, a 100 MB body, a 200 of
+//! millions of empty entries, a body that never ends, `Maximum of 0` and `Maximum of 99999`, and a property test
 //! over random sequences of all of these. Each run goes through the real
 //! binary, and each checks the promise: every row read in exactly one of
 //! the three files, and the exit code.
 
 mod common;
 
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::hostile::{Fate, Hostile, KEY, Reply};
-use common::{Run, World, leads_csv};
+use common::{Run, World, leads_csv, run_measured};
 use proptest::prelude::*;
 
 /// `upload` of `rows` leads to the hostile server, one batch of
@@ -99,36 +97,6 @@ fn a_redirect_is_not_followed_and_stops_the_run_naming_where_it_pointed() {
     assert!(elsewhere.seen().is_empty(), "the leads went to the other server");
 }
 
-/// Runs `cmd` to its end; what it did, and its peak resident memory in
-/// KiB (wait4 reports it for this one child).
-#[allow(clippy::zombie_processes)] // reaped by wait4 below, not by `Child::wait`
-fn run_measured(mut cmd: Command) -> (Run, u64) {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("leadctl runs");
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            String::from_utf8_lossy(&v).into_owned()
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
-    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
-    let pid = i32::try_from(child.id()).expect("a pid");
-    let mut status = 0;
-    // SAFETY: rusage is plain data; `pid` is our child, not waited for yet.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(reaped, pid, "wait4");
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
-    let run = Run {
-        code,
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
-        out: Default::default(),
-    };
-    (run, u64::try_from(usage.ru_maxrss).unwrap_or(0))
-}
-
 #[test]
 fn a_100_mb_body_is_not_read_whole_and_the_batch_stays_retryable() {
     const BODY: u64 = 100_000_000;
@@ -154,6 +122,43 @@ fn a_100_mb_body_is_not_read_whole_and_the_batch_stays_retryable() {
     let sent = server.huge_bytes_sent();
     assert!(sent < 2 * 60_000_000, "{sent} bytes of the two 100 MB bodies were sent: they were read whole");
     assert!(peak_kib < 96 * 1024, "peak memory {} MiB", peak_kib / 1024);
+}
+
+/// A 200 whose body is `{"leads":[{},{},...]}` of about `bytes` bytes:
+/// millions of entries for a batch of a few leads.
+fn answer_of_empty_entries(bytes: usize) -> Reply {
+    let mut body = String::with_capacity(bytes + 16);
+    body.push_str("{\"leads\":[{}");
+    while body.len() < bytes {
+        body.push_str(",{}");
+    }
+    body.push_str("]}");
+    Reply::status(200, &body)
+}
+
+#[test]
+fn a_200_with_millions_of_entries_is_not_built_in_memory_and_its_rows_may_exist() {
+    const BODY: usize = 30 << 20;
+    let world = World::new();
+    let server = Hostile::start(&world.rt, (0..4).map(|_| answer_of_empty_entries(BODY)).collect());
+    let file = world.file("l.csv", leads_csv(40, "proc_sales"));
+    let out = world.path("out");
+    let mut cmd = world.cmd();
+    cmd.env("LEADCTL_API_URL", server.url()).env("LEADCTL_API_KEY", KEY).env("LEADCTL_PROJECT_ID", "prj_sandbox");
+    cmd.args(["upload", file.to_str().expect("utf-8"), "--quiet", "--max-attempts", "1"]);
+    cmd.args(["--batch-size", "10", "--concurrency", "4", "--out-dir"]).arg(&out);
+    let (run, peak_kib) = run_measured(cmd);
+    let run = Run { out, ..run };
+    eprintln!("peak memory with four 30 MiB answers of empty entries: {} MiB", peak_kib / 1024);
+    assert!(peak_kib < 200 * 1024, "peak memory {} MiB", peak_kib / 1024);
+    run.assert_code(4);
+    run.assert_every_row_once(40);
+    assert_eq!(run.csv_counts(), (0, 0, 40));
+    for r in run.csv("retryable") {
+        let reason = &r["leadctl_reason"];
+        assert!(reason.contains("more entries than") && leadctl::vocab::has_may_exist_mark(reason), "{reason}");
+    }
+    assert_eq!(server.seen().len(), 4);
 }
 
 #[test]

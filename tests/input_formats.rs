@@ -301,6 +301,19 @@ fn wrong_field_counts_are_malformed_and_name_the_extra_values() {
 }
 
 #[test]
+fn trailing_unnamed_columns_and_their_empty_cells_are_dropped_and_many_extras_are_counted() {
+    let rows = read("a.csv", "phone,plan,,\n4152739164,gold,,\n4152739164,gold\n4152739164,gold,,x\n4152739164,,,\n");
+    assert!(rows[0].fields.is_ok() && rows[1].fields.is_ok() && rows[3].fields.is_ok());
+    assert_eq!(csv_values(&rows[0]), csv_values(&rows[1]), "the empty cells under no name are dropped");
+    assert_eq!(csv_values(&rows[3]).len(), 2);
+    assert_eq!(err(&rows[2]), "row has 4 fields but the header has 2; the extra values are \"\", \"x\"");
+    let many = format!("phone\n4152739164,{}\n", (0..25).map(|i| i.to_string()).collect::<Vec<_>>().join(","));
+    let rows = read("b.csv", &many);
+    assert!(err(&rows[0]).ends_with("\"8\", \"9\" and 15 more"), "{}", err(&rows[0]));
+    assert_eq!(csv_values(&rows[0]).len(), 26, "the row keeps every value");
+}
+
+#[test]
 fn a_stray_invalid_byte_in_a_utf8_file_is_malformed_names_the_column_and_keeps_the_bytes() {
     // The first bytes that are not ASCII are UTF-8, so the file is UTF-8.
     let (_dir, path) = file("a.csv", "phone,first_name,plan\n4152739164,Zoë,gold\n4152739164,Jos\u{1}\n".as_bytes());

@@ -8,6 +8,9 @@
 mod common;
 #[path = "common/ledger_backends.rs"]
 mod ledger_backends;
+#[path = "common/ledger_runs.rs"]
+#[macro_use]
+mod ledger_runs;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -16,18 +19,7 @@ use std::time::{Duration, Instant};
 use common::{Run, World, leads_csv, valid_phone};
 use leadctl::sandbox::PreexistingLead;
 use ledger_backends::{PgBackend, SqliteBackend};
-
-/// Instantiates each scenario for both stores.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { let b = super::SqliteBackend::new(); super::$name(&b.path.display().to_string()); } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() { if let Some(b) = super::PgBackend::new() { super::$name(b.url()); } } )*
-        }
-    };
-}
+use ledger_runs::{spawn, upload};
 
 on_both_stores!(
     a_rerun_sends_nothing_and_a_grown_file_sends_only_its_new_rows,
@@ -37,13 +29,6 @@ on_both_stores!(
     a_new_run_right_after_kill_9_creates_nothing_twice_and_does_not_wait,
     kill_9_then_resume_records_every_answer_once,
 );
-
-/// `leadctl upload FILE --out-dir OUT --ledger LEDGER ARGS` against the world's sandbox.
-fn upload(world: &World, file: &Path, out: &str, ledger: &str, args: &[&str]) -> Run {
-    let mut all = vec!["upload", file.to_str().expect("utf-8"), "--out-dir", out, "--ledger", ledger, "--quiet"];
-    all.extend_from_slice(args);
-    Run { out: world.path(out), ..world.leadctl(&all) }
-}
 
 fn a_rerun_sends_nothing_and_a_grown_file_sends_only_its_new_rows(ledger: &str) {
     let world = World::with_sandbox(|_| {});
@@ -118,19 +103,6 @@ fn initialize_calls_leads_uploaded_earlier_by_their_id(ledger: &str) {
     // Recorded as initialized: a third run with --initialize sends nothing.
     upload(&world, &file, "o3", ledger, &["--initialize", "--yes"]).assert_code(0);
     assert_eq!(world.state().requests.len(), sent + 1);
-}
-
-/// Starts `leadctl upload` without waiting for it.
-fn spawn(world: &World, file: &Path, out: &str, ledger: &str, args: &[&str]) -> std::process::Child {
-    let mut cmd = world.cmd();
-    cmd.env("LEADCTL_API_URL", world.sandbox().url())
-        .env("LEADCTL_API_KEY", world.sandbox().api_key())
-        .env("LEADCTL_PROJECT_ID", world.sandbox().project_id())
-        .args(["upload", file.to_str().expect("utf-8"), "--out-dir", out, "--ledger", ledger, "--quiet"])
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    cmd.spawn().expect("spawn leadctl")
 }
 
 fn two_runs_at_once_create_every_lead_once(ledger: &str) {
@@ -276,7 +248,9 @@ fn a_postgres_password_appears_nowhere() {
     let url = url.replacen("postgres@", "", 1);
     let world = World::with_sandbox(|_| {});
     let file = world.file("l.csv", leads_csv(3, "proc_sales"));
-    let run = upload(&world, &file, "o", &url, &["-vv"]);
+    // Not on the command line (refused there), but in the environment.
+    let sb = world.sandbox();
+    let run = world.upload_to(&sb.url(), sb.api_key(), &file, &["-vv"], &[("LEADCTL_LEDGER", &url)]);
     run.assert_code(0);
     assert!(!run.stderr.contains("pa55w0rd-secret"), "{}", run.stderr);
     for f in ["summary.json", "journal.ndjson", "accepted.csv"] {

@@ -13,6 +13,8 @@ mod ledger_admin;
 mod ledger_backends;
 #[path = "common/ledger_behaviour.rs"]
 mod ledger_behaviour;
+#[path = "common/ledger_faults.rs"]
+mod ledger_faults;
 
 use leadctl::ledger::{LedgerError, Location, OpenOptions};
 use ledger_backends::{Backend, PgBackend, SqliteBackend};
@@ -49,6 +51,16 @@ suite! {
     ledger_admin::recording_again_merges,
     ledger_admin::the_handle_answers_blocking_and_async_calls,
     ledger_admin::the_handle_renews_its_lease,
+    ledger_faults::a_lease_that_ran_out_is_not_renewed,
+    ledger_faults::a_live_holder_keeps_its_claims_when_the_clock_jumps,
+    ledger_faults::a_lapse_is_final_for_the_handle,
+    ledger_faults::a_request_needs_more_lease_than_its_timeout,
+    ledger_faults::a_reconnect_verifies_the_claims_before_more_is_sent,
+    ledger_faults::a_lead_that_may_exist_is_kept_and_claimed_with_the_mark,
+    ledger_faults::known_keys_are_claimed_when_asked,
+    ledger_faults::a_lookup_marks_the_leads_it_finds_seen,
+    ledger_faults::forget_removes_the_number_from_claims_too,
+    ledger_faults::an_old_ledger_is_migrated_and_its_scopes_merged,
 }
 
 #[cfg(unix)]
@@ -162,10 +174,41 @@ fn postgres_reconnects_after_the_server_drops_it() {
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{name}' AND pid <> pg_backend_pid()"
     );
     b.execute(&terminate);
-    store.claim(&s, &ledger_backends::keys(0, 2), &me, std::time::Duration::from_secs(60)).expect("claim after a drop");
+    store
+        .claim(
+            &s,
+            &ledger_backends::keys(0, 2),
+            &me,
+            std::time::Duration::from_secs(60),
+            leadctl::ledger::ClaimMode::New,
+        )
+        .expect("claim after a drop");
     b.execute(&terminate);
-    let found = store.lookup(&s, &ledger_backends::keys(0, 2)).expect("lookup after a drop");
+    let found = store.lookup(&s, &ledger_backends::keys(0, 2), false).expect("lookup after a drop");
     assert_eq!(found, vec![None, None]);
+}
+
+/// A run whose connection the server dropped verifies its claims on the new
+/// connection before it sends under them: claims the server lost (a crash
+/// before they reached the disk) are never sent under.
+#[test]
+fn postgres_claims_lost_with_the_connection_are_not_sent_under() {
+    let Some(b) = PgBackend::new() else { return };
+    let name = format!("leadctl_lost_{}", std::process::id());
+    let location = Location::parse(&ledger_backends::with_param(b.url(), "application_name", &name)).expect("parses");
+    let options = leadctl::ledger::LedgerOptions { open: ledger_backends::options(), ..Default::default() };
+    let ledger = leadctl::ledger::Ledger::open(location, options).wait().expect("open");
+    let s = ledger_backends::scope("p");
+    let me = ledger_backends::foreign("run-1");
+    ledger.claim(&s, ledger_backends::keys(0, 2), &me, leadctl::ledger::ClaimMode::New).wait().expect("claim");
+    assert!(ledger.claims_safe());
+    // The server goes away with our connection, and comes back without our claims.
+    b.execute(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{name}' AND pid <> pg_backend_pid()"
+    ));
+    b.execute("DELETE FROM leadctl_claims; DELETE FROM leadctl_claimants");
+    ledger.lookup(&s, ledger_backends::keys(0, 1), false).wait().expect("a lookup on a new connection");
+    assert!(!ledger.claims_safe(), "the claims were checked after the reconnect, and are gone");
 }
 
 /// Runs that start together (overlapping cron jobs) open a new ledger at

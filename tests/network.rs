@@ -34,6 +34,13 @@ fn upload(world: &World, url: &str, args: &[&str], env: &[(&str, &str)]) -> Run 
     world.upload_to(url, KEY, &file, &all, env)
 }
 
+/// A config file only its owner can read, holding `text`; its path.
+fn private_config(world: &World, text: &str) -> String {
+    let path = world.file("private.toml", text);
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    path.to_str().expect("utf-8").to_owned()
+}
+
 /// None of `secrets` in stdout, stderr or any file of the run directory.
 #[track_caller]
 fn assert_nowhere(run: &Run, secrets: &[&str]) {
@@ -95,7 +102,7 @@ fn proxy_variables_and_flag_are_not_used_for_a_loopback_api() {
     let proxy = stub.url(Some(&format!("alice:{PROXY_PASSWORD}")));
     let vars = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"];
     let env: Vec<(&str, &str)> = vars.iter().map(|v| (*v, proxy.as_str())).collect();
-    let run = upload(&world, &world.sandbox().url(), &["--quiet", "--proxy", &proxy], &env);
+    let run = upload(&world, &world.sandbox().url(), &["--quiet", "--proxy", &stub.url(None)], &env);
     run.assert_code(0);
     run.assert_every_row_once(30);
     assert_nowhere(&run, &[KEY, PROXY_PASSWORD]);
@@ -120,13 +127,15 @@ fn a_proxy_is_used_for_a_remote_api_and_its_password_is_shown_nowhere() {
     let api = |front: &TlsFront| format!("https://leads.test:{}/", front.port());
     let credentials = format!("alice:{PROXY_PASSWORD}");
 
-    // --proxy, with credentials, at -vvv.
+    // `proxy` with credentials in a private config file (a password on the
+    // command line is refused: see tests/credentials.rs), at -vvv.
     let world = new_world();
     let ca = pki.write_ca(world.dir.path());
     let front = TlsFront::start(&world.rt, &pki, Leaf::Good, sandbox_addr(&world));
     let stub = ProxyStub::start(&world.rt, Some(front.addr));
     let env = [("SSL_CERT_FILE", ca.to_str().expect("utf-8"))];
-    let run = upload(&world, &api(&front), &["-vvv", "--proxy", &stub.url(Some(&credentials))], &env);
+    let config = private_config(&world, &format!("proxy = \"{}\"\n", stub.url(Some(&credentials))));
+    let run = upload(&world, &api(&front), &["-vvv", "--config", &config], &env);
     run.assert_code(0);
     run.assert_every_row_once(30);
     assert_eq!(world.state().leads.len(), 30);
@@ -138,9 +147,9 @@ fn a_proxy_is_used_for_a_remote_api_and_its_password_is_shown_nowhere() {
         assert!(auth.contains("proxy-authorization: basic ywxpy2u6chiwehktcznjcmv0"), "{head}");
         assert!(!head.contains(KEY), "the key went to the proxy in clear: {head}");
     }
-    let shown = format!("route = \"through the proxy http://***@{} (from --proxy)\"", stub.addr);
+    let shown = format!("route = \"through the proxy http://***@{} (from the config file's `proxy`)\"", stub.addr);
     assert!(run.stderr.contains(&shown), "-vv shows the route, the password hidden:\n{}", run.stderr);
-    let setting = format!("proxy = \"http://***@{}\" (flag)", stub.addr);
+    let setting = format!("proxy = \"http://***@{}\" (config file)", stub.addr);
     assert!(run.stderr.contains(&setting), "-vv shows the setting, the password hidden:\n{}", run.stderr);
     assert_nowhere(&run, &[KEY, PROXY_PASSWORD]);
 
@@ -159,7 +168,7 @@ fn a_proxy_is_used_for_a_remote_api_and_its_password_is_shown_nowhere() {
     let world = new_world();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
     let proxy = format!("http://{credentials}@{closed}");
-    let run = upload(&world, "https://leads.test:1", &["-vvv", "--max-attempts", "1", "--proxy", &proxy], &[]);
+    let run = upload(&world, "https://leads.test:1", &["-vvv", "--max-attempts", "1"], &[("HTTPS_PROXY", &proxy)]);
     run.assert_code(4);
     run.assert_every_row_once(30);
     assert_nowhere(&run, &[KEY, PROXY_PASSWORD]);

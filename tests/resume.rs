@@ -204,3 +204,99 @@ fn a_damaged_journal_is_a_clear_error_and_a_torn_last_line_is_not() {
     let text = std::fs::read_to_string(&journal).expect("journal");
     assert!(text.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "every line whole");
 }
+
+/// `upload` of `rows` leads (and `extra` flags), killed with `kill -9`
+/// once `requests` requests reached the server; returns the run directory.
+fn killed_run(world: &World, rows: usize, requests: usize, extra: &[&str]) -> std::path::PathBuf {
+    let file = world.file("l.csv", leads_csv(rows, "proc_sales"));
+    let out = world.path("out");
+    let mut cmd = world.cmd();
+    cmd.env("LEADCTL_API_URL", world.sandbox().url())
+        .env("LEADCTL_API_KEY", world.sandbox().api_key())
+        .env("LEADCTL_PROJECT_ID", world.sandbox().project_id())
+        .args(["upload", file.to_str().expect("utf-8"), "--quiet", "--batch-size", "10", "--concurrency", "1"])
+        .arg("--out-dir")
+        .arg(&out)
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("spawn leadctl");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while world.state().requests.len() < requests {
+        assert!(Instant::now() < deadline, "the upload never reached {requests} requests");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    out
+}
+
+#[test]
+fn two_resumes_of_one_run_directory_at_once_the_second_stops_at_once_naming_the_first() {
+    let world = World::with_sandbox(|c| c.latency = Duration::from_millis(150));
+    let rows = 200;
+    let out = killed_run(&world, rows, 3, &["--no-ledger"]);
+    let o = out.to_str().expect("utf-8");
+    let sent = world.state().requests.len();
+    let mut first = world.cmd();
+    first.env("LEADCTL_API_URL", world.sandbox().url()).env("LEADCTL_API_KEY", world.sandbox().api_key());
+    first.args(["upload", "--resume", o, "--quiet", "--no-ledger"]).stderr(std::process::Stdio::piped());
+    let first = first.spawn().expect("spawn the first resume");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while world.state().requests.len() <= sent {
+        assert!(Instant::now() < deadline, "the first resume never sent");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    let began = Instant::now();
+    let second = world.leadctl(&["upload", "--resume", o, "--quiet", "--no-ledger"]);
+    let took = began.elapsed();
+    let first_pid = first.id();
+    let first = first.wait_with_output().expect("the first resume ends");
+    second.assert_code(1);
+    assert!(took < Duration::from_secs(5), "the second stopped at once, not after {took:?}");
+    assert!(second.stderr.contains(&format!("pid {first_pid}")), "{}", second.stderr);
+    assert!(second.stderr.contains("in use"), "{}", second.stderr);
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    let ids = ids_in_outputs(&out);
+    let distinct: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!((ids.len(), distinct.len()), (rows, rows), "every row in exactly one file, once");
+    assert!(world.state().no_lead_created_twice());
+}
+
+/// Entries in an SQLite ledger file.
+fn entries(ledger: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(ledger).expect("open the ledger");
+    conn.query_row("SELECT count(*) FROM leadctl_entries", [], |r| r.get(0)).expect("count")
+}
+
+#[test]
+fn a_resume_records_into_the_ledger_the_run_started_with() {
+    let world = World::with_sandbox(|c| c.latency = Duration::from_millis(100));
+    let rows = 120;
+    let a = world.path("shared/a.db");
+    let ledger_a = format!("sqlite://{}", a.display());
+    let out = killed_run(&world, rows, 3, &["--ledger", &ledger_a]);
+    let o = out.to_str().expect("utf-8");
+    let sent = world.state().requests.len();
+
+    // The environment now names another ledger: stop, and say how to choose.
+    let b = world.path("b.db");
+    let mut cmd = world.cmd();
+    cmd.env("LEADCTL_API_URL", world.sandbox().url()).env("LEADCTL_API_KEY", world.sandbox().api_key());
+    cmd.env("LEADCTL_LEDGER", &b).args(["upload", "--resume", o, "--quiet"]);
+    let refused = common::Run::from(cmd.output().expect("leadctl runs"));
+    refused.assert_code(1);
+    assert!(refused.stderr.contains(&format!("--ledger {ledger_a}")), "{}", refused.stderr);
+    assert_eq!(world.state().requests.len(), sent, "nothing sent");
+    assert!(!b.exists(), "the other ledger was not touched");
+
+    // Without a flag: the run's own ledger, not the default one.
+    let run = world.leadctl(&["upload", "--resume", o, "--quiet"]);
+    let run = Run { out: out.clone(), ..run };
+    assert!(run.code == 0 || run.code == 3, "{}", run.stderr);
+    assert_eq!(run.summary()["ledger"], ledger_a.as_str());
+    let accepted = run.csv("accepted").len() as i64;
+    assert_eq!(entries(&a), accepted + run.csv("rejected").len() as i64, "every answer in the run's ledger");
+    assert!(!world.path(".local/share/leadctl/ledger.db").exists(), "nothing in the default ledger");
+}

@@ -127,8 +127,22 @@ impl Answer {
         status.to_string()
     }
 
-    /// Classifies a complete HTTP answer (a 3xx needs no body).
-    pub fn classify(status: u16, headers: Headers<'_>, body: &[u8]) -> Answer {
+    /// [`Answer::classify`] of a body held as the chunks it came in: a 200
+    /// is read from them as they are, any other answer from them joined.
+    pub fn classify_chunks(status: u16, headers: Headers<'_>, chunks: &[bytes::Bytes], sent: usize) -> Answer {
+        if status != 200 {
+            return Answer::classify(status, headers, &chunks.concat(), sent);
+        }
+        match super::bounded::parse_chunks(chunks, sent) {
+            Ok(r) => Answer::Ok(r),
+            Err(e) => Answer::Fault(Fault::Unreadable { status, detail: e.to_string() }),
+        }
+    }
+
+    /// Classifies a complete HTTP answer (a 3xx needs no body) to a
+    /// request of `sent` leads: a 200 is read with memory bounded by them
+    /// ([`super::bounded`]).
+    pub fn classify(status: u16, headers: Headers<'_>, body: &[u8], sent: usize) -> Answer {
         let message = || {
             serde_json::from_slice::<ErrorBody>(body).map(|b| b.error).unwrap_or_else(|_| {
                 let text = String::from_utf8_lossy(body);
@@ -137,7 +151,7 @@ impl Answer {
             })
         };
         match status {
-            200 => match serde_json::from_slice::<BulkResponse>(body) {
+            200 => match super::bounded::parse(body, sent) {
                 Ok(r) => Answer::Ok(r),
                 Err(e) => Answer::Fault(Fault::Unreadable { status, detail: e.to_string() }),
             },
@@ -207,33 +221,35 @@ mod tests {
     #[test]
     fn classifies_whole_request_answers() {
         let body = |m: &str| serde_json::to_vec(&ErrorBody { error: m.into() }).unwrap();
-        assert_eq!(Answer::classify(400, NONE, &body(&msg::maximum(250))), Answer::TooLarge { max: 250 });
-        assert!(matches!(Answer::classify(400, NONE, &body(msg::NOT_AN_ARRAY)), Answer::Fatal { .. }));
+        assert_eq!(Answer::classify(400, NONE, &body(&msg::maximum(250)), 1), Answer::TooLarge { max: 250 });
+        assert!(matches!(Answer::classify(400, NONE, &body(msg::NOT_AN_ARRAY), 1), Answer::Fatal { .. }));
         assert_eq!(
-            Answer::classify(404, NONE, &body(&msg::process_not_found("proc_x"))),
+            Answer::classify(404, NONE, &body(&msg::process_not_found("proc_x")), 1),
             Answer::ProcessNotFound { process_id: "proc_x".into() }
         );
         assert_eq!(
-            Answer::classify(429, Headers { retry_after: Some("7"), location: None }, &body(msg::RATE_LIMITED)),
+            Answer::classify(429, Headers { retry_after: Some("7"), location: None }, &body(msg::RATE_LIMITED), 1),
             Answer::RateLimited { retry_after: Some(Duration::from_secs(7)), message: msg::RATE_LIMITED.into() }
         );
         assert_eq!(
-            Answer::classify(503, NONE, b"oops"),
+            Answer::classify(503, NONE, b"oops", 1),
             Answer::Fault(Fault::Server { status: 503, message: "oops".into() })
         );
-        assert!(matches!(Answer::classify(408, NONE, b""), Answer::Fault(f) if !f.may_have_acted()));
-        assert!(matches!(Answer::classify(501, NONE, b""), Answer::Fatal { status: 501, .. }));
-        assert!(matches!(Answer::classify(200, NONE, b"{trunc"), Answer::Fault(f) if f.may_have_acted()));
+        assert!(matches!(Answer::classify(408, NONE, b"", 1), Answer::Fault(f) if !f.may_have_acted()));
+        assert!(matches!(Answer::classify(501, NONE, b"", 1), Answer::Fatal { status: 501, .. }));
+        assert!(matches!(Answer::classify(200, NONE, b"{trunc", 1), Answer::Fault(f) if f.may_have_acted()));
+        let many = Answer::classify(200, NONE, br#"{"leads":[{},{},{}]}"#, 1);
+        assert!(matches!(&many, Answer::Fault(f @ Fault::Unreadable { .. }) if f.may_have_acted()), "{many:?}");
         assert!(matches!(
-            Answer::classify(403, NONE, &body(msg::PROJECT_INACTIVE)),
+            Answer::classify(403, NONE, &body(msg::PROJECT_INACTIVE), 1),
             Answer::Denied { status: 403, .. }
         ));
         let moved = Headers { retry_after: None, location: Some("https://elsewhere.example/v1") };
         assert_eq!(
-            Answer::classify(307, moved, b""),
+            Answer::classify(307, moved, b"", 1),
             Answer::Redirect { status: 307, location: Some("https://elsewhere.example/v1".into()) }
         );
-        assert_eq!(Answer::classify(301, NONE, b"moved"), Answer::Redirect { status: 301, location: None });
+        assert_eq!(Answer::classify(301, NONE, b"moved", 1), Answer::Redirect { status: 301, location: None });
     }
 
     #[test]

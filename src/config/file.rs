@@ -4,11 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 
-use super::key::{ApiKey, refuse_if_readable_by_others};
+use super::key::ApiKey;
 use super::{ENV_CONFIG, Env, nonempty};
 use crate::settings::{self, CommonSettings, Group, UploadSettings};
+use crate::trust::{self, Owner, Rule, Untrusted};
 
 /// The config file, read.
 #[derive(Debug, Default)]
@@ -18,32 +19,64 @@ pub(super) struct ConfigFile {
     pub(super) values: serde_json::Map<String, serde_json::Value>,
     /// `api-key`, allowed only in a file others cannot read.
     pub(super) api_key: Option<ApiKey>,
+    /// The file's mode as judged: a password in it (a ledger or proxy URL)
+    /// needs a file others cannot read, as `api-key` does.
+    pub(super) mode: u32,
 }
+
+impl ConfigFile {
+    /// Refuses a config file others can read when it holds a password
+    /// (`what` names it: "config file holding a `ledger` password").
+    pub(super) fn check_secret(&self, what: &'static str) -> Result<()> {
+        match self.path.as_deref().and_then(|p| trust::readable_by_others(what, p, self.mode)) {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The largest config file read (a settings file is a few hundred bytes).
+const MAX_CONFIG: u64 = 1 << 20;
+/// `--config` or `LEADCTL_CONFIG`: named by the operator.
+const NAMED: Rule = Rule { what: "config file", owner: Owner::MeOrRoot, closed: 0o022, follow: true };
+/// `./leadctl.toml`: in whatever folder the command runs in.
+const IN_CWD: Rule = Rule { what: "config file", owner: Owner::Me, closed: 0o022, follow: false };
+/// `$XDG_CONFIG_HOME/leadctl/config.toml`.
+const IN_XDG: Rule = Rule { what: "config file", owner: Owner::Me, closed: 0o022, follow: true };
 
 /// Finds and reads the config file: `--config`, `LEADCTL_CONFIG`,
 /// `./leadctl.toml`, `$XDG_CONFIG_HOME/leadctl/config.toml` (the first two
-/// must exist; the last two are optional, and are read only when the
-/// current user owns them and nobody else can write them: a file planted
-/// in a shared directory must not redirect the key's requests).
+/// must exist; the last two are optional). Each is opened once and judged
+/// on the open file, then read from it: a file planted by another account
+/// must not redirect the key's requests. A named file may be a link and may
+/// be root's (an administrator's `/etc` file); `./leadctl.toml`, often in a
+/// shared folder, must be the running account's own file, not a link; the
+/// XDG one the running account's (a link is followed, its target judged).
+/// None may be writable by group or others.
 pub(super) fn load_file(flag: Option<&Path>, env: &Env) -> Result<ConfigFile> {
     let explicit = flag.map(Path::to_path_buf).or_else(|| nonempty(env, ENV_CONFIG).map(PathBuf::from));
-    let path = match explicit {
-        Some(p) => p,
+    let (path, rule) = match explicit {
+        Some(p) => (p, NAMED),
         None => {
             let xdg = nonempty(env, "XDG_CONFIG_HOME")
                 .map(PathBuf::from)
                 .or_else(|| nonempty(env, "HOME").map(|h| Path::new(&h).join(".config")))
                 .map(|d| d.join("leadctl").join("config.toml"));
-            match [Some(PathBuf::from("leadctl.toml")), xdg].into_iter().flatten().find(|p| p.is_file()) {
-                Some(p) => {
-                    refuse_if_untrusted(&p)?;
-                    p
-                }
+            let found = [Some((PathBuf::from("leadctl.toml"), IN_CWD)), xdg.map(|p| (p, IN_XDG))]
+                .into_iter()
+                .flatten()
+                .find(|(p, _)| std::fs::symlink_metadata(p).is_ok());
+            match found {
+                Some(found) => found,
                 None => return Ok(ConfigFile::default()),
             }
         }
     };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    let (bytes, mode) = trust::read(&path, &rule, MAX_CONFIG).map_err(|e| match e {
+        Untrusted::Io { .. } => anyhow!("cannot read config file {}: {e}", path.display()),
+        _ => anyhow!("{e}; a config file someone else controls could send your API key's requests elsewhere"),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| anyhow!("config file {} is not UTF-8 text", path.display()))?;
     let table: toml::Table =
         toml::from_str(&text).map_err(|e| anyhow!("config file {}: {}", path.display(), e.message()))?;
     // JSON, which the settings are layered in, has no nan or inf: such a
@@ -58,7 +91,9 @@ pub(super) fn load_file(flag: Option<&Path>, env: &Env) -> Result<ConfigFile> {
     let api_key = match values.remove("api-key") {
         None => None,
         Some(serde_json::Value::String(k)) if !k.trim().is_empty() => {
-            refuse_if_readable_by_others(&path, "config file holding `api-key`")?;
+            if let Some(e) = trust::readable_by_others("config file holding `api-key`", &path, mode) {
+                return Err(e.into());
+            }
             Some(ApiKey::new(k.trim()))
         }
         Some(_) => bail!("config file {}: `api-key` must be a non-empty string", path.display()),
@@ -74,38 +109,5 @@ pub(super) fn load_file(flag: Option<&Path>, env: &Env) -> Result<ConfigFile> {
             names.join(", ")
         );
     }
-    Ok(ConfigFile { path: Some(path), values, api_key })
-}
-
-/// A config file found by looking (not named by `--config`) is read only
-/// when the current user owns it and nobody else can write it.
-#[cfg(unix)]
-fn refuse_if_untrusted(path: &Path) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read config file {}", path.display()))?;
-    let me = nix::unistd::geteuid().as_raw();
-    if meta.uid() != me {
-        bail!(
-            "refusing the config file {}: it belongs to user id {}, not to you (user id {me}); a config file \
-             someone else controls could send your API key's requests elsewhere. Remove it, or name a file \
-             of yours with --config",
-            path.display(),
-            meta.uid()
-        );
-    }
-    if meta.mode() & 0o022 != 0 {
-        bail!(
-            "refusing the config file {}: its mode {:03o} lets group or others change it; fix it with \
-             `chmod go-w {}`",
-            path.display(),
-            meta.mode() & 0o777,
-            path.display()
-        );
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn refuse_if_untrusted(_: &Path) -> Result<()> {
-    Ok(())
+    Ok(ConfigFile { path: Some(path), values, api_key, mode })
 }

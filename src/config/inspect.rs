@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::file::{ConfigFile, load_file};
 use super::key::api_key_from;
 use super::{
-    ApiKey, Env, LedgerChoice, Route, UploadConfig, check_url, ledger_choice, lower_layers, merge, no_api_url, proxy,
+    ApiKey, Env, LedgerChoice, Route, UploadConfig, check_url, ledger, lower_layers, merge, no_api_url, proxy,
     proxy_from, redacted,
 };
 use crate::cli::UploadArgs;
@@ -108,11 +108,11 @@ fn resolve(
         });
         let route = api_url.as_ref().ok().map(|url| {
             let url = reqwest::Url::parse(url).map_err(|e| anyhow!("API URL {url}: {e}"))?;
-            proxy::route(&url, u.proxy.as_deref().map(|p| (p, proxy_from(upload))), env)
+            proxy::route(&url, u.proxy.as_deref().map(|p| (p, proxy_from(&upload.origins))), env)
         });
         Remote { api_url, key, route }
     });
-    let ledger = ledger_choice(u, upload.origins.get("ledger").map(|o| &o.source), common.value.existing, env);
+    let ledger = ledger::choice(u, None, &upload.origins, common.value.existing, env, file).map(|(choice, _)| choice);
     Settings { in_effect, run: rehearsal(args, env, file), remote, ledger }
 }
 

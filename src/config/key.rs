@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 
 use super::file::ConfigFile;
 use super::{ENV_API_KEY, Env, nonempty};
+use crate::trust::{self, Owner, Rule};
 
 /// The API key. Its `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -82,41 +83,25 @@ fn no_key() -> anyhow::Error {
     )
 }
 
+/// A key file: the running account's or root's, closed to group and
+/// others, opened once (a link is followed and its target judged: secrets
+/// are often mounted as links) and read from the judged file.
+const KEY_FILE: Rule = Rule { what: "API key file", owner: Owner::MeOrRoot, closed: 0o077, follow: true };
+
 fn read_key_file(path: &Path) -> Result<ApiKey> {
     let text = if path.as_os_str() == "-" {
         let mut s = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("cannot read the API key from stdin")?;
         s
     } else {
-        refuse_if_readable_by_others(path, "API key file")?;
-        std::fs::read_to_string(path).with_context(|| format!("cannot read API key file {}", path.display()))?
+        let (bytes, _) = trust::read(path, &KEY_FILE, 64 << 10)?;
+        String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("the API key file {} is not text", path.display()))?
     };
     let key = text.trim();
     if key.is_empty() {
         bail!("the API key file {} is empty", path.display());
     }
     Ok(ApiKey::new(key))
-}
-
-#[cfg(unix)]
-pub(super) fn refuse_if_readable_by_others(path: &Path, what: &str) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        bail!(
-            "refusing the {what} {}: its mode {mode:03o} lets group or others read the API key; \
-             fix it with `chmod 600 {}`",
-            path.display(),
-            path.display()
-        );
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-pub(super) fn refuse_if_readable_by_others(_: &Path, _: &str) -> Result<()> {
-    Ok(())
 }
 
 #[cfg(test)]

@@ -13,10 +13,14 @@ use anyhow::{Result, anyhow, bail};
 mod file;
 mod inspect;
 mod key;
+mod ledger;
+mod pgpass;
 mod proxy;
+mod resume;
 
 pub use inspect::{Inspection, KeyFound, Remote, SettingInEffect, inspect};
 pub use key::ApiKey;
+pub use ledger::ledger_command;
 pub use proxy::{ProxyUrl, Route};
 
 use file::{ConfigFile, load_file};
@@ -115,15 +119,15 @@ pub struct UploadConfig {
     pub timeout: Duration,
     /// Total time the run may wait out 429s.
     pub max_rate_limit_wait: Duration,
-    /// A run directory to continue.
-    pub resume: Option<PathBuf>,
     /// First retry delay (doubles each retry, with full jitter).
     pub retry_base: Duration,
+    /// How long a busy ledger (a lock held elsewhere) is waited for, in all.
+    pub ledger_wait: Duration,
     /// The delivery ledger, when the run uses one.
     pub ledger: Option<LedgerChoice>,
-    /// Flags the run record leaves out because they may hold a password,
-    /// as the resend command repeats them: `--ledger` without its password
-    /// (`PGPASSWORD` supplies it), `--proxy` only when it holds none.
+    /// Flags the run record leaves out, as the resend command repeats
+    /// them: `--ledger` and `--proxy` (a command line holds no password:
+    /// one there is refused).
     pub resend_unrecorded: Vec<(&'static str, String)>,
 }
 
@@ -198,9 +202,13 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
 fn upload_with(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>, file: &ConfigFile) -> Result<UploadConfig> {
     let upload = merge(&args.upload, lower_layers::<UploadSettings>(resumed, env, file), file)?;
     let common = merge(&args.common, lower_layers::<CommonSettings>(resumed, env, file), file)?;
-    if let Some(r) = resumed {
-        confirm_resumed_api_url(r, &args.upload, env)?;
-    }
+    let resumed_ledger = match resumed {
+        Some(r) => {
+            resume::check_api_url(r, &args.upload, env, file)?;
+            resume::ledger(r, &args.upload, env, file)?
+        }
+        None => None,
+    };
     let input = match (&args.file, resumed) {
         (Some(f), _) => f.clone(),
         (None, Some(r)) => r.input.clone(),
@@ -210,8 +218,22 @@ fn upload_with(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>, file: 
     let dump = settings::dump(&redacted(upload.values()), &upload.origins)
         + &settings::dump(&common.values(), &common.origins);
     let mut common = typed_common(common.value, &args.run, input, record, dump, env)?;
-    let destination = destination(&upload.value, proxy_from(&upload), file, env, &mut common)?;
     let u = upload.value;
+
+    if let Some(proxy) = u.proxy.as_deref() {
+        proxy::refuse_password(proxy, upload.origins.get("proxy").map(|o| &o.source), file)?;
+    }
+    let (ledger, password_from) =
+        ledger::choice(&u, resumed_ledger, &upload.origins, common.input.existing, env, file)?;
+    if let Some(l) = &ledger {
+        // A resumed run records into the same ledger (see `resume::ledger`); never its password.
+        let source = upload.origins.get("ledger").map_or(Source::Default, |o| o.source.clone());
+        common.record.set("ledger", l.location.to_string().into(), source);
+    }
+    if let Some(from) = password_from {
+        common.dump.push_str(&format!("ledger password = \"<from {from}>\" (decided)\n"));
+    }
+    let destination = destination(&u, proxy_from(&upload.origins), file, env, &mut common)?;
 
     let batch_size = u.batch_size.unwrap_or(crate::api::MAX_LEADS_PER_REQUEST);
     if !(1..=crate::api::MAX_LEADS_PER_REQUEST).contains(&batch_size) {
@@ -230,18 +252,17 @@ fn upload_with(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>, file: 
     if max_attempts == 0 {
         bail!("--max-attempts must be at least 1");
     }
-    let ledger = ledger_choice(&u, upload.origins.get("ledger").map(|o| &o.source), common.input.existing, env)?;
+    if let Some(spec) = &u.crash_at {
+        crate::crash::arm(spec).map_err(UsageError)?;
+    }
     let from_flag = |name: &str| upload.origins.get(name).is_some_and(|o| o.source == Source::Flag);
     let mut resend_unrecorded = Vec::new();
     if from_flag("ledger") {
         resend_unrecorded
             .push(("ledger", ledger.as_ref().map_or_else(|| "off".to_owned(), |l| l.location.to_string())));
     }
-    if let Some(proxy) = u.proxy.as_deref().filter(|_| from_flag("proxy"))
-        && let Ok(url) = ProxyUrl::parse(proxy, "--proxy")
-        && !url.has_credentials()
-    {
-        resend_unrecorded.push(("proxy", url.expose().to_owned()));
+    if let Some(proxy) = u.proxy.as_deref().filter(|_| from_flag("proxy")) {
+        resend_unrecorded.push(("proxy", ProxyUrl::parse(proxy, "--proxy")?.expose().to_owned()));
     }
     Ok(UploadConfig {
         common,
@@ -253,30 +274,11 @@ fn upload_with(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>, file: 
         max_attempts,
         timeout: seconds("--timeout", u.timeout.unwrap_or(60.0))?,
         max_rate_limit_wait: seconds("--max-rate-limit-wait", u.max_rate_limit_wait.unwrap_or(300.0))?,
-        resume: args.resume.clone(),
         retry_base: Duration::from_millis(u.retry_base_ms.unwrap_or(250).max(1)),
+        ledger_wait: Duration::from_millis(u.ledger_wait_ms.unwrap_or(600_000).max(1)),
         ledger,
         resend_unrecorded,
     })
-}
-
-/// Which ledger a run uses: none with `--no-ledger` or `ledger = "off"`,
-/// for `--existing` (lead ids have no phone to key on), and for `--sandbox`
-/// and `--dry-run` unless `--ledger` is given on the command line (a
-/// rehearsal must not mark real leads as sent); else `--ledger`,
-/// `LEADCTL_LEDGER`, the config file's `ledger`, or the default SQLite file.
-fn ledger_choice(u: &UploadSettings, from: Option<&Source>, existing: bool, env: &Env) -> Result<Option<LedgerChoice>> {
-    let off = u.ledger.as_deref().is_some_and(|l| l.trim().eq_ignore_ascii_case("off"));
-    let rehearsal = u.sandbox || u.dry_run;
-    if u.no_ledger || off || existing || (rehearsal && from != Some(&Source::Flag)) {
-        return Ok(None);
-    }
-    let location = match u.ledger.as_deref() {
-        Some(text) => Location::parse(text).map_err(|e| anyhow!("--ledger: {e}"))?,
-        None => default_ledger(env)?,
-    };
-    let location = location.with_password_fallback(nonempty(env, "PGPASSWORD"));
-    Ok(Some(LedgerChoice { location, resend_known: u.resend_known }))
 }
 
 /// Where the leads go: nowhere (`--dry-run`), the sandbox, or an API with
@@ -313,8 +315,8 @@ fn destination(
 }
 
 /// Where a `proxy` setting came from, in the words of its errors.
-fn proxy_from(upload: &Layered<UploadSettings>) -> &'static str {
-    match upload.origins.get("proxy").map(|o| &o.source) {
+fn proxy_from(origins: &std::collections::BTreeMap<String, crate::settings::Origin>) -> &'static str {
+    match origins.get("proxy").map(|o| &o.source) {
         Some(Source::File) => "the config file's `proxy`",
         _ => "--proxy",
     }
@@ -327,58 +329,6 @@ fn no_api_url() -> anyhow::Error {
     )
 }
 
-/// On `--resume`, the journal's API URL wins over the environment, which
-/// may have changed since; a different URL there stops the run until the
-/// flag confirms it (the key in the environment may be for the other server).
-fn confirm_resumed_api_url(r: &RunRecord, flags: &UploadSettings, env: &Env) -> Result<()> {
-    let (Some(started), Some(now)) = (r.str("api-url"), nonempty(env, ENV_API_URL)) else { return Ok(()) };
-    if flags.api_url.is_none() && check_url(&now).ok().as_deref() != Some(started) {
-        bail!(
-            "the run being resumed sent to {started}, but {ENV_API_URL} now says {now}; pass --api-url {now} \
-             to resume against it, or --api-url {started} to go on as the run started"
-        );
-    }
-    Ok(())
-}
-
-/// Resolves `leadctl ledger`'s settings: the ledger, the API and the
-/// project, from the same layers as `upload` (flags, environment, config file).
-pub fn ledger_command(args: &crate::cli::LedgerArgs, env: &Env) -> Result<crate::ledger_admin::LedgerCommand> {
-    let file = load_file(args.config.as_deref(), env)?;
-    // Only `import` takes the API and the project (what `--leads` belong to).
-    let import = match &args.action {
-        crate::cli::LedgerAction::Import { api_url, project_id, .. } => Some((api_url.clone(), project_id.clone())),
-        _ => None,
-    };
-    let (api_url, project_id) = import.clone().unwrap_or_default();
-    let flags = UploadSettings { ledger: args.ledger.clone(), api_url, ..UploadSettings::default() };
-    let upload = merge(&flags, lower_layers::<UploadSettings>(None, env, &file), &file)?;
-    let flags = CommonSettings { project_id, ..CommonSettings::default() };
-    let common = merge(&flags, lower_layers::<CommonSettings>(None, env, &file), &file)?;
-    let u = upload.value;
-    let location = match u.ledger.as_deref() {
-        Some(text) => Location::parse(text).map_err(|e| anyhow!("--ledger: {e}"))?,
-        None => default_ledger(env)?,
-    };
-    Ok(crate::ledger_admin::LedgerCommand {
-        action: args.action.clone(),
-        location: location.with_password_fallback(nonempty(env, "PGPASSWORD")),
-        api_url: u.api_url.as_deref().filter(|_| import.is_some()).map(check_url).transpose()?,
-        project_id: common.value.project_id.filter(|_| import.is_some()),
-        json: args.json,
-    })
-}
-
-/// The default ledger: under `XDG_DATA_HOME`, else under the home directory.
-fn default_ledger(env: &Env) -> Result<Location> {
-    let var = |name: &str| env.get(name).map(std::ffi::OsStr::new);
-    // Without HOME (a bare environment), the home the system knows.
-    let home = var("HOME").map(PathBuf::from).or_else(home_of_this_user);
-    Location::default_sqlite(var("XDG_DATA_HOME"), home.as_deref().map(Path::as_os_str)).ok_or_else(|| {
-        anyhow!("no place for the ledger: set HOME or XDG_DATA_HOME, pass --ledger PATH, or run with --no-ledger")
-    })
-}
-
 /// Resolves `validate`'s settings.
 pub fn validate(args: &ValidateArgs, env: &Env) -> Result<ValidateConfig> {
     let file = load_file(args.run.config.as_deref(), env)?;
@@ -387,18 +337,6 @@ pub fn validate(args: &ValidateArgs, env: &Env) -> Result<ValidateConfig> {
     let dump = settings::dump(&common.values(), &common.origins);
     let common = typed_common(common.value, &args.run, args.file.clone(), record, dump, env)?;
     Ok(ValidateConfig { common })
-}
-
-/// The current user's home directory from the system's user database.
-fn home_of_this_user() -> Option<PathBuf> {
-    #[cfg(unix)]
-    {
-        nix::unistd::User::from_uid(nix::unistd::geteuid()).ok().flatten().map(|u| u.dir)
-    }
-    #[cfg(not(unix))]
-    {
-        None
-    }
 }
 
 /// The input's name without directory or extensions (`leads` for

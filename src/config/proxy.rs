@@ -22,7 +22,9 @@ use anyhow::{Result, anyhow, bail};
 use hyper_util::client::proxy::matcher::Matcher;
 use url::Url;
 
-use super::{Env, nonempty};
+use super::file::ConfigFile;
+use super::{Env, UsageError, nonempty};
+use crate::settings::Source;
 
 /// A proxy URL; its text is shown only with the credentials hidden.
 #[derive(Clone, PartialEq, Eq)]
@@ -52,6 +54,11 @@ impl ProxyUrl {
         self.0.as_str()
     }
 
+    /// Whether the URL carries a password.
+    pub fn has_password(&self) -> bool {
+        self.0.password().is_some()
+    }
+
     /// Whether the URL carries a user name or password.
     pub fn has_credentials(&self) -> bool {
         !self.0.username().is_empty() || self.0.password().is_some()
@@ -72,6 +79,23 @@ impl fmt::Display for ProxyUrl {
 impl fmt::Debug for ProxyUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ProxyUrl({self})")
+    }
+}
+
+/// Refuses a proxy password on the command line (exit 2: `ps` shows it to
+/// every account), and in a config file others can read; the environment
+/// (`HTTPS_PROXY`) and a private config file are the places for it.
+pub(super) fn refuse_password(proxy: &str, from: Option<&Source>, file: &ConfigFile) -> Result<()> {
+    let Ok(url) = ProxyUrl::parse(proxy, "--proxy") else { return Ok(()) }; // refused with its reason later
+    match from {
+        Some(Source::Flag) if url.has_password() => Err(UsageError(format!(
+            "--proxy {url}: a password on the command line is refused (any account on this machine can read it \
+             with `ps`, and shells keep it in their history); give the proxy in HTTPS_PROXY, or as `proxy` in the \
+             config file (mode 0600)"
+        ))
+        .into()),
+        Some(Source::File) if url.has_password() => file.check_secret("config file holding a `proxy` password"),
+        _ => Ok(()),
     }
 }
 

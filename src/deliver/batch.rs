@@ -86,6 +86,7 @@ impl Engine {
             self.set_stop(Stop::Output(e.to_string()));
             return self.give_up(hand, &Stop::Output(e.to_string()).reason()).await;
         }
+        crate::crash::at(crate::crash::Point::Sent);
         let key = uuid::Uuid::new_v4().to_string();
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(self.settings.backoff_min)
@@ -102,6 +103,9 @@ impl Engine {
                 () = self.pacer.ready() => {}
                 () = self.cancel.cancelled() => continue,
             }
+            if !self.lease_holds(hand).await {
+                continue; // the loop's first check sorts the piece as the stop says
+            }
             attempt += 1;
             let answer = self.attempt(body.clone(), &key, hand, attempt).await;
             let rate_limited = matches!(answer, Answer::RateLimited { .. });
@@ -112,6 +116,24 @@ impl Engine {
             match self.perform(step, hand, &mut backoff, attempt).await {
                 Next::Again => {}
                 Next::Done => return,
+            }
+        }
+    }
+
+    /// Right before a request: the claims on the piece's leads must outlast
+    /// it (a request is started only with more lease left than its timeout,
+    /// renewing first if need be). A lease that lapsed stops the run: another
+    /// run may be sending these leads.
+    async fn lease_holds(&self, hand: &InHand) -> bool {
+        let Some((session, _)) = &self.ledger else { return true };
+        if !hand.pieces.last().is_some_and(|p| p.iter().any(|i| i.claimed)) {
+            return true;
+        }
+        match session.ready_to_send().await {
+            Ok(()) => true,
+            Err(e) => {
+                self.set_stop(Stop::Ledger(e.to_string()));
+                false
             }
         }
     }
@@ -139,7 +161,7 @@ impl Engine {
             }
         }
         let started = std::time::Instant::now();
-        let answer = self.client.send(body, key).await;
+        let answer = self.client.send(body, leads, key).await;
         self.stats.count_answer(&answer);
         tracing::info!(leads, elapsed_ms = started.elapsed().as_millis() as u64, answer = answer.name(), "answer");
         answer

@@ -3,12 +3,12 @@
 //! left retryable; one a dead run was sending may exist (its answer is as
 //! good as lost); one recorded since the lookup is sorted as the ledger says.
 
-use crate::ledger::{ClaimResult, Holder, LeadKey, Takeover};
+use crate::ledger::{ClaimMode, ClaimResult, Holder, LeadKey, Takeover};
 use crate::output::Verdict;
 
 use super::batch::InHand;
 use super::known::{Route, route};
-use super::{Engine, Stop};
+use super::{Engine, Item, Payload, Stop};
 
 /// What the claim decided for one item of the piece.
 enum Decision {
@@ -24,40 +24,67 @@ impl Engine {
     pub(super) async fn claim_piece(&self, hand: &mut InHand) -> bool {
         let Some((session, _)) = &self.ledger else { return true };
         let Some(piece) = hand.pieces.last_mut() else { return true };
-        let (at, answers) = {
+        // Leads sent whatever the ledger knows claim decided keys too, so
+        // that two such runs at once do not both send them: a lead
+        // initialized by its id, and with `--resend-known` what the ledger
+        // knew when this run started (not what another run delivered since).
+        let mode_of = |i: &Item| match i.payload {
+            Payload::Initialize { .. } => ClaimMode::Any,
+            _ if self.settings.resend_known => session.known_before_now(),
+            _ => ClaimMode::New,
+        };
+        let mut answers: Vec<(usize, ClaimResult)> = Vec::new();
+        let mut modes: Vec<ClaimMode> = Vec::new();
+        for item in piece.iter().filter(|i| !i.claimed) {
+            if !modes.contains(&mode_of(item)) {
+                modes.push(mode_of(item));
+            }
+        }
+        for mode in modes {
             let keyed: Vec<(usize, LeadKey<'_>)> = piece
                 .iter()
                 .enumerate()
-                .filter(|(_, i)| !i.claimed)
+                .filter(|(_, i)| !i.claimed && mode_of(i) == mode)
                 .filter_map(|(n, i)| i.ledger_key().map(|k| (n, k)))
                 .collect();
             if keyed.is_empty() {
-                return true;
+                continue;
             }
             let keys: Vec<LeadKey<'_>> = keyed.iter().map(|(_, k)| *k).collect();
-            match session.claim(&keys).await {
-                Ok(answers) => (keyed.into_iter().map(|(n, _)| n).collect::<Vec<_>>(), answers),
+            match session.claim(&keys, mode).await {
+                Ok(got) => answers.extend(keyed.into_iter().map(|(n, _)| n).zip(got)),
                 Err(e) => {
                     self.set_stop(Stop::Ledger(e.to_string()));
                     return false;
                 }
             }
-        };
+        }
+        if answers.is_empty() {
+            return true;
+        }
+        answers.sort_by_key(|(n, _)| *n);
         let mut decisions: Vec<(usize, Decision)> = Vec::new();
-        for (n, answer) in at.into_iter().zip(answers) {
+        for (n, answer) in answers {
             let item = &mut piece[n];
             match answer {
                 ClaimResult::Claimed => item.claimed = true,
+                ClaimResult::MayExist => {
+                    item.claimed = true;
+                    item.may_exist = true;
+                }
                 ClaimResult::TakenOver { from, why } => {
                     tracing::info!(run = %from.run.run, host = %from.run.host, why = takeover(why), "took over a claim");
                     item.claimed = true;
                     item.may_exist = true;
                 }
-                // `--resend-known`: sent all the same, and its answer recorded.
-                ClaimResult::Known(_) if self.settings.resend_known => item.claimed = true,
                 ClaimResult::Known(known) => match route(item, &known, self.settings.initialize) {
                     Route::Sort(v) => decisions.push((n, Decision::Sort(v))),
                     Route::Initialize(p) => decisions.push((n, Decision::Initialize(p))),
+                    // Not answered Known in `New` mode: claimed as MayExist.
+                    Route::MayExist => {
+                        item.claimed = true;
+                        item.may_exist = true;
+                    }
                 },
                 ClaimResult::HeldBy(holder) => decisions.push((n, Decision::Sort(held(&holder)))),
             }

@@ -57,8 +57,9 @@ impl Client {
         Ok(Client { http, endpoint: format!("{api_url}{}?version={}", api::PATH, api::VERSION), auth })
     }
 
-    /// Posts a serialized request body and classifies what comes back.
-    pub async fn send(&self, body: bytes::Bytes, idempotency_key: &str) -> Answer {
+    /// Posts a serialized request body of `leads` leads and classifies
+    /// what comes back (an answer is read for that many leads, no more).
+    pub async fn send(&self, body: bytes::Bytes, leads: usize, idempotency_key: &str) -> Answer {
         let result = self
             .http
             .post(&self.endpoint)
@@ -78,10 +79,10 @@ impl Client {
         let headers = Headers { retry_after: retry_after.as_deref(), location: location.as_deref() };
         if response.status().is_redirection() {
             // Classified by its status and Location alone; the body is not read.
-            return Answer::classify(status, headers, b"");
+            return Answer::classify(status, headers, b"", leads);
         }
         match read_body(&mut response, status).await {
-            Ok(body) => Answer::classify(status, headers, &body),
+            Ok(chunks) => Answer::classify_chunks(status, headers, &chunks, leads),
             Err(fault) => Answer::Fault(fault),
         }
     }
@@ -90,9 +91,9 @@ impl Client {
 /// The body, chunk by chunk, up to [`api::MAX_RESPONSE_BYTES`]: a larger
 /// one (announced or not) is a server fault, and dropping the response
 /// closes the connection without reading the rest. The chunks are kept as
-/// they came and joined once at the end: a growing buffer would hold its
-/// old and new copies at once, twice the cap at worst.
-async fn read_body(response: &mut reqwest::Response, status: u16) -> Result<bytes::Bytes, Fault> {
+/// they came and a 200 is parsed from them as they are: a growing buffer,
+/// or a joined copy, would hold the body twice.
+async fn read_body(response: &mut reqwest::Response, status: u16) -> Result<Vec<bytes::Bytes>, Fault> {
     let limit = api::MAX_RESPONSE_BYTES;
     if response.content_length().is_some_and(|n| n > limit as u64) {
         return Err(Fault::Oversized { status });
@@ -112,10 +113,7 @@ async fn read_body(response: &mut reqwest::Response, status: u16) -> Result<byte
             Err(e) => return Err(Fault::Unreadable { status, detail: format!("cut short: {}", detail(&e)) }),
         }
     }
-    Ok(match chunks.len() {
-        1 => chunks.swap_remove(0),
-        _ => bytes::Bytes::from(chunks.concat()),
-    })
+    Ok(chunks)
 }
 
 /// A transport error as a typed answer. A failed TLS handshake stops the

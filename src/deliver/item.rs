@@ -98,10 +98,14 @@ impl Item {
 impl Item {
     /// Adds to `writes` what the ledger must keep of this item's verdict:
     /// an answer the server gave for good (accepted, or refused with a code
-    /// the ledger keeps), else the claim given back. Only a claimed item
-    /// (one this run sent) has anything to write.
+    /// the ledger keeps), or that the lead may exist (an answer was lost),
+    /// else the claim given back. Only a claimed item (one this run sent)
+    /// has an answer to write; one that may exist is kept so whoever holds
+    /// its claim (a lost answer must survive the run, or the next night's
+    /// run sends it unmarked and takes `already exists` for a refusal).
     pub(super) fn ledger_write(&self, verdict: &Verdict, initialize: bool, writes: &mut Writes) {
-        let Some(key) = self.ledger_key().filter(|_| self.claimed) else { return };
+        let may_exist = matches!(verdict, Verdict::Retryable { may_exist: true, .. });
+        let Some(key) = self.ledger_key().filter(|_| self.claimed || may_exist) else { return };
         let scope = (key.project.to_owned(), key.process.to_owned());
         let outcome = match verdict {
             Verdict::Accepted { lead_id, .. } => {
@@ -111,11 +115,13 @@ impl Item {
             Verdict::Rejected { code, reason, .. } => {
                 RejectCode::parse(code).map(|code| Outcome::Rejected { code, reason: reason.clone() })
             }
-            Verdict::Retryable { .. } => None,
+            Verdict::Retryable { may_exist: true, .. } => Some(Outcome::MayExist),
+            Verdict::Retryable { may_exist: false, .. } => None,
         };
         match outcome {
             Some(outcome) => writes.record.push((scope, crate::ledger::Recorded { phone: key.phone, outcome })),
-            None => writes.release.push((scope, key.phone)),
+            None if self.claimed => writes.release.push((scope, key.phone)),
+            None => {}
         }
     }
 }

@@ -21,31 +21,34 @@ pub enum Route {
     /// Uploaded earlier without a call, and this run initializes: send its
     /// lead id with `initialize`.
     Initialize(Payload),
+    /// An earlier run's answer for it was lost: send it with the may-exist
+    /// mark, so that `already exists` means accepted.
+    MayExist,
 }
 
 /// The route of `item`, which the ledger knows as `known`.
 pub fn route(item: &Item, known: &Known, initialize: bool) -> Route {
     let run = &known.recorded_by.run;
-    let date = day(known.last_seen);
-    match &known.outcome {
-        Outcome::Accepted { lead_id: Some(id), initialized: false } if initialize => {
-            let (project, process) = match &item.payload {
-                Payload::Lead(l) => (l.project_id.clone(), l.process_id.clone()),
-                _ => (String::new(), String::new()),
-            };
+    // The day the outcome was first recorded: when it was uploaded.
+    let date = day(known.first_seen);
+    match (&known.outcome, item.ledger_key()) {
+        (Outcome::MayExist, _) => Route::MayExist,
+        // Sent by its id, under the lead's own scope (its project and
+        // process stay the ledger's key of the lead).
+        (Outcome::Accepted { lead_id: Some(id), initialized: false }, Some(key)) if initialize => {
             Route::Initialize(Payload::Initialize {
                 lead_id: id.clone(),
-                project_id: project,
-                process_id: process,
+                project_id: key.project.to_owned(),
+                process_id: key.process.to_owned(),
                 phone: item.e164().unwrap_or_default().to_owned(),
             })
         }
-        Outcome::Accepted { lead_id, .. } => Route::Sort(Verdict::Accepted {
+        (Outcome::Accepted { lead_id, .. }, _) => Route::Sort(Verdict::Accepted {
             lead_id: lead_id.clone(),
             e164: item.e164().map(str::to_owned),
             note: Note::AlreadyUploaded { run: run.clone(), date },
         }),
-        Outcome::Rejected { code, reason } => Route::Sort(Verdict::Rejected {
+        (Outcome::Rejected { code, reason }, _) => Route::Sort(Verdict::Rejected {
             code: Cow::Borrowed(REJECTED_BEFORE),
             reason: format!("{reason} ({} on {date}, run {run}; not sent again)", code.as_str()),
             origin: Origin::Local,

@@ -1,5 +1,6 @@
 //! The checks on this machine: the ledger (opens as a run opens it, so
-//! its own rules apply: mode, schema version, a write lock), the input
+//! its own rules apply: mode, schema version, a write lock; a ledger of an
+//! older schema is migrated, as the run's first open would), the input
 //! file, the directory the run directory goes in, and the metrics file's
 //! directory. Nothing is created but a probe file, removed at once: a
 //! ledger that does not exist yet is left for the first run to create (as

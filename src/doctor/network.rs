@@ -139,7 +139,7 @@ async fn probe(t: &Target<'_>) -> Vec<Check> {
         Err(e) => return vec![Check::fail("api", format!("{e:#}"))],
     };
     let started = Instant::now();
-    let answer = client.send(Bytes::from_static(PROBE_BODY.as_bytes()), &uuid::Uuid::new_v4().to_string()).await;
+    let answer = client.send(Bytes::from_static(PROBE_BODY.as_bytes()), 0, &uuid::Uuid::new_v4().to_string()).await;
     let ms = started.elapsed().as_millis();
     let https = t.api_url.starts_with("https://");
     let tls = match &answer {
@@ -159,17 +159,10 @@ async fn probe(t: &Target<'_>) -> Vec<Check> {
 /// What the probe's answer says, in the contract's terms.
 fn judge(t: &Target<'_>, answer: Answer, ms: u128) -> Check {
     match answer {
-        Answer::Ok(body) if body.leads.is_empty() && body.errors.is_empty() => {
+        // Read as the answer to no lead: an entry in either list makes it unreadable (a fault).
+        Answer::Ok(_) => {
             Check::ok("api", format!("the key is accepted and the project can take leads (200 in {ms} ms)"))
         }
-        Answer::Ok(body) => Check::warn(
-            "api",
-            format!(
-                "the key is accepted, but a request with no lead was answered with {} leads and {} errors",
-                body.leads.len(),
-                body.errors.len()
-            ),
-        ),
         Answer::Denied { status: 401, message } => {
             Check::fail("api", format!("the key is refused (HTTP 401: {message})"))
                 .fix(format!("check the key from {}: it must be this API's key for the project", t.key_from))

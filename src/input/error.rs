@@ -150,6 +150,24 @@ impl NotLeadFile<'_> {
     }
 }
 
+/// A file whose header is wider than [`super::MAX_COLUMNS`]: `what` says
+/// how (`its header has 20,000 columns`).
+pub(super) fn too_many_columns(path: &str, existing: bool, what: &str) -> InputError {
+    let why = format!(
+        "{what}, more than the {} columns a spreadsheet can have (its last column is XFD)",
+        indicatif::HumanCount(super::MAX_COLUMNS as u64)
+    );
+    not_lead_file(path, existing, &why)
+}
+
+/// A file refused for what it claims (its width, its repeats), before its
+/// columns were looked at: `why` says what and what to do.
+pub(super) fn not_lead_file(path: &str, existing: bool, why: &str) -> InputError {
+    let field = if existing { "leadId" } else { "phoneNumber" };
+    let message = format!("{path} is not a lead file leadctl can read as it is: {why}. Nothing was sent");
+    InputError::NotALeadFile { path: path.to_owned(), field, message }
+}
+
 /// A name as shown in a message: quoted, control characters escaped, long
 /// ones shortened (a binary file's "header" can be anything).
 pub(super) fn quoted(name: &str) -> String {

@@ -14,8 +14,8 @@
 //! `decode` (byte order marks, encoding detection, the decoding reader),
 //! `sniff` (the CSV delimiter), `headers` (which column feeds which field),
 //! `table` (a header and its records as rows), `delimited` (CSV/TSV), `json`
-//! (arrays and NDJSON), `lines` (id lists), `sheet`, `sheet_rows` and
-//! `cells` (spreadsheets), `source` (the [`Source`] that ties them
+//! (arrays and NDJSON), `lines` (id lists), `sheet`, `sheet_rows`,
+//! `sheet_budget`, `xls_budget` and `cells` (spreadsheets), `source` (the [`Source`] that ties them
 //! together), `facts` (what reading finds out), `error`.
 
 mod cells;
@@ -28,10 +28,12 @@ mod json;
 mod lines;
 mod open;
 mod sheet;
+mod sheet_budget;
 mod sheet_rows;
 mod sniff;
 mod source;
 mod table;
+mod xls_budget;
 
 use std::path::PathBuf;
 
@@ -48,6 +50,12 @@ pub use self::source::{DelimiterUsed, Source};
 /// (`malformed_row`, "row too large") without being held, and the read goes
 /// on: the API's own limits keep a lead far below it.
 pub const MAX_ROW_BYTES: usize = 1024 * 1024;
+
+/// The most columns a lead file may have: a spreadsheet's own limit (its
+/// last column is XFD, the 16,384th). A header wider than that, or a header
+/// cell past it, is a claim no lead list needs: the file is refused as not
+/// a lead file before anything is allocated by it.
+pub const MAX_COLUMNS: usize = 16_384;
 
 /// What to read and how: the input half of the settings.
 #[derive(Debug, Clone, Default)]

@@ -7,9 +7,11 @@
 //!
 //! xlsx is streamed cell by cell (`worksheet_cells_reader`): memory does not
 //! grow with the sheet, beyond the workbook's shared strings. calamine has
-//! no streaming reader for xls and ods: their sheet is loaded whole
-//! (`worksheet_range`), which is fine for xls (65,536 rows at most) and for
-//! the ods files lead lists come in, but not for huge ones.
+//! no streaming reader for xls and ods: their sheets are loaded whole, so
+//! what calamine would build is summed first (`sheet_budget` for an ods
+//! workbook's repeat counts, `xls_budget` for an xls one's dimensions and
+//! cell positions) and a workbook over the budget is refused before
+//! calamine builds it.
 //!
 //! The streaming reader borrows the workbook, so both live on a thread of
 //! their own, which sends the header and then batches of rows through a
@@ -155,6 +157,12 @@ impl Job {
     fn read(mut self, tx: &SyncSender<Msg>) -> Result<(), InputError> {
         let digest = digest(&mut self.file).map_err(|e| self.read_error(e))?;
         self.facts.set_digest(digest);
+        // calamine builds every sheet of these whole as it opens the workbook.
+        match self.format {
+            Format::Ods => super::sheet_budget::check_ods(&mut self.file, &self.name, self.existing)?,
+            Format::Xls => super::sheet_budget::check_xls(&mut self.file, &self.name, self.existing)?,
+            _ => {}
+        }
         let counted = Counted { file: self.file, pos: 0, progress: Arc::clone(&self.progress) };
         let rs = BufReader::with_capacity(BUF_SIZE, counted);
         let failed = |e: &dyn std::fmt::Display| InputError::Sheet { path: self.name.clone(), detail: e.to_string() };

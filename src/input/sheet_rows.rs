@@ -5,7 +5,11 @@
 //!
 //! A row's cells are kept as text in one buffer, so a row costs no
 //! allocation per cell. A row larger than [`MAX_ROW_BYTES`] stops being
-//! kept and becomes one malformed row. The phone cell is marked when it
+//! kept and becomes one malformed row. A cell's column is the file's word:
+//! past [`MAX_COLUMNS`] (XFD) it is never allocated by; in the header it
+//! makes the file no lead file, in a record the row malformed. Records are
+//! batched by rows and by bytes (a field each counts, as a sheet's empty
+//! cells are fields of its records). The phone cell is marked when it
 //! holds a number: the checks reject it when it has lost digits
 //! (`spreadsheet_mangled_phone`), and the count of such cells goes to the
 //! facts, with one warning.
@@ -22,10 +26,11 @@ use super::facts::InputFacts;
 use super::headers::MapSpec;
 use super::sheet::Msg;
 use super::table::{self, Table};
-use super::{InputError, MAX_ROW_BYTES, PhoneCell, Row};
+use super::{InputError, MAX_COLUMNS, MAX_ROW_BYTES, PhoneCell, Row};
 
-/// Rows sent together.
+/// Rows sent together, at most; and at most this many bytes of them.
 const BATCH: usize = 256;
+const BATCH_BYTES: usize = 1 << 20;
 
 /// The header's place in the sheet.
 struct Header {
@@ -56,8 +61,11 @@ pub(super) struct Rows {
     /// Bytes of the row so far, and whether that is past the cap.
     bytes: usize,
     over: bool,
+    /// The first column of the row past the last a sheet can have, if any.
+    past_last: Option<u32>,
     numeric_phone: bool,
     batch: Vec<Row>,
+    batch_bytes: usize,
 }
 
 impl Rows {
@@ -76,8 +84,10 @@ impl Rows {
             text: Vec::new(),
             bytes: 0,
             over: false,
+            past_last: None,
             numeric_phone: false,
             batch: Vec::with_capacity(BATCH),
+            batch_bytes: 0,
         }
     }
 
@@ -115,6 +125,17 @@ impl Rows {
         }
         let text = cell.text();
         if text.is_empty() {
+            return Ok(true);
+        }
+        if col as usize >= MAX_COLUMNS {
+            // The file's word for a place no sheet has: never a size to
+            // allocate by. In the header, the file is no lead file; in a
+            // record, the row is malformed and the value not kept.
+            if self.header.is_none() {
+                let what = format!("its header row has a cell in {}", column_name(col));
+                return Err(super::error::too_many_columns(&self.name, self.existing, &what));
+            }
+            self.past_last.get_or_insert(col);
             return Ok(true);
         }
         self.bytes += text.len();
@@ -160,6 +181,8 @@ impl Rows {
             None
         } else if self.over {
             Some(table::too_large(line, self.bytes as u64, ""))
+        } else if let Some(col) = self.past_last {
+            Some(past_last(line, self.bytes, col))
         } else {
             Some(self.record(line))
         };
@@ -167,12 +190,17 @@ impl Rows {
         self.text.clear();
         self.bytes = 0;
         self.over = false;
+        self.past_last = None;
         self.numeric_phone = false;
         match made {
             Some(row) if self.header.is_some() => {
+                self.batch_bytes += row.bytes as usize;
                 self.batch.push(row);
-                if self.batch.len() >= BATCH && self.tx.send(Msg::Rows(std::mem::take(&mut self.batch))).is_err() {
-                    return Ok(false);
+                if self.batch.len() >= BATCH || self.batch_bytes >= BATCH_BYTES {
+                    self.batch_bytes = 0;
+                    if self.tx.send(Msg::Rows(std::mem::take(&mut self.batch))).is_err() {
+                        return Ok(false);
+                    }
                 }
                 Ok(true)
             }
@@ -247,7 +275,10 @@ impl Rows {
         for (_, value) in self.values().filter(|(c, _)| !(h.first..=h.last).contains(c)) {
             record.push_field(value);
         }
-        let mut row = h.table.row(line, u32::try_from(self.bytes).unwrap_or(u32::MAX), record);
+        // A record holds every column of the header, empty or not: its size
+        // is its values and a field each (as in a CSV line).
+        let bytes = u32::try_from(self.bytes + width).unwrap_or(u32::MAX);
+        let mut row = h.table.row(line, bytes, record);
         if self.numeric_phone {
             if let Ok(fields) = &mut row.fields {
                 fields.phone_cell = PhoneCell::Number;
@@ -263,5 +294,47 @@ impl Rows {
             }
         }
         row
+    }
+}
+
+/// A row with a cell past the last column a sheet can have: malformed, and
+/// none of its values kept.
+fn past_last(line: u64, bytes: usize, col: u32) -> Row {
+    let reason = format!(
+        "the row has a cell in {}, past the last column a spreadsheet can have (XFD, the {}th)",
+        column_name(col),
+        indicatif::HumanCount(MAX_COLUMNS as u64)
+    );
+    let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+    Row { ordinal: 0, line, bytes, raw: super::Raw::Csv(ByteRecord::new()), fields: Err(reason) }
+}
+
+/// A 0-based column as a spreadsheet names it, and its number from 1:
+/// `column AAAAA (475,255)`.
+fn column_name(col: u32) -> String {
+    let mut letters = Vec::new();
+    let mut n = u64::from(col) + 1;
+    while n > 0 {
+        let d = ((n - 1) % 26) as u8;
+        letters.push(b'A' + d);
+        n = (n - 1) / 26;
+    }
+    letters.reverse();
+    let name = String::from_utf8_lossy(&letters);
+    format!("column {name} ({})", indicatif::HumanCount(u64::from(col) + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_by_their_spreadsheet_names() {
+        assert_eq!(column_name(0), "column A (1)");
+        assert_eq!(column_name(25), "column Z (26)");
+        assert_eq!(column_name(26), "column AA (27)");
+        assert_eq!(column_name(16_383), "column XFD (16,384)");
+        assert_eq!(column_name(475_254), "column AAAAA (475,255)");
+        assert_eq!(column_name(321_272_405), "column ZZZZZZ (321,272,406)");
     }
 }

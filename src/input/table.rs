@@ -14,10 +14,14 @@ use csv::ByteRecord;
 use serde_json::Value;
 
 use super::decode::REPLACEMENT;
-use super::error::NotLeadFile;
+use super::error::{self, NotLeadFile};
 use super::facts::InputFacts;
 use super::headers::{self, ColumnRole, Field, MapSpec};
-use super::{Fields, InputError, Raw, Row};
+use super::{Fields, InputError, MAX_COLUMNS, Raw, Row};
+
+/// At most this many extra values are quoted in a malformed row's reason
+/// (the row itself keeps them all).
+const MAX_EXTRA_SHOWN: usize = 10;
 
 pub(super) struct Table {
     /// The header as read, every column (including `leadctl_*`).
@@ -45,6 +49,15 @@ impl Table {
         facts: &Arc<InputFacts>,
         hint: impl FnOnce(&[String]) -> Option<String>,
     ) -> Result<Table, InputError> {
+        let mut header = header;
+        // Empty names at the end are no columns (a trailing delimiter, or
+        // a spreadsheet's ragged range); the empty cells under them go too.
+        let named = header.iter().rposition(|h| !h.trim().is_empty()).map_or(0, |i| i + 1);
+        header.truncate(named);
+        if header.len() > MAX_COLUMNS {
+            let what = format!("its header has {} columns", indicatif::HumanCount(header.len() as u64));
+            return Err(error::too_many_columns(name, existing, &what));
+        }
         let plan = headers::plan_columns(&header, map, name)?;
         let needed = if existing { Field::LeadId } else { Field::Phone };
         if !plan.contains(&ColumnRole::Field(needed)) {
@@ -71,8 +84,14 @@ impl Table {
         self.plan.iter().position(|r| *r == ColumnRole::Field(Field::Phone))
     }
 
-    /// A row from one record.
-    pub(super) fn row(&self, line: u64, bytes: u32, record: ByteRecord) -> Row {
+    /// A row from one record. Empty fields past the header's width are
+    /// dropped (they belong to no column); any other record whose width is
+    /// not the header's is malformed, and kept as read, never padded.
+    pub(super) fn row(&self, line: u64, bytes: u32, mut record: ByteRecord) -> Row {
+        let width = self.header.len();
+        if record.len() > width && record.iter().skip(width).all(<[u8]>::is_empty) {
+            record.truncate(width);
+        }
         let fields = self.fields(&record);
         let raw = match &self.keep {
             None => record,
@@ -98,10 +117,17 @@ impl Table {
         if got != want {
             let mut reason = format!("row has {got} fields but the header has {want}");
             if got > want {
-                let extra: Vec<String> =
-                    record.iter().skip(want).map(|v| format!("{:?}", String::from_utf8_lossy(v))).collect();
+                let extra: Vec<String> = record
+                    .iter()
+                    .skip(want)
+                    .take(MAX_EXTRA_SHOWN)
+                    .map(|v| format!("{:?}", String::from_utf8_lossy(v)))
+                    .collect();
                 reason.push_str("; the extra values are ");
                 reason.push_str(&extra.join(", "));
+                if got - want > MAX_EXTRA_SHOWN {
+                    reason.push_str(&format!(" and {} more", got - want - MAX_EXTRA_SHOWN));
+                }
             }
             return Err(reason);
         }

@@ -19,16 +19,17 @@ mod ranges;
 mod recover;
 
 pub use ranges::RangeSet;
-pub use recover::{Recovered, read_record, recover};
+pub use recover::{Recovered, read_record, read_record_in, recover};
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::output::OutFormat;
+use crate::rundir::Dir;
 use crate::settings::RunRecord;
+use crate::trust::Access;
 
 /// The journal's file name inside a run directory.
 pub const FILE_NAME: &str = "journal.ndjson";
@@ -81,17 +82,17 @@ pub struct Journal {
 
 impl Journal {
     /// Creates the journal of a new run with its first entry.
-    pub fn create(dir: &Path, start: &Entry) -> io::Result<Journal> {
-        let file = crate::output::create_private(&dir.join(FILE_NAME))?;
+    pub fn create(dir: &Dir, start: &Entry) -> io::Result<Journal> {
+        let file = dir.create_file(FILE_NAME)?;
         let mut j = Journal { file };
         j.append(start)?;
-        crate::output::sync_dir(dir)?;
+        dir.sync()?;
         Ok(j)
     }
 
     /// Reopens an existing journal for appending (resume).
-    pub fn reopen(dir: &Path) -> io::Result<Journal> {
-        Ok(Journal { file: OpenOptions::new().append(true).open(dir.join(FILE_NAME))? })
+    pub fn reopen(dir: &Dir) -> io::Result<Journal> {
+        Ok(Journal { file: dir.open_file(FILE_NAME, Access::Append)? })
     }
 
     /// Appends one entry and makes it durable before returning.

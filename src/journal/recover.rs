@@ -3,15 +3,17 @@
 //! allocation or a long loop), and the accepted and rejected files, cut
 //! back to the last lengths the journal vouches for.
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
 use super::{Entry, FILE_NAME, InputId, RangeSet, VERSION};
-use crate::output::{FileKind, OutFormat, Tally, file_path};
+use crate::output::{FileKind, OutFormat, Tally, file_name, leadctl_field};
+use crate::rundir::Dir;
 use crate::settings::RunRecord;
+use crate::trust::Access;
 use crate::vocab::{Note, column};
 
 /// The longest journal line read back. A `Done` entry of a batch is a few
@@ -35,12 +37,27 @@ pub struct Recovered {
     pub finished: bool,
 }
 
-/// The settings record an earlier run started with (for `--resume`).
+/// The settings record an earlier run started with, from a run directory
+/// named by its path (`ledger import`, which only reads).
 pub fn read_record(dir: &Path) -> Result<RunRecord> {
-    let path = dir.join(FILE_NAME);
-    let file = File::open(&path).with_context(|| {
-        format!("{} is not a resumable leadctl run directory (no {FILE_NAME} in it)", dir.display())
+    let file = File::open(dir.join(FILE_NAME)).with_context(|| not_resumable(dir))?;
+    record_from(file, &dir.join(FILE_NAME))
+}
+
+/// The settings record of the run being resumed, from its directory
+/// (judged and locked): the journal is opened without following a link.
+pub fn read_record_in(dir: &Dir) -> Result<RunRecord> {
+    let file = dir.open_file(FILE_NAME, Access::Read).map_err(|e| {
+        if e.is_not_found() { anyhow::anyhow!(not_resumable(dir.path())) } else { anyhow::Error::new(e) }
     })?;
+    record_from(file, &dir.join(FILE_NAME))
+}
+
+fn not_resumable(dir: &Path) -> String {
+    format!("{} is not a resumable leadctl run directory (no {FILE_NAME} in it)", dir.display())
+}
+
+fn record_from(file: File, path: &Path) -> Result<RunRecord> {
     let mut first = Vec::new();
     BufReader::new(file).take(MAX_LINE).read_until(b'\n', &mut first)?;
     match serde_json::from_slice::<Entry>(&first) {
@@ -65,9 +82,10 @@ struct Journaled {
     finished: bool,
 }
 
-fn read_journal(path: &Path) -> Result<Journaled> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut reader = BufReader::new(file);
+fn read_journal(dir: &Dir) -> Result<Journaled> {
+    let path = &dir.join(FILE_NAME);
+    let file = dir.open_file(FILE_NAME, Access::ReadWrite)?;
+    let mut reader = BufReader::new(&file);
     let (mut start, mut sent, mut done) = (None, RangeSet::default(), Vec::new());
     let (mut unknown_processes, mut batch_size, mut finished) = (Vec::new(), None, false);
     let damaged = |n: usize, why: &str| anyhow::anyhow!("{} is damaged at line {n}: {why}", path.display());
@@ -106,21 +124,24 @@ fn read_journal(path: &Path) -> Result<Journaled> {
     }
     let Some(start) = start else { bail!("{} has no start entry; the run directory is damaged", path.display()) };
     // The resumed run appends after the last whole entry, not after a torn one.
-    OpenOptions::new().write(true).open(path)?.set_len(good_end)?;
+    file.set_len(good_end)?;
     Ok(Journaled { start, sent, done, unknown_processes, batch_size, finished })
 }
 
 /// Reads a run directory back: the journal, and the accepted and rejected
 /// files, cut to the last lengths a `Done` entry vouches for (rows written
 /// after it were never recorded as done, so they are sorted again).
-pub fn recover(dir: &Path) -> Result<Recovered> {
+pub fn recover(dir: &Dir) -> Result<Recovered> {
     let path = dir.join(FILE_NAME);
-    let j = read_journal(&path)?;
+    let j = read_journal(dir)?;
     let (input, out_format, record) = j.start;
-    let files = [FileKind::Accepted, FileKind::Rejected].map(|k| file_path(dir, k, out_format));
+    let names = [FileKind::Accepted, FileKind::Rejected].map(|k| file_name(k, out_format));
+    let mut files = Vec::with_capacity(2);
     let mut actual = [0u64; 2];
-    for (len, f) in actual.iter_mut().zip(&files) {
-        *len = std::fs::metadata(f).with_context(|| format!("cannot read back {}", f.display()))?.len();
+    for (len, name) in actual.iter_mut().zip(&names) {
+        let file = dir.open_file(name, Access::ReadWrite)?;
+        *len = file.metadata().with_context(|| format!("cannot read back {}", dir.join(name).display()))?.len();
+        files.push(file);
     }
     // The last entry whose files are all there (after a power cut, a
     // `Done` written after the last sync may name bytes that never
@@ -141,10 +162,12 @@ pub fn recover(dir: &Path) -> Result<Recovered> {
         bail!("{} records no output file lengths; the run directory is damaged", path.display());
     };
     let mut tally = Tally::default();
-    for ((f, len), kind) in files.iter().zip(lens).zip([FileKind::Accepted, FileKind::Rejected]) {
-        let file = OpenOptions::new().write(true).open(f).with_context(|| format!("cannot open {}", f.display()))?;
+    for ((file, len), (kind, name)) in
+        files.iter().zip(lens).zip([FileKind::Accepted, FileKind::Rejected].iter().zip(&names))
+    {
+        let f = dir.join(name);
         file.set_len(len).with_context(|| format!("cannot cut {} back", f.display()))?;
-        count_rows(f, out_format, kind, &mut tally).with_context(|| format!("cannot read back {}", f.display()))?;
+        count_rows(file, out_format, *kind, &mut tally).with_context(|| format!("cannot read back {}", f.display()))?;
     }
     if tally.total() != done.count() {
         bail!(
@@ -169,8 +192,8 @@ pub fn recover(dir: &Path) -> Result<Recovered> {
 }
 
 /// Counts one output file's rows into `tally` (by code and note).
-fn count_rows(path: &Path, format: OutFormat, kind: FileKind, tally: &mut Tally) -> Result<()> {
-    let file = File::open(path)?;
+fn count_rows(mut file: &File, format: OutFormat, kind: FileKind, tally: &mut Tally) -> Result<()> {
+    file.rewind()?;
     let mut count = |code: Option<&str>, note: Option<&str>| match kind {
         FileKind::Accepted => tally.count_accepted(&Note::parse(note.unwrap_or(""))),
         _ => tally.count_rejected(code.unwrap_or("")),
@@ -179,12 +202,10 @@ fn count_rows(path: &Path, format: OutFormat, kind: FileKind, tally: &mut Tally)
         OutFormat::Csv => {
             let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(BufReader::new(file));
             let header = rdr.byte_headers()?.clone();
-            let col = |name: &str| header.iter().rposition(|f| f == name.as_bytes());
-            let (code, note) = (col(column::CODE), col(column::NOTE));
             let mut rec = csv::ByteRecord::new();
             while rdr.read_byte_record(&mut rec)? {
-                let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).and_then(|f| std::str::from_utf8(f).ok());
-                count(get(code), get(note));
+                let get = |name| leadctl_field(&header, &rec, name).and_then(|f| std::str::from_utf8(f).ok());
+                count(get(column::CODE), get(column::NOTE));
             }
         }
         OutFormat::Ndjson => {

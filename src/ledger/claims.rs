@@ -18,7 +18,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::LedgerError;
-use super::types::{ClaimResult, Holder, Known, PhoneKey, RunRef, Takeover, in_key_order};
+use super::types::{ClaimMode, ClaimResult, Holder, Known, PhoneKey, RunRef, Takeover, in_key_order, to_millis};
 
 /// Identifies a process on a running kernel, across pid reuse.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -95,6 +95,28 @@ fn start_ticks(pid: u32) -> Option<u64> {
     parse_start_ticks(&stat)
 }
 
+/// What `/proc/PID/stat` of a claimant says about it.
+fn read_liveness(pid: u32, stamp_ticks: u64) -> Liveness {
+    liveness_of(std::fs::read_to_string(format!("/proc/{pid}/stat")), stamp_ticks)
+}
+
+/// Judges a read of `/proc/PID/stat`: no such process, or one that started
+/// at another time (the pid was reused), is gone; the same start time is
+/// alive. Anything else (a `/proc` mounted with `hidepid`, a security
+/// module refusing the read, a line that does not parse) proves nothing:
+/// unknown, and the lease decides.
+fn liveness_of(read: std::io::Result<String>, stamp_ticks: u64) -> Liveness {
+    match read {
+        Ok(stat) => match parse_start_ticks(&stat) {
+            Some(ticks) if ticks == stamp_ticks => Liveness::Alive,
+            Some(_) => Liveness::Gone,
+            None => Liveness::Unknown,
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Liveness::Gone,
+        Err(_) => Liveness::Unknown,
+    }
+}
+
 /// Field 22 of a `/proc/PID/stat` line. The command name (field 2) sits in
 /// parentheses and may hold spaces or parentheses itself, so fields are
 /// counted from the last `)`.
@@ -116,11 +138,9 @@ pub(crate) enum Liveness {
 /// Looks the holder up in `/proc` when it ran in this pid namespace on this boot.
 pub(crate) fn liveness(holder_pid: u32, holder: Option<&ProcessStamp>, me: Option<&ProcessStamp>) -> Liveness {
     match (holder, me) {
-        (Some(h), Some(m)) if h.boot_id == m.boot_id && h.pid_ns == m.pid_ns => match start_ticks(holder_pid) {
-            Some(ticks) if ticks == h.start_ticks => Liveness::Alive,
-            // No such process, or the pid now belongs to a later process.
-            _ => Liveness::Gone,
-        },
+        (Some(h), Some(m)) if h.boot_id == m.boot_id && h.pid_ns == m.pid_ns => {
+            read_liveness(holder_pid, h.start_ticks)
+        }
         _ => Liveness::Unknown,
     }
 }
@@ -147,17 +167,24 @@ pub(crate) enum Judgement {
     Take(Takeover),
 }
 
-/// Decides about another claim row (pure; `alive` is its claimant's liveness).
+/// Decides about another claim row (pure; `alive` is its claimant's
+/// liveness, `now_ms` the store's clock). What this machine knows of the
+/// holder's process comes before the lease: a live process here keeps its
+/// claims whatever a clock step or a suspend did to the lease, and a gone
+/// one loses them at once. Only a holder whose liveness is unknown (another
+/// machine or namespace) is judged by its lease.
 pub(crate) fn judge(me_id: i64, me: &Claimant, row: &ClaimRow, now_ms: i64, alive: Liveness) -> Judgement {
     if row.claimant_id == me_id {
         Judgement::Mine
-    } else if row.lease_until_ms <= now_ms {
-        Judgement::Take(Takeover::LeaseExpired)
+    } else if alive == Liveness::Alive {
+        Judgement::Held
     } else if alive == Liveness::Gone {
         Judgement::Take(Takeover::ProcessGone)
-    } else if row.holder.run == me.run && alive != Liveness::Alive {
-        // Two live processes of one run (a resume started twice) must not
-        // both send: only a holder that is not provably alive is taken.
+    } else if row.lease_until_ms <= now_ms {
+        Judgement::Take(Takeover::LeaseExpired)
+    } else if row.holder.run == me.run {
+        // The same run (a resume) whose earlier process cannot be seen: the
+        // run directory's lock says that process has ended.
         Judgement::Take(Takeover::SameRun)
     } else {
         Judgement::Held
@@ -180,8 +207,10 @@ pub(crate) trait ClaimTx {
     fn rewrite_claim(&mut self, id: i64, keys: &[PhoneKey]) -> Result<(), LedgerError>;
 }
 
-/// The claim algorithm: known keys are answered, free keys claimed, keys of
-/// live claims left alone, keys of dead claims taken.
+/// The claim algorithm: keys the server decided are answered (or, as the
+/// [`ClaimMode`] says, claimed like the rest), free keys claimed (those
+/// that may exist say so), keys of live claims left alone, keys of dead
+/// claims taken.
 pub(crate) fn claim_keys(
     tx: &mut dyn ClaimTx,
     location: &str,
@@ -189,6 +218,7 @@ pub(crate) fn claim_keys(
     me: &Claimant,
     keys: &[PhoneKey],
     now_ms: i64,
+    mode: ClaimMode,
 ) -> Result<Vec<ClaimResult>, LedgerError> {
     let mut distinct = keys.to_vec();
     distinct.sort_unstable();
@@ -212,22 +242,24 @@ pub(crate) fn claim_keys(
     let mut ours = Vec::new();
     let mut taken: HashMap<usize, HashSet<PhoneKey>> = HashMap::new();
     for key in distinct {
-        let answer = if let Some(k) = known.remove(&key) {
-            ClaimResult::Known(k)
-        } else {
-            match holder_of.get(&key).map(|&i| (i, verdicts.get(&i).copied())) {
+        let entry = known.remove(&key);
+        let may_exist = entry.as_ref().is_some_and(|k| !k.outcome.is_decided());
+        let free = if may_exist { ClaimResult::MayExist } else { ClaimResult::Claimed };
+        let answer = match entry {
+            Some(k) if !may_exist && !mode.claims_decided(to_millis(k.last_seen)) => ClaimResult::Known(k),
+            _ => match holder_of.get(&key).map(|&i| (i, verdicts.get(&i).copied())) {
                 None => {
                     ours.push(key);
-                    ClaimResult::Claimed
+                    free
                 }
-                Some((_, Some(Judgement::Mine))) => ClaimResult::Claimed,
+                Some((_, Some(Judgement::Mine))) => free,
                 Some((i, Some(Judgement::Take(why)))) => {
                     ours.push(key);
                     taken.entry(i).or_default().insert(key);
                     ClaimResult::TakenOver { from: rows[i].holder.clone(), why }
                 }
                 Some((i, _)) => ClaimResult::HeldBy(rows[i].holder.clone()),
-            }
+            },
         };
         answers.insert(key, answer);
     }
@@ -300,9 +332,13 @@ mod tests {
             (1, "r1", 0, Unknown, Mine),
             (2, "r2", 2_000, Unknown, Held),
             (2, "r2", 2_000, Alive, Held),
-            (2, "r2", 1_000, Alive, Take(Takeover::LeaseExpired)),
+            // A live process on this machine keeps its claims even when the
+            // clock says its lease ran out (a suspend, an NTP step).
+            (2, "r2", 1_000, Alive, Held),
+            (2, "r2", 0, Alive, Held),
             (2, "r2", 999, Unknown, Take(Takeover::LeaseExpired)),
             (2, "r2", 2_000, Gone, Take(Takeover::ProcessGone)),
+            (2, "r2", 0, Gone, Take(Takeover::ProcessGone)),
             (2, "r1", 2_000, Unknown, Take(Takeover::SameRun)),
             (2, "r1", 2_000, Gone, Take(Takeover::ProcessGone)),
             (2, "r1", 2_000, Alive, Held),
@@ -336,6 +372,20 @@ mod tests {
         let (changed, removed) = without_keys(rows, &[k(2), k(4), k(5), k(9)]);
         assert_eq!(changed, vec![(1, vec![k(1)]), (3, vec![])]);
         assert_eq!(removed, 3);
+    }
+
+    #[test]
+    fn only_a_missing_process_or_another_start_time_means_gone() {
+        use std::io::{Error, ErrorKind};
+        let stat =
+            |ticks: u64| Ok(format!("4242 (leadctl) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 {ticks} 10"));
+        assert_eq!(liveness_of(stat(77), 77), Liveness::Alive);
+        assert_eq!(liveness_of(stat(78), 77), Liveness::Gone, "the pid belongs to a later process");
+        assert_eq!(liveness_of(Err(Error::from(ErrorKind::NotFound)), 77), Liveness::Gone);
+        // hidepid, a security module: the process may well be running.
+        assert_eq!(liveness_of(Err(Error::from(ErrorKind::PermissionDenied)), 77), Liveness::Unknown);
+        assert_eq!(liveness_of(Err(Error::other("EIO")), 77), Liveness::Unknown);
+        assert_eq!(liveness_of(Ok("garbage".into()), 77), Liveness::Unknown);
     }
 
     #[test]

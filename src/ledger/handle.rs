@@ -8,8 +8,17 @@
 //! The thread also keeps the leases of the claims made through it alive: it
 //! remembers which keys each claimant holds (claimed or taken over, until
 //! recorded or released) and renews that claimant's lease every
-//! `renew_every` while it holds any.
-
+//! `renew_every` while it holds any. What it knows of the lease is shared
+//! with the senders ([`Ledger::lease_left`], [`Ledger::ensure_lease`]):
+//!
+//! - the lease is measured on the boot clock (it counts a suspend, and no
+//!   clock step moves it), from the moment before the store was asked, so
+//!   the handle never believes in more lease than the store granted;
+//! - a lease that ran out, or that the store says ran out, is lapsed for
+//!   good: another run may have taken the keys, so nothing more is sent
+//!   under them, and later claims are refused;
+//! - after the store lost its connection and made a new one, the claims are
+//!   unverified until a renewal found them still there.
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -20,8 +29,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::oneshot;
 
-use super::types::{ClaimResult, Entry, Known, PhoneKey, Recorded, Scope, Stats};
-use super::{Claimant, LedgerError, Location, OpenOptions, Store};
+use super::types::{ClaimMode, ClaimResult, Entry, Known, PhoneKey, Recorded, Renewal, Scope, Stats};
+use super::{Claimant, LedgerError, Location, OpenOptions, ScopeFilter, Store};
 
 /// How a [`Ledger`] opens its store and keeps its claims.
 #[derive(Debug, Clone)]
@@ -44,14 +53,49 @@ impl Default for LedgerOptions {
     }
 }
 
+/// A moment on the boot clock: monotonic, and counting time suspended
+/// (`CLOCK_BOOTTIME`; elsewhere than Linux, `Instant`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Moment(Duration);
+
+impl Moment {
+    pub(crate) fn now() -> Moment {
+        #[cfg(target_os = "linux")]
+        if let Ok(t) = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME) {
+            return Moment(Duration::new(t.tv_sec().max(0) as u64, t.tv_nsec().clamp(0, 999_999_999) as u32));
+        }
+        static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        Moment(START.get_or_init(Instant::now).elapsed())
+    }
+
+    fn after(self, d: Duration) -> Moment {
+        Moment(self.0.saturating_add(d))
+    }
+
+    fn until(self, later: Moment) -> Duration {
+        later.0.saturating_sub(self.0)
+    }
+}
+
+/// What the handle knows of its claims' lease, shared with the senders.
+#[derive(Debug, Clone, Copy, Default)]
+struct LeaseState {
+    /// Until when the claims held are known to be ours: the end of the
+    /// lease last granted, `None` while nothing is held.
+    safe_until: Option<Moment>,
+    /// A lease ran out while keys were held: final.
+    lapsed: bool,
+    /// The store reconnected while keys were held, and no renewal has
+    /// found them since.
+    unverified: bool,
+}
+
 /// A handle on the ledger thread; clones share the thread.
 #[derive(Clone)]
 pub struct Ledger {
     tx: mpsc::Sender<Message>,
     location: Arc<str>,
-    /// Until when the claims held through this handle are known to be safe:
-    /// the end of the lease last set, `None` while nothing is held.
-    safe_until: Arc<Mutex<Option<Instant>>>,
+    lease: Arc<Mutex<LeaseState>>,
 }
 
 /// The answer to one call: `.await` it, or `.wait()` for it.
@@ -99,7 +143,7 @@ impl Ledger {
             match super::open(&location, &options.open) {
                 Ok(store) => {
                     let ledger = Ledger::with_sender(tx, &shown);
-                    let actor = Actor::new(store, &options, ledger.safe_until.clone());
+                    let actor = Actor::new(store, &options, ledger.lease.clone(), &shown);
                     // The ledger moves to the caller: this thread keeps no sender,
                     // so it ends when the last handle is dropped.
                     if reply.send(Ok(ledger)).is_ok() {
@@ -121,7 +165,7 @@ impl Ledger {
         let (ledger_tx, ledger_rx) = std::sync::mpsc::sync_channel(1);
         spawn(&shown.clone(), move |tx, requests| {
             let ledger = Ledger::with_sender(tx, &shown);
-            let actor = Actor::new(store, &options, ledger.safe_until.clone());
+            let actor = Actor::new(store, &options, ledger.lease.clone(), &shown);
             if ledger_tx.send(ledger).is_ok() {
                 actor.serve(requests, options.renew_every);
             }
@@ -130,7 +174,7 @@ impl Ledger {
     }
 
     fn with_sender(tx: mpsc::Sender<Message>, shown: &str) -> Ledger {
-        Ledger { tx, location: Arc::from(shown), safe_until: Arc::new(Mutex::new(None)) }
+        Ledger { tx, location: Arc::from(shown), lease: Arc::new(Mutex::new(LeaseState::default())) }
     }
 
     /// The location, without any password.
@@ -138,11 +182,59 @@ impl Ledger {
         &self.location
     }
 
-    /// False once claims are held whose lease this handle could not renew in
-    /// time: another run may have taken them, so stop sending them.
+    fn lease_state(&self) -> LeaseState {
+        self.lease.lock().map(|g| *g).unwrap_or(LeaseState { lapsed: true, ..LeaseState::default() })
+    }
+
+    /// False once claims are held that may no longer be ours: their lease
+    /// lapsed, or was not renewed in time, or a reconnect left them
+    /// unverified. Another run may send them: stop sending.
     pub fn claims_safe(&self) -> bool {
-        let safe_until = self.safe_until.lock().map(|g| *g).unwrap_or(Some(Instant::now()));
-        safe_until.is_none_or(|until| Instant::now() < until)
+        let state = self.lease_state();
+        !state.lapsed && !state.unverified && state.safe_until.is_none_or(|until| Moment::now() < until)
+    }
+
+    /// How much lease the claims held have left (`None` while nothing is
+    /// held), or the reason they may no longer be ours.
+    pub fn lease_left(&self) -> Result<Option<Duration>, LedgerError> {
+        let state = self.lease_state();
+        if state.lapsed || state.unverified {
+            return Err(self.lapsed());
+        }
+        Ok(state.safe_until.map(|until| Moment::now().until(until)))
+    }
+
+    fn lapsed(&self) -> LedgerError {
+        LedgerError::Lapsed { location: self.location.to_string() }
+    }
+
+    /// Makes sure the claims held have at least `needed` of lease left
+    /// (a request is started only if it ends before the lease can), renewing
+    /// now when they have less. Fails when they lapsed or cannot be renewed.
+    pub fn ensure_lease(&self, needed: Duration) -> Reply<()> {
+        match self.lease_left() {
+            Ok(None) => return Reply::ready(Ok(())),
+            Ok(Some(left)) if left >= needed => return Reply::ready(Ok(())),
+            Err(e) => return Reply::ready(Err(e)),
+            Ok(Some(_)) => {}
+        }
+        let shown = self.location.to_string();
+        self.call(move |a| {
+            a.renew_all();
+            let state = a.state();
+            match state.safe_until {
+                _ if state.lapsed || state.unverified => Err(LedgerError::Lapsed { location: shown }),
+                Some(until) if Moment::now().until(until) >= needed => Ok(()),
+                None => Ok(()),
+                Some(_) => Err(LedgerError::Unavailable {
+                    location: shown,
+                    detail: format!(
+                        "the claims' lease could not be renewed to last the {}s a request may take",
+                        needed.as_secs()
+                    ),
+                }),
+            }
+        })
     }
 
     fn call<T: Send + 'static>(
@@ -150,22 +242,36 @@ impl Ledger {
         f: impl FnOnce(&mut Actor) -> Result<T, LedgerError> + Send + 'static,
     ) -> Reply<T> {
         let (reply, rx) = oneshot::channel();
-        let job: Job = Box::new(move |actor| drop(reply.send(f(actor))));
+        let job: Job = Box::new(move |actor| {
+            let result = f(actor);
+            // Before the caller hears back: what it decides next must see
+            // claims that a reconnect left unverified.
+            actor.verify_after_reconnect();
+            drop(reply.send(result));
+        });
         // A failed send drops the job and its reply sender: the reply says Closed.
         let _ = self.tx.send(Message::Job(job));
         Reply { rx }
     }
 
-    pub fn lookup(&self, scope: &Scope, keys: Vec<PhoneKey>) -> Reply<Vec<Option<Known>>> {
+    /// What the ledger knows of the keys; with `seen`, found keys are marked
+    /// seen today (see `Store::lookup`).
+    pub fn lookup(&self, scope: &Scope, keys: Vec<PhoneKey>, seen: bool) -> Reply<Vec<Option<Known>>> {
         let scope = scope.clone();
-        self.call(move |a| a.store.lookup(&scope, &keys))
+        self.call(move |a| a.store.lookup(&scope, &keys, seen))
     }
 
     /// Claims with the handle's lease; the thread renews it while any of
-    /// these keys stay claimed.
-    pub fn claim(&self, scope: &Scope, keys: Vec<PhoneKey>, claimant: &Claimant) -> Reply<Vec<ClaimResult>> {
+    /// these keys stay claimed. Refused once the handle's claims lapsed.
+    pub fn claim(
+        &self,
+        scope: &Scope,
+        keys: Vec<PhoneKey>,
+        claimant: &Claimant,
+        mode: ClaimMode,
+    ) -> Reply<Vec<ClaimResult>> {
         let (scope, claimant) = (scope.clone(), claimant.clone());
-        self.call(move |a| a.claim(scope, keys, claimant))
+        self.call(move |a| a.claim(scope, keys, claimant, mode))
     }
 
     pub fn record(&self, scope: &Scope, outcomes: Vec<Recorded>, claimant: &Claimant) -> Reply<()> {
@@ -190,8 +296,8 @@ impl Ledger {
         self.call(|a| a.store.stats())
     }
 
-    pub fn forget(&self, phone: PhoneKey, process: Option<String>) -> Reply<u64> {
-        self.call(move |a| a.store.forget(phone, process.as_deref()))
+    pub fn forget(&self, phone: PhoneKey, which: ScopeFilter) -> Reply<u64> {
+        self.call(move |a| a.store.forget(phone, &which))
     }
 
     pub fn prune(&self, older_than: SystemTime) -> Reply<u64> {
@@ -231,12 +337,13 @@ struct Actor {
     store: Box<dyn Store>,
     lease: Duration,
     held: HashMap<Claimant, HashMap<Scope, HashSet<PhoneKey>>>,
-    safe_until: Arc<Mutex<Option<Instant>>>,
+    shared: Arc<Mutex<LeaseState>>,
+    shown: String,
 }
 
 impl Actor {
-    fn new(store: Box<dyn Store>, options: &LedgerOptions, safe_until: Arc<Mutex<Option<Instant>>>) -> Actor {
-        Actor { store, lease: options.lease, held: HashMap::new(), safe_until }
+    fn new(store: Box<dyn Store>, options: &LedgerOptions, shared: Arc<Mutex<LeaseState>>, shown: &str) -> Actor {
+        Actor { store, lease: options.lease, held: HashMap::new(), shared, shown: shown.to_owned() }
     }
 
     fn serve(mut self, requests: mpsc::Receiver<Message>, renew_every: Duration) {
@@ -259,22 +366,42 @@ impl Actor {
         }
     }
 
+    fn state(&self) -> LeaseState {
+        self.shared.lock().map(|g| *g).unwrap_or(LeaseState { lapsed: true, ..LeaseState::default() })
+    }
+
+    fn update(&self, f: impl FnOnce(&mut LeaseState)) {
+        if let Ok(mut guard) = self.shared.lock() {
+            f(&mut guard);
+        }
+    }
+
     fn claim(
         &mut self,
         scope: Scope,
         keys: Vec<PhoneKey>,
         claimant: Claimant,
+        mode: ClaimMode,
     ) -> Result<Vec<ClaimResult>, LedgerError> {
-        let started = Instant::now();
-        let results = self.store.claim(&scope, &keys, &claimant, self.lease)?;
+        let state = self.state();
+        let expired = state.safe_until.is_some_and(|until| Moment::now() >= until);
+        if state.lapsed || expired {
+            // Keys held may be another run's now: the run sends no more.
+            self.update(|s| s.lapsed = true);
+            return Err(LedgerError::Lapsed { location: self.shown.clone() });
+        }
+        let started = Moment::now();
+        let results = self.store.claim(&scope, &keys, &claimant, self.lease, mode)?;
         let ours = keys
             .iter()
             .zip(&results)
-            .filter(|(_, r)| matches!(r, ClaimResult::Claimed | ClaimResult::TakenOver { .. }));
+            .filter(|(_, r)| matches!(r, ClaimResult::Claimed | ClaimResult::MayExist | ClaimResult::TakenOver { .. }));
         let mut ours = ours.map(|(k, _)| *k).peekable();
         if ours.peek().is_some() {
             self.held.entry(claimant).or_default().entry(scope).or_default().extend(ours);
-            self.lease_set(started);
+            // A claim extends the claimant's lease in the store, as a renewal does.
+            let until = started.after(self.lease);
+            self.update(|s| s.safe_until = Some(s.safe_until.map_or(until, |old| old.max(until))));
         }
         Ok(results)
     }
@@ -294,32 +421,61 @@ impl Actor {
             }
         }
         if self.held.is_empty() {
-            self.set_safe_until(None);
+            // Nothing held: nothing to lapse. A lapse already seen stays.
+            self.update(|s| {
+                s.safe_until = None;
+                s.unverified = false;
+            });
         }
     }
 
+    /// After the store reconnected while keys were held, they are not known
+    /// to be ours until a renewal finds them: renew at once.
+    fn verify_after_reconnect(&mut self) {
+        if self.store.reconnected() && !self.held.is_empty() {
+            tracing::warn!("the ledger {} reconnected: verifying this run's claims before sending more", self.shown);
+            self.update(|s| s.unverified = true);
+            self.renew_all();
+        }
+    }
+
+    /// Renews every claimant's lease. A lease found lapsed is final; one
+    /// that cannot be renewed now keeps its old end (and runs out unless a
+    /// later renewal succeeds in time).
     fn renew_all(&mut self) {
-        let started = Instant::now();
+        if self.held.is_empty() || self.state().lapsed {
+            return;
+        }
+        let started = Moment::now();
+        if self.state().safe_until.is_some_and(|until| started >= until) {
+            tracing::warn!("the lease of this run's claims in the ledger {} ran out before it was renewed", self.shown);
+            self.update(|s| s.lapsed = true);
+            return;
+        }
         let mut all_renewed = true;
         for claimant in self.held.keys() {
-            if let Err(e) = self.store.renew(claimant, self.lease) {
-                all_renewed = false;
-                tracing::warn!("cannot renew the ledger lease of run {}: {e}", claimant.run.run);
+            match self.store.renew(claimant, self.lease) {
+                Ok(Renewal::Renewed) => {}
+                Ok(Renewal::Lapsed) => {
+                    tracing::warn!(
+                        "the ledger {} says the lease of run {} ran out: its claims may be another run's now",
+                        self.shown,
+                        claimant.run.run
+                    );
+                    self.update(|s| s.lapsed = true);
+                    return;
+                }
+                Err(e) => {
+                    all_renewed = false;
+                    tracing::warn!("cannot renew the ledger lease of run {}: {e}", claimant.run.run);
+                }
             }
         }
-        if all_renewed && !self.held.is_empty() {
-            self.lease_set(started);
-        }
-    }
-
-    /// A lease set at `at` (before the store was asked) lasts until `at + lease`.
-    fn lease_set(&self, at: Instant) {
-        self.set_safe_until(Some(at + self.lease));
-    }
-
-    fn set_safe_until(&self, until: Option<Instant>) {
-        if let Ok(mut guard) = self.safe_until.lock() {
-            *guard = until;
+        if all_renewed {
+            self.update(|s| {
+                s.safe_until = Some(started.after(self.lease));
+                s.unverified = false;
+            });
         }
     }
 }

@@ -13,7 +13,8 @@
 //! | `sqlite.rs`, `sqlite_sql.rs`, `sqlite_file.rs` | the embedded store (one host), its statements, its file's safety |
 //! | `postgres.rs`, `pg_sql.rs`, `pg_rows.rs`, `pg_conn.rs`, `tls.rs` | the shared store (many hosts), its statements, its connection, rustls |
 //! | `handle.rs` | [`Ledger`]: the store on its own thread, blocking and async calls, lease renewal |
-//! | `session.rs` | [`Session`]: one run's use of it (its claimant, its API), calls over many scopes |
+//! | `session.rs` | [`Session`]: one run's use of it (its claimant, its API), calls over many scopes, a busy ledger waited for |
+//! | `fault.rs` | a fault seam around a store, for tests |
 //!
 //! # Shape of the data
 //!
@@ -43,6 +44,8 @@
 //! mostly in the kernel); sorted bulk writes (`import`) cost a tenth of that.
 
 mod claims;
+#[doc(hidden)]
+pub mod fault;
 mod handle;
 mod location;
 mod pg_conn;
@@ -58,16 +61,18 @@ mod tls;
 mod types;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime};
 
 pub use self::claims::{Claimant, ProcessStamp, host_name};
 pub use self::handle::{Ledger, LedgerOptions, Reply};
 pub use self::location::{Location, LocationError, SslMode};
 pub use self::schema::SCHEMA_VERSION;
-pub use self::session::{LeadKey, Session, Writes};
+pub use self::session::{LeadKey, Session, SessionOptions, Writes};
 pub use self::types::{
-    ClaimResult, Entry, Holder, Known, Outcome, OutcomeKind, PhoneKey, Recorded, RejectCode, RunRef, Scope, Stats,
-    StatsGroup, Takeover,
+    ClaimMode, ClaimResult, Entry, Holder, Known, Outcome, OutcomeKind, PhoneKey, Recorded, RejectCode, Renewal,
+    RunRef, Scope, Stats, StatsGroup, Takeover, api_url_key,
 };
 
 /// Why a ledger operation failed, in the terms a caller decides on: `Busy`
@@ -98,6 +103,13 @@ pub enum LedgerError {
     Database { location: String, detail: String },
     #[error("the ledger's thread has stopped")]
     Closed,
+    /// This run's claims lapsed (its lease could not be renewed in time):
+    /// another run may be sending those leads now, so this one never will.
+    #[error(
+        "this run's claims in the ledger {location} lapsed (the lease could not be renewed in time): another run \
+         may send those leads now"
+    )]
+    Lapsed { location: String },
     /// The export callback's own error, passed through.
     #[error("{0:#}")]
     Callback(anyhow::Error),
@@ -110,8 +122,11 @@ pub trait Store: Send {
     /// Where it is, without any password.
     fn location(&self) -> &Location;
 
-    /// What the ledger knows about each key, in the order given.
-    fn lookup(&mut self, scope: &Scope, keys: &[PhoneKey]) -> Result<Vec<Option<Known>>, LedgerError>;
+    /// What the ledger knows about each key, in the order given. With
+    /// `seen`, the keys found are marked seen today (their `last_seen`
+    /// moves to now when it is of an earlier day): a lead that every
+    /// night's export holds is never pruned. A dry run looks without it.
+    fn lookup(&mut self, scope: &Scope, keys: &[PhoneKey], seen: bool) -> Result<Vec<Option<Known>>, LedgerError>;
 
     /// Claims the keys for `claimant` in one transaction and sets its lease
     /// to `lease` from now; answers each key in the order given.
@@ -121,6 +136,7 @@ pub trait Store: Send {
         keys: &[PhoneKey],
         claimant: &Claimant,
         lease: Duration,
+        mode: ClaimMode,
     ) -> Result<Vec<ClaimResult>, LedgerError>;
 
     /// Records answered leads in one transaction and releases the
@@ -131,15 +147,18 @@ pub trait Store: Send {
     /// Releases the claimant's claims on keys that ended retryable; returns how many.
     fn release(&mut self, scope: &Scope, keys: &[PhoneKey], claimant: &Claimant) -> Result<u64, LedgerError>;
 
-    /// Extends all of the claimant's claims to `lease` from now; false when
-    /// the claimant holds nothing the ledger knows of.
-    fn renew(&mut self, claimant: &Claimant, lease: Duration) -> Result<bool, LedgerError>;
+    /// Extends all of the claimant's claims to `lease` from now, unless the
+    /// lease already ran out (or the ledger does not know the claimant):
+    /// then another run may have taken them, and the lapse is final.
+    fn renew(&mut self, claimant: &Claimant, lease: Duration) -> Result<Renewal, LedgerError>;
 
     /// Entries by scope and outcome, oldest and newest, size on disk.
     fn stats(&mut self) -> Result<Stats, LedgerError>;
 
-    /// Removes every entry of a number (in one process, or all); returns how many.
-    fn forget(&mut self, phone: PhoneKey, process: Option<&str>) -> Result<u64, LedgerError>;
+    /// Removes a number everywhere in the scopes `which` selects (every
+    /// scope by default): its entries and its claims. Returns how many
+    /// entries went.
+    fn forget(&mut self, phone: PhoneKey, which: &ScopeFilter) -> Result<u64, LedgerError>;
 
     /// Removes entries last seen before `older_than`, and claims of
     /// claimants whose lease ended before it; returns how many entries.
@@ -152,6 +171,54 @@ pub trait Store: Send {
     /// Records entries from elsewhere (earlier run directories, a CRM export)
     /// in one transaction, merged as `record` merges; returns how many.
     fn import(&mut self, entries: &[Entry]) -> Result<u64, LedgerError>;
+
+    /// Whether the store lost its connection and made a new one since the
+    /// last time it was asked (PostgreSQL): claims held before must then be
+    /// verified before anything is sent under them.
+    fn reconnected(&mut self) -> bool {
+        false
+    }
+}
+
+/// Which scopes `forget` looks in: those matching every filter given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeFilter {
+    /// An API base URL (in any spelling: it is normalized).
+    pub api_url: Option<String>,
+    pub project: Option<String>,
+    pub process: Option<String>,
+}
+
+impl ScopeFilter {
+    pub(crate) fn matches(&self, scope: &Scope) -> bool {
+        self.api_url.as_deref().is_none_or(|u| api_url_key(u) == scope.api_url)
+            && self.project.as_deref().is_none_or(|p| p == scope.project)
+            && self.process.as_deref().is_none_or(|p| p == scope.process)
+    }
+}
+
+/// The clock a store judges leases and dates by: the system's (SQLite, one
+/// host) or the server's (PostgreSQL, so that hosts with skewed clocks
+/// agree), moved by an offset that only tests set (a suspend, an NTP step).
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    offset_ms: Arc<AtomicI64>,
+}
+
+impl Clock {
+    /// Moves this clock (and every store opened with it) by `by_ms`.
+    pub fn jump(&self, by_ms: i64) {
+        self.offset_ms.fetch_add(by_ms, Ordering::Relaxed);
+    }
+
+    pub(crate) fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// The system's time in milliseconds, moved by the offset.
+    pub(crate) fn now_ms(&self) -> i64 {
+        types::to_millis(SystemTime::now()).saturating_add(self.offset_ms())
+    }
 }
 
 /// Settings for opening a store.
@@ -162,11 +229,16 @@ pub struct OpenOptions {
     pub busy_timeout: Duration,
     /// How long connecting to PostgreSQL may take.
     pub connect_timeout: Duration,
+    pub clock: Clock,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { busy_timeout: Duration::from_secs(10), connect_timeout: Duration::from_secs(10) }
+        OpenOptions {
+            busy_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            clock: Clock::default(),
+        }
     }
 }
 

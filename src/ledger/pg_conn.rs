@@ -25,6 +25,8 @@ pub(crate) struct PgConn {
     pub(crate) shown: String,
     /// `SET LOCAL` lines that start every transaction.
     begin: String,
+    /// A lost connection was replaced since [`PgConn::take_reconnected`] last looked.
+    reconnected: bool,
 }
 
 /// What fails inside a transaction: the driver, or the ledger's own checks.
@@ -77,8 +79,9 @@ impl PgConn {
             }
         };
         let begin = format!("BEGIN; SET LOCAL lock_timeout = '{}ms'", options.busy_timeout.as_millis().max(1));
-        let mut conn = PgConn { client: None, config, tls, shown: shown.to_owned(), begin };
+        let mut conn = PgConn { client: None, config, tls, shown: shown.to_owned(), begin, reconnected: false };
         conn.client()?;
+        conn.reconnected = false;
         Ok(conn)
     }
 
@@ -91,20 +94,27 @@ impl PgConn {
                 Some(tls) => self.config.connect(tls.clone()),
             };
             self.client = Some(connected.map_err(|e| self.error(e))?);
+            self.reconnected = true;
         }
         self.client.as_mut().ok_or(LedgerError::Closed)
     }
 
-    /// Runs `f` in one transaction; `durable` false lets the commit skip
-    /// waiting for the WAL flush (claims are transient: a server crash that
-    /// loses one also ends the runs that held it).
+    /// Whether the connection was made anew since the last call (the first
+    /// connection does not count): what the session held (nothing but
+    /// committed rows) must be checked again.
+    pub(crate) fn take_reconnected(&mut self) -> bool {
+        std::mem::take(&mut self.reconnected)
+    }
+
+    /// Runs `f` in one transaction, durable (the commit waits for the WAL
+    /// flush, whatever the server's `synchronous_commit`): claims too, since
+    /// a claim the server loses in a crash would let another run send a
+    /// lead this run is sending.
     pub(crate) fn transaction<T>(
         &mut self,
-        durable: bool,
         mut f: impl FnMut(&mut Client) -> Result<T, TxError>,
     ) -> Result<T, LedgerError> {
-        let begin =
-            if durable { self.begin.clone() } else { format!("{}; SET LOCAL synchronous_commit = off", self.begin) };
+        let begin = format!("{}; SET LOCAL synchronous_commit = on", self.begin);
         let mut attempt = 0;
         loop {
             attempt += 1;

@@ -8,7 +8,7 @@ use ::postgres::{Client, Row};
 
 use super::LedgerError;
 use super::pg_conn::TxError;
-use super::pg_sql::{Ids, NOW_MS, cache_runs, keys_param};
+use super::pg_sql::{Ids, cache_runs, keys_param, now_ms_sql};
 use super::schema::MERGE_SET;
 use super::types::{Entry, Known, KnownColumns, OutcomeKind, PhoneKey, Scope, Stats, StatsGroup, from_millis};
 
@@ -70,6 +70,19 @@ pub(super) fn known_keys(
         }
     }
     Ok(into_known(client, ids, found, shown)?.into_iter().collect())
+}
+
+/// Marks the keys seen today (the server's clock): `last_seen` moves to now
+/// where it is of an earlier day.
+pub(super) fn mark_seen(client: &mut Client, scope_id: i64, keys: &[i64], offset_ms: i64) -> Result<(), TxError> {
+    let now = now_ms_sql(offset_ms);
+    let sql = format!(
+        "WITH n AS (SELECT {now} AS now) UPDATE leadctl_entries SET last_seen = (SELECT now FROM n) \
+         WHERE scope_id = $1 AND phone = ANY($2) \
+         AND last_seen < (SELECT now - now % 86400000 FROM n)"
+    );
+    client.execute_typed(&sql, &[(&scope_id, Type::INT8), (&keys, Type::INT8_ARRAY)])?;
+    Ok(())
 }
 
 /// Entry rows for one upsert, column by column (one array parameter each).
@@ -138,7 +151,8 @@ impl<'a> Rows<'a> {
 
 /// Writes the rows in one statement, merging with what is there (see
 /// `schema::MERGE_SET`).
-pub(super) fn upsert(client: &mut Client, rows: &Rows<'_>) -> Result<(), TxError> {
+pub(super) fn upsert(client: &mut Client, rows: &Rows<'_>, offset_ms: i64) -> Result<(), TxError> {
+    let now = now_ms_sql(offset_ms);
     let sql = format!(
         "INSERT INTO leadctl_entries AS t \
          (scope_id, phone, outcome, lead_id, initialized, reason, run_id, first_seen, last_seen) \
@@ -146,7 +160,7 @@ pub(super) fn upsert(client: &mut Client, rows: &Rows<'_>) -> Result<(), TxError
          COALESCE(u.first_seen, n.now), COALESCE(u.last_seen, n.now) \
          FROM unnest($1::int8[], $2::int8[], $3::int2[], $4::text[], $5::bool[], $6::text[], $7::int8[], \
          $8::int8[], $9::int8[]) AS u(scope_id, phone, outcome, lead_id, initialized, reason, run_id, first_seen, last_seen) \
-         CROSS JOIN (SELECT {NOW_MS} AS now) AS n \
+         CROSS JOIN (SELECT {now} AS now) AS n \
          ORDER BY u.scope_id, u.phone \
          ON CONFLICT (scope_id, phone) DO UPDATE SET {MERGE_SET}"
     );

@@ -12,11 +12,43 @@ use ::postgres::{Client, Row};
 use super::claims::{self, ClaimRow, ClaimTx, ProcessStamp};
 use super::pg_conn::{TxError, pg_error};
 use super::pg_rows::known_keys;
-use super::types::{Holder, Known, PhoneKey, RunRef, Scope};
+use super::types::{Holder, Known, PhoneKey, Renewal, RunRef, Scope};
 use super::{Claimant, LedgerError};
 
 /// The server's clock in milliseconds since the epoch.
-pub(super) const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::int8";
+const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::int8";
+
+/// The server's clock moved by the store's offset (zero but in tests: see
+/// `ledger::Clock`), as an SQL expression.
+pub(super) fn now_ms_sql(offset_ms: i64) -> String {
+    if offset_ms == 0 { NOW_MS.to_owned() } else { format!("({NOW_MS} + ({offset_ms})::int8)") }
+}
+
+/// Every scope with its id, as stored.
+pub(super) fn scopes(client: &mut Client) -> Result<Vec<(i64, Scope)>, TxError> {
+    let rows = client.query_typed("SELECT id, api_url, project, process FROM leadctl_scopes", &[])?;
+    rows.iter()
+        .map(|r| {
+            let scope = Scope { api_url: r.try_get(1)?, project: r.try_get(2)?, process: r.try_get(3)? };
+            Ok((r.try_get(0)?, scope))
+        })
+        .collect()
+}
+
+/// Every claim row of a scope, with its keys.
+pub(super) fn scope_claims(
+    client: &mut Client,
+    scope_id: i64,
+    shown: &str,
+) -> Result<Vec<(i64, Vec<PhoneKey>)>, TxError> {
+    let sql = "SELECT id, keys FROM leadctl_claims WHERE scope_id = $1";
+    let mut all = Vec::new();
+    for row in client.query_typed(sql, &[(&scope_id, Type::INT8)])? {
+        let blob: &[u8] = row.try_get(1)?;
+        all.push((row.try_get(0)?, claims::decode_keys(blob).ok_or_else(|| damaged_claim(shown))?));
+    }
+    Ok(all)
+}
 
 type Param<'a> = (&'a (dyn ToSql + Sync), Type);
 
@@ -104,9 +136,11 @@ pub(super) fn upsert_claimant(
     run_id: i64,
     claimant: &Claimant,
     lease_ms: i64,
+    offset_ms: i64,
 ) -> Result<(i64, i64), TxError> {
+    let now = now_ms_sql(offset_ms);
     let sql = format!(
-        "WITH n AS (SELECT {NOW_MS} AS now) \
+        "WITH n AS (SELECT {now} AS now) \
          INSERT INTO leadctl_claimants (run_id, pid, stamp, lease_until) SELECT $1, $2, $3, n.now + $4 FROM n \
          ON CONFLICT (run_id, pid, stamp) \
          DO UPDATE SET lease_until = GREATEST(leadctl_claimants.lease_until, excluded.lease_until) \
@@ -120,10 +154,19 @@ pub(super) fn upsert_claimant(
 }
 
 /// Extends the claimant's lease; false when it is unknown here.
-pub(super) fn renew(client: &mut Client, claimant: &Claimant, lease_ms: i64) -> Result<bool, TxError> {
+/// Extends the claimant's lease, unless it already ran out (see `Store::renew`).
+pub(super) fn renew(
+    client: &mut Client,
+    claimant: &Claimant,
+    lease_ms: i64,
+    offset_ms: i64,
+) -> Result<Renewal, TxError> {
+    let now = now_ms_sql(offset_ms);
     let sql = format!(
-        "UPDATE leadctl_claimants SET lease_until = GREATEST(lease_until, {NOW_MS} + $1) \
-         WHERE pid = $2 AND stamp = $3 AND run_id = (SELECT id FROM leadctl_runs WHERE run = $4 AND host = $5)"
+        "WITH n AS (SELECT {now} AS now) \
+         UPDATE leadctl_claimants SET lease_until = GREATEST(lease_until, (SELECT now FROM n) + $1) \
+         WHERE pid = $2 AND stamp = $3 AND run_id = (SELECT id FROM leadctl_runs WHERE run = $4 AND host = $5) \
+         AND lease_until > (SELECT now FROM n)"
     );
     let (pid, stamp) = (i64::from(claimant.pid), ProcessStamp::encode(claimant.stamp.as_ref()));
     let args: [Param<'_>; 5] = [
@@ -133,7 +176,7 @@ pub(super) fn renew(client: &mut Client, claimant: &Claimant, lease_ms: i64) -> 
         (&claimant.run.run, Type::TEXT),
         (&claimant.run.host, Type::TEXT),
     ];
-    Ok(client.execute_typed(&sql, &args)? > 0)
+    Ok(if client.execute_typed(&sql, &args)? > 0 { Renewal::Renewed } else { Renewal::Lapsed })
 }
 
 /// Makes sure the runs behind these ids are cached (one query for the missing ones).

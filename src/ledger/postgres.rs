@@ -16,19 +16,20 @@ use ::postgres::types::Type;
 use super::claims;
 use super::pg_conn::{PgConn, TxError};
 use super::pg_rows::{self as rows, Rows};
-use super::pg_sql::{self as sql, Ids, NOW_MS, PgClaim};
-use super::schema::{self, PG_TABLES, VERSION_KEY};
+use super::pg_sql::{self as sql, Ids, PgClaim, now_ms_sql};
+use super::schema::{self, MERGE_SET, PG_TABLES, VERSION_KEY};
 use super::types::{
-    ClaimResult, Entry, Known, PhoneKey, Recorded, Scope, Stats, in_key_order, last_per_key, lease_millis,
-    outcome_columns, to_millis,
+    ClaimMode, ClaimResult, Entry, Known, PhoneKey, Recorded, Renewal, Scope, Stats, in_key_order, last_per_key,
+    lease_millis, outcome_columns, to_millis,
 };
-use super::{Claimant, LedgerError, Location, OpenOptions, Store};
+use super::{Claimant, Clock, LedgerError, Location, OpenOptions, ScopeFilter, Store};
 use crate::ledger::location::PgLocation;
 
 pub(crate) struct PgStore {
     conn: PgConn,
     location: Location,
     ids: Ids,
+    clock: Clock,
 }
 
 /// Serializes the first-use creation of the tables by concurrent runs
@@ -38,14 +39,15 @@ const SCHEMA_LOCK: i64 = 0x6c65_6164_6374_6c31;
 impl PgStore {
     pub(crate) fn open(location: Location, pg: &PgLocation, options: &OpenOptions) -> Result<PgStore, LedgerError> {
         let conn = PgConn::connect(pg, &location.to_string(), options)?;
-        let mut store = PgStore { conn, location, ids: Ids::default() };
+        let mut store = PgStore { conn, location, ids: Ids::default(), clock: options.clock.clone() };
         store.init_schema()?;
         Ok(store)
     }
 
     fn init_schema(&mut self) -> Result<(), LedgerError> {
         let shown = self.conn.shown.clone();
-        self.conn.transaction(true, |client| {
+        let now = now_ms_sql(self.clock.offset_ms());
+        self.conn.transaction(|client| {
             client.query_typed("SELECT pg_advisory_xact_lock($1)", &[(&SCHEMA_LOCK, Type::INT8)])?;
             let exists: bool = client.query_typed_one("SELECT to_regclass('leadctl_meta') IS NOT NULL", &[])?.get(0);
             if exists {
@@ -57,11 +59,12 @@ impl PgStore {
                         detail: "it has no schema version".into(),
                     })?
                     .get(0);
-                schema::check_version(&shown, &version)?;
+                if schema::check_version(&shown, &version)? < 2 {
+                    migrate_to_2(client)?;
+                }
             } else {
                 client.batch_execute(PG_TABLES)?;
-                let sql =
-                    format!("INSERT INTO leadctl_meta (key, value) VALUES ($1, $2), ('created_at', {NOW_MS}::text)");
+                let sql = format!("INSERT INTO leadctl_meta (key, value) VALUES ($1, $2), ('created_at', {now}::text)");
                 let version = schema::SCHEMA_VERSION.to_string();
                 client.query_typed(&sql, &[(&VERSION_KEY, Type::TEXT), (&version, Type::TEXT)])?;
             }
@@ -73,13 +76,12 @@ impl PgStore {
     /// rolled-back scope's id could later belong to another scope).
     fn write<T>(
         &mut self,
-        durable: bool,
         mut f: impl FnMut(&mut ::postgres::Client, &mut Ids, &str) -> Result<T, TxError>,
     ) -> Result<T, LedgerError> {
         let shown = self.conn.shown.clone();
         let ids = &mut self.ids;
         let mut retry = false;
-        let result = self.conn.transaction(durable, |client| {
+        let result = self.conn.transaction(|client| {
             if retry {
                 *ids = Ids::default();
             }
@@ -98,13 +100,25 @@ impl Store for PgStore {
         &self.location
     }
 
-    fn lookup(&mut self, scope: &Scope, keys: &[PhoneKey]) -> Result<Vec<Option<Known>>, LedgerError> {
+    fn lookup(&mut self, scope: &Scope, keys: &[PhoneKey], seen: bool) -> Result<Vec<Option<Known>>, LedgerError> {
         // Two statements, no transaction: each is atomic, and a scope never goes away.
         let ids = &mut self.ids;
+        let mut scope_id = None;
         let found = self.conn.read(|client, shown| match sql::scope_id(client, ids, scope, false)? {
             None => Ok(HashMap::new()),
-            Some(id) => rows::known_keys(client, ids, id, keys, shown),
+            Some(id) => {
+                scope_id = Some(id);
+                rows::known_keys(client, ids, id, keys, shown)
+            }
         })?;
+        if let (true, Some(scope_id)) = (seen, scope_id) {
+            let stale: Vec<i64> = found.keys().map(|p| p.to_db()).collect();
+            if !stale.is_empty() {
+                // Marked seen today (the server's day); keys seen today already are not written.
+                let offset = self.clock.offset_ms();
+                self.write(|client, _, _| rows::mark_seen(client, scope_id, &stale, offset))?;
+            }
+        }
         Ok(in_key_order(keys, found))
     }
 
@@ -114,19 +128,24 @@ impl Store for PgStore {
         keys: &[PhoneKey],
         claimant: &Claimant,
         lease: Duration,
+        mode: ClaimMode,
     ) -> Result<Vec<ClaimResult>, LedgerError> {
-        self.write(false, |client, ids, shown| {
+        // Durable like every write: a server crash must not drop a claim
+        // that a run then sends under.
+        let offset = self.clock.offset_ms();
+        self.write(|client, ids, shown| {
             let scope_id = sql::scope_id(client, ids, scope, true)?.unwrap_or(0);
             let run_id = sql::run_id(client, ids, &claimant.run)?;
             sql::lock_scope(client, scope_id)?;
-            let (me, now) = sql::upsert_claimant(client, run_id, claimant, lease_millis(lease))?;
+            let (me, now) = sql::upsert_claimant(client, run_id, claimant, lease_millis(lease), offset)?;
             let mut ops = PgClaim { client, ids, scope_id, me, shown };
-            Ok(claims::claim_keys(&mut ops, shown, me, claimant, keys, now)?)
+            Ok(claims::claim_keys(&mut ops, shown, me, claimant, keys, now, mode)?)
         })
     }
 
     fn record(&mut self, scope: &Scope, outcomes: &[Recorded], claimant: &Claimant) -> Result<(), LedgerError> {
-        self.write(true, |client, ids, shown| {
+        let offset = self.clock.offset_ms();
+        self.write(|client, ids, shown| {
             let scope_id = sql::scope_id(client, ids, scope, true)?.unwrap_or(0);
             let run_id = sql::run_id(client, ids, &claimant.run)?;
             sql::lock_scope(client, scope_id)?;
@@ -135,7 +154,7 @@ impl Store for PgStore {
             for r in &outcomes {
                 rows.push(scope_id, r.phone, outcome_columns(&r.outcome), run_id, None);
             }
-            rows::upsert(client, &rows)?;
+            rows::upsert(client, &rows, offset)?;
             let keys: Vec<PhoneKey> = outcomes.iter().map(|r| r.phone).collect();
             release_own(client, scope_id, &keys, claimant, shown)?;
             Ok(())
@@ -143,32 +162,45 @@ impl Store for PgStore {
     }
 
     fn release(&mut self, scope: &Scope, keys: &[PhoneKey], claimant: &Claimant) -> Result<u64, LedgerError> {
-        self.write(false, |client, ids, shown| {
+        self.write(|client, ids, shown| {
             let Some(scope_id) = sql::scope_id(client, ids, scope, false)? else { return Ok(0) };
             sql::lock_scope(client, scope_id)?;
             release_own(client, scope_id, keys, claimant, shown)
         })
     }
 
-    fn renew(&mut self, claimant: &Claimant, lease: Duration) -> Result<bool, LedgerError> {
-        self.write(false, |client, _, _| sql::renew(client, claimant, lease_millis(lease)))
+    fn renew(&mut self, claimant: &Claimant, lease: Duration) -> Result<Renewal, LedgerError> {
+        let offset = self.clock.offset_ms();
+        self.write(|client, _, _| sql::renew(client, claimant, lease_millis(lease), offset))
     }
 
     fn stats(&mut self) -> Result<Stats, LedgerError> {
         self.conn.read(rows::stats)
     }
 
-    fn forget(&mut self, phone: PhoneKey, process: Option<&str>) -> Result<u64, LedgerError> {
-        self.write(true, |client, _, _| {
-            let sql = "DELETE FROM leadctl_entries WHERE phone = $1 \
-                       AND scope_id IN (SELECT id FROM leadctl_scopes WHERE $2::text IS NULL OR process = $2)";
-            Ok(client.execute_typed(sql, &[(&phone.to_db(), Type::INT8), (&process, Type::TEXT)])?)
+    fn forget(&mut self, phone: PhoneKey, which: &ScopeFilter) -> Result<u64, LedgerError> {
+        self.write(|client, _, shown| {
+            let mut removed = 0;
+            let mut scopes: Vec<i64> =
+                sql::scopes(client)?.into_iter().filter(|(_, s)| which.matches(s)).map(|(id, _)| id).collect();
+            scopes.sort_unstable();
+            for scope_id in scopes {
+                // Claimers and recorders of the scope wait, as for a record.
+                sql::lock_scope(client, scope_id)?;
+                let sql = "DELETE FROM leadctl_entries WHERE scope_id = $1 AND phone = $2";
+                removed += client.execute_typed(sql, &[(&scope_id, Type::INT8), (&phone.to_db(), Type::INT8)])?;
+                let (changed, _) = claims::without_keys(sql::scope_claims(client, scope_id, shown)?, &[phone]);
+                for (id, left) in changed {
+                    sql::rewrite_claim(client, id, &left)?;
+                }
+            }
+            Ok(removed)
         })
     }
 
     fn prune(&mut self, older_than: SystemTime) -> Result<u64, LedgerError> {
         let cutoff = to_millis(older_than);
-        self.write(true, |client, _, _| {
+        self.write(|client, _, _| {
             let sql = "DELETE FROM leadctl_entries WHERE last_seen < $1";
             let removed = client.execute_typed(sql, &[(&cutoff, Type::INT8)])?;
             for statement in sql::PRUNE_CLAIMS {
@@ -195,7 +227,8 @@ impl Store for PgStore {
     }
 
     fn import(&mut self, entries: &[Entry]) -> Result<u64, LedgerError> {
-        self.write(true, |client, ids, _| {
+        let offset = self.clock.offset_ms();
+        self.write(|client, ids, _| {
             let mut rows = Rows::default();
             let mut at: HashMap<(i64, PhoneKey), usize> = HashMap::with_capacity(entries.len());
             for e in entries {
@@ -221,10 +254,45 @@ impl Store for PgStore {
             for scope_id in scopes {
                 sql::lock_scope(client, scope_id)?;
             }
-            rows::upsert(client, &rows)?;
+            rows::upsert(client, &rows, offset)?;
             Ok(entries.len() as u64)
         })
     }
+
+    fn reconnected(&mut self) -> bool {
+        self.conn.take_reconnected()
+    }
+}
+
+/// Schema 1 to 2: scope URLs to their normal form (merging scopes that an
+/// older binary kept under two spellings of one API), then the version.
+/// Outcome 6 (may exist) needs no change to the tables.
+fn migrate_to_2(client: &mut ::postgres::Client) -> Result<(), TxError> {
+    for (id, url, into) in schema::scope_merges(&sql::scopes(client)?) {
+        match into {
+            None => {
+                let sql = "UPDATE leadctl_scopes SET api_url = $1 WHERE id = $2";
+                client.execute_typed(sql, &[(&url, Type::TEXT), (&id, Type::INT8)])?;
+            }
+            Some(target) => {
+                let sql = format!(
+                    "INSERT INTO leadctl_entries AS t \
+                     (scope_id, phone, outcome, lead_id, initialized, reason, run_id, first_seen, last_seen) \
+                     SELECT $1, phone, outcome, lead_id, initialized, reason, run_id, first_seen, last_seen \
+                     FROM leadctl_entries WHERE scope_id = $2 \
+                     ON CONFLICT (scope_id, phone) DO UPDATE SET {MERGE_SET}"
+                );
+                let args: [(&(dyn ::postgres::types::ToSql + Sync), Type); 2] =
+                    [(&target, Type::INT8), (&id, Type::INT8)];
+                client.execute_typed(&sql, &args)?;
+                client.execute_typed("DELETE FROM leadctl_entries WHERE scope_id = $1", &[(&id, Type::INT8)])?;
+                client.execute_typed("UPDATE leadctl_claims SET scope_id = $1 WHERE scope_id = $2", &args)?;
+            }
+        }
+    }
+    let sql = "UPDATE leadctl_meta SET value = '2' WHERE key = $1";
+    client.execute_typed(sql, &[(&VERSION_KEY, Type::TEXT)])?;
+    Ok(())
 }
 
 /// Removes `keys` from the claimant's claims in the (locked) scope; returns how many went.

@@ -23,7 +23,12 @@ use super::LedgerError;
 
 /// The schema this binary reads and writes. A change to the tables, or a
 /// new outcome code, needs a new version (and a migration from the last).
-pub const SCHEMA_VERSION: i64 = 1;
+///
+/// - 1: the first.
+/// - 2: outcome 6, "may exist" (a lead whose answer was lost); scope URLs
+///   in their one normal form (`types::api_url_key`), so scopes that an
+///   older binary kept under two spellings of one API are merged.
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// SQLite's `application_id` for a ledger file ("LDCT"): refusing a file
 /// that is some other program's database before writing anything to it.
@@ -79,26 +84,32 @@ CREATE INDEX leadctl_claims_by_scope ON leadctl_claims (scope_id);
 
 /// The merge both stores apply when a key is recorded again (a later run,
 /// `--resend-known`, an import), with `t` the row there and `excluded` the
-/// new one. A rejection never replaces an acceptance: the lead exists, and
-/// the duplicate answer only confirms it. Acceptances merge (the lead id is
-/// kept when the new one is absent; initialized once means initialized).
-/// The recording run follows the outcome that is kept; first and last seen
-/// widen.
+/// new one. The row there is kept (its outcome, lead id, reason and run)
+/// when it is an acceptance and the new one is not (the lead exists: a
+/// duplicate answer only confirms it), and whenever the new one is "may
+/// exist" (6): a lost answer never hides what the server said before.
+/// Otherwise the new outcome wins (a definite answer replaces "may exist").
+/// Acceptances merge (the lead id is kept when the new one is absent;
+/// initialized once means initialized). First and last seen widen.
 pub(crate) const MERGE_SET: &str = "
-    outcome = CASE WHEN t.outcome = 0 AND excluded.outcome <> 0 THEN t.outcome ELSE excluded.outcome END,
-    lead_id = CASE WHEN t.outcome = 0 AND excluded.outcome <> 0 THEN t.lead_id
+    outcome = CASE WHEN (t.outcome = 0 AND excluded.outcome <> 0) OR excluded.outcome = 6 THEN t.outcome
+                   ELSE excluded.outcome END,
+    lead_id = CASE WHEN (t.outcome = 0 AND excluded.outcome <> 0) OR excluded.outcome = 6 THEN t.lead_id
                    WHEN t.outcome = 0 AND excluded.outcome = 0 THEN COALESCE(excluded.lead_id, t.lead_id)
                    ELSE excluded.lead_id END,
-    initialized = CASE WHEN t.outcome = 0 AND excluded.outcome <> 0 THEN t.initialized
+    initialized = CASE WHEN (t.outcome = 0 AND excluded.outcome <> 0) OR excluded.outcome = 6 THEN t.initialized
                        WHEN t.outcome = 0 AND excluded.outcome = 0 THEN (t.initialized OR excluded.initialized)
                        ELSE excluded.initialized END,
-    reason = CASE WHEN t.outcome = 0 AND excluded.outcome <> 0 THEN t.reason ELSE excluded.reason END,
-    run_id = CASE WHEN t.outcome = 0 AND excluded.outcome <> 0 THEN t.run_id ELSE excluded.run_id END,
+    reason = CASE WHEN (t.outcome = 0 AND excluded.outcome <> 0) OR excluded.outcome = 6 THEN t.reason
+                  ELSE excluded.reason END,
+    run_id = CASE WHEN (t.outcome = 0 AND excluded.outcome <> 0) OR excluded.outcome = 6 THEN t.run_id
+                  ELSE excluded.run_id END,
     first_seen = CASE WHEN excluded.first_seen < t.first_seen THEN excluded.first_seen ELSE t.first_seen END,
     last_seen = CASE WHEN excluded.last_seen > t.last_seen THEN excluded.last_seen ELSE t.last_seen END";
 
-/// Judges the version found in an existing ledger.
-pub(crate) fn check_version(location: &str, found: &str) -> Result<(), LedgerError> {
+/// Judges the version found in an existing ledger; returns it (an older
+/// one is migrated by the store, see [`scope_merges`]).
+pub(crate) fn check_version(location: &str, found: &str) -> Result<i64, LedgerError> {
     let found: i64 = found.trim().parse().map_err(|_| LedgerError::Corrupt {
         location: location.to_owned(),
         detail: format!("its schema version {found:?} is not a number"),
@@ -112,8 +123,36 @@ pub(crate) fn check_version(location: &str, found: &str) -> Result<(), LedgerErr
             detail: format!("its schema version {found} was never written by leadctl"),
         });
     }
-    // Versions below SCHEMA_VERSION would be migrated here; 1 is the first.
-    Ok(())
+    Ok(found)
+}
+
+/// The migration to version 2, for both stores: scopes whose API URL is not
+/// in its normal form. Each is `(id, normal URL, id of the scope that
+/// already has that URL with the same project and process)`: renamed when
+/// there is none, else its entries merged into that one (`MERGE_SET`) and
+/// its claims moved there.
+pub(crate) fn scope_merges(scopes: &[(i64, super::Scope)]) -> Vec<(i64, String, Option<i64>)> {
+    use std::collections::HashMap;
+    let mut normal: HashMap<(String, &str, &str), i64> = HashMap::new();
+    for (id, s) in scopes {
+        if super::types::api_url_key(&s.api_url) == s.api_url {
+            normal.insert((s.api_url.clone(), &s.project, &s.process), *id);
+        }
+    }
+    let mut out = Vec::new();
+    for (id, s) in scopes {
+        let key = super::types::api_url_key(&s.api_url);
+        if key == s.api_url {
+            continue;
+        }
+        let into = normal.get(&(key.clone(), &s.project, &s.process)).copied();
+        if into.is_none() {
+            // Renamed: a later scope with the same normal form merges into it.
+            normal.insert((key.clone(), &s.project, &s.process), *id);
+        }
+        out.push((*id, key, into));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -122,9 +161,31 @@ mod tests {
 
     #[test]
     fn versions_are_judged() {
-        assert!(check_version("l", "1").is_ok());
-        assert!(matches!(check_version("l", "2"), Err(LedgerError::NewerSchema { found: 2, supported: 1, .. })));
+        assert_eq!(check_version("l", "1").ok(), Some(1));
+        assert_eq!(check_version("l", "2").ok(), Some(2));
+        assert!(matches!(check_version("l", "3"), Err(LedgerError::NewerSchema { found: 3, supported: 2, .. })));
         assert!(matches!(check_version("l", "0"), Err(LedgerError::Corrupt { .. })));
         assert!(matches!(check_version("l", "x"), Err(LedgerError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn scopes_under_two_spellings_of_one_api_are_merged() {
+        use crate::ledger::Scope;
+        let raw =
+            |url: &str, process: &str| Scope { api_url: url.into(), project: "p".into(), process: process.into() };
+        let scopes = vec![
+            (1, raw("https://h/v1", "a")),
+            (2, raw("https://h/v1/", "a")),
+            (3, raw("HTTPS://H:443/v1/", "b")),
+            (4, raw("https://h/v1//", "b")),
+        ];
+        assert_eq!(
+            scope_merges(&scopes),
+            vec![
+                (2, "https://h/v1".into(), Some(1)),
+                (3, "https://h/v1".into(), None),
+                (4, "https://h/v1".into(), Some(3))
+            ]
+        );
     }
 }

@@ -4,8 +4,12 @@
 //! time; answers come back in the order of the keys.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
-use super::{ClaimResult, Claimant, Known, Ledger, LedgerError, LedgerOptions, Location, PhoneKey, Recorded, Scope};
+use super::{
+    ClaimMode, ClaimResult, Claimant, Known, Ledger, LedgerError, LedgerOptions, Location, OpenOptions, PhoneKey,
+    Recorded, Reply, Scope,
+};
 
 /// A lead as the ledger keys it, within one API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41,20 +45,81 @@ impl Writes {
     }
 }
 
+/// How a run uses the ledger.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// The longest a request may take (`--timeout`): a claim's lease outlasts
+    /// it, and a request starts only with that much lease left.
+    pub request_timeout: Duration,
+    /// How long a ledger that is busy (a lock held by another process) is
+    /// waited for, in all, before the run gives up on it.
+    pub busy_wait: Duration,
+    /// How long one attempt waits for a lock (SQLite's busy timeout,
+    /// PostgreSQL's `lock_timeout`).
+    pub busy_timeout: Duration,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            request_timeout: Duration::from_secs(60),
+            busy_wait: Duration::from_secs(600),
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl SessionOptions {
+    /// The lease: at least a minute, and long enough that a request started
+    /// just after a renewal ends with a renewal's worth to spare.
+    fn ledger_options(&self) -> LedgerOptions {
+        let lease = Duration::from_secs(60).max(self.request_timeout * 2 + Duration::from_secs(20));
+        let open = OpenOptions { busy_timeout: self.busy_timeout.min(self.busy_wait), ..OpenOptions::default() };
+        LedgerOptions { open, lease, renew_every: lease / 3 }
+    }
+
+    /// The lease a request needs left when it starts: its timeout, and a margin.
+    pub fn lease_needed(&self) -> Duration {
+        self.request_timeout + Duration::from_secs(5)
+    }
+}
+
 /// The ledger as one run uses it.
 #[derive(Clone)]
 pub struct Session {
     ledger: Ledger,
     claimant: Claimant,
     api_url: String,
+    options: SessionOptions,
+    /// When the run began using the ledger (milliseconds since the epoch):
+    /// what `--resend-known` resends was recorded before it.
+    started_ms: i64,
 }
 
 impl Session {
     /// Opens the ledger for a run named `run` (its directory) sending to
     /// `api_url`. Blocks: call it from a plain thread or `spawn_blocking`.
-    pub fn open(location: Location, api_url: &str, run: &str, host: &str) -> Result<Session, LedgerError> {
-        let ledger = Ledger::open(location, LedgerOptions::default()).wait()?;
-        Ok(Session { ledger, claimant: Claimant::this_process(run, host), api_url: api_url.to_owned() })
+    pub fn open(
+        location: Location,
+        api_url: &str,
+        run: &str,
+        host: &str,
+        options: SessionOptions,
+    ) -> Result<Session, LedgerError> {
+        let ledger = Ledger::open(location, options.ledger_options()).wait()?;
+        Ok(Session::over(ledger, Claimant::this_process(run, host), api_url, options))
+    }
+
+    /// A session over a ledger already open (tests: a store behind a fault seam).
+    pub fn over(ledger: Ledger, claimant: Claimant, api_url: &str, options: SessionOptions) -> Session {
+        let started_ms = super::types::to_millis(std::time::SystemTime::now());
+        Session { ledger, claimant, api_url: api_url.to_owned(), options, started_ms }
+    }
+
+    /// The claim mode of leads sent whatever the ledger knew when this run
+    /// started (`--resend-known`).
+    pub fn known_before_now(&self) -> ClaimMode {
+        ClaimMode::AnyBefore(self.started_ms)
     }
 
     /// Where the ledger is, without any password.
@@ -62,22 +127,30 @@ impl Session {
         self.ledger.location()
     }
 
-    /// False once claims are held whose lease could not be renewed in time:
-    /// another run may take them, so the run must stop sending.
+    /// False once claims are held that may no longer be ours (see
+    /// [`Ledger::claims_safe`]): the run must stop sending.
     pub fn claims_safe(&self) -> bool {
         self.ledger.claims_safe()
     }
 
-    fn scope(&self, project: &str, process: &str) -> Scope {
-        Scope::new(self.api_url.clone(), project, process)
+    /// Makes sure the claims held outlast a request started now (see
+    /// [`Ledger::ensure_lease`]).
+    pub async fn ready_to_send(&self) -> Result<(), LedgerError> {
+        self.ledger.ensure_lease(self.options.lease_needed()).await
     }
 
-    /// What the ledger knows of each key, in the keys' order. Blocks.
-    pub fn lookup(&self, keys: &[LeadKey<'_>]) -> Result<Vec<Option<Known>>, LedgerError> {
+    fn scope(&self, project: &str, process: &str) -> Scope {
+        Scope::new(&self.api_url, project, process)
+    }
+
+    /// What the ledger knows of each key, in the keys' order; with `seen`,
+    /// the keys found are marked seen today. Blocks.
+    pub fn lookup(&self, keys: &[LeadKey<'_>], seen: bool) -> Result<Vec<Option<Known>>, LedgerError> {
         let mut out = vec![None; keys.len()];
         for ((project, process), at) in by_scope(keys) {
-            let phones = at.iter().map(|&i| keys[i].phone).collect();
-            let known = self.ledger.lookup(&self.scope(project, process), phones).wait()?;
+            let scope = self.scope(project, process);
+            let phones: Vec<PhoneKey> = at.iter().map(|&i| keys[i].phone).collect();
+            let known = self.wait_busy(|| self.ledger.lookup(&scope, phones.clone(), seen))?;
             for (i, k) in at.into_iter().zip(known) {
                 out[i] = k;
             }
@@ -87,11 +160,12 @@ impl Session {
 
     /// Claims the keys for this run, in the keys' order (each scope is one
     /// transaction of the store).
-    pub async fn claim(&self, keys: &[LeadKey<'_>]) -> Result<Vec<ClaimResult>, LedgerError> {
+    pub async fn claim(&self, keys: &[LeadKey<'_>], mode: ClaimMode) -> Result<Vec<ClaimResult>, LedgerError> {
         let mut out: Vec<Option<ClaimResult>> = vec![None; keys.len()];
         for ((project, process), at) in by_scope(keys) {
-            let phones = at.iter().map(|&i| keys[i].phone).collect();
-            let answers = self.ledger.claim(&self.scope(project, process), phones, &self.claimant).await?;
+            let scope = self.scope(project, process);
+            let phones: Vec<PhoneKey> = at.iter().map(|&i| keys[i].phone).collect();
+            let answers = self.await_busy(|| self.ledger.claim(&scope, phones.clone(), &self.claimant, mode)).await?;
             for (i, a) in at.into_iter().zip(answers) {
                 out[i] = Some(a);
             }
@@ -101,23 +175,81 @@ impl Session {
     }
 
     /// Records answers and gives back claims, one store transaction per
-    /// scope. Blocks.
+    /// scope. Blocks (a busy ledger is waited for).
     pub fn write(&self, writes: Writes) -> Result<(), LedgerError> {
         let mut record: BTreeMap<(String, String), Vec<Recorded>> = BTreeMap::new();
         for (scope, r) in writes.record {
             record.entry(scope).or_default().push(r);
         }
         for ((project, process), outcomes) in record {
-            self.ledger.record(&self.scope(&project, &process), outcomes, &self.claimant).wait()?;
+            let scope = self.scope(&project, &process);
+            self.wait_busy(|| self.ledger.record(&scope, outcomes.clone(), &self.claimant))?;
         }
         let mut release: BTreeMap<(String, String), Vec<PhoneKey>> = BTreeMap::new();
         for (scope, k) in writes.release {
             release.entry(scope).or_default().push(k);
         }
         for ((project, process), keys) in release {
-            self.ledger.release(&self.scope(&project, &process), keys, &self.claimant).wait()?;
+            let scope = self.scope(&project, &process);
+            self.wait_busy(|| self.ledger.release(&scope, keys.clone(), &self.claimant))?;
         }
         Ok(())
+    }
+
+    /// Asks until the ledger is not busy, or the wait is over (blocking).
+    fn wait_busy<T>(&self, mut ask: impl FnMut() -> Reply<T>) -> Result<T, LedgerError> {
+        let mut waits = BusyWaits::new(self.location(), self.options.busy_wait);
+        loop {
+            match ask().wait() {
+                Err(e @ LedgerError::Busy { .. }) => std::thread::sleep(waits.next(e)?),
+                other => return other,
+            }
+        }
+    }
+
+    /// Asks until the ledger is not busy, or the wait is over (async).
+    async fn await_busy<T>(&self, mut ask: impl FnMut() -> Reply<T>) -> Result<T, LedgerError> {
+        let mut waits = BusyWaits::new(self.location(), self.options.busy_wait);
+        loop {
+            match ask().await {
+                Err(e @ LedgerError::Busy { .. }) => tokio::time::sleep(waits.next(e)?).await,
+                other => return other,
+            }
+        }
+    }
+}
+
+/// The waits between attempts on a busy ledger: doubling from a tenth of a
+/// second to five seconds, each said in the log, until `budget` is spent.
+struct BusyWaits<'a> {
+    location: &'a str,
+    started: Instant,
+    budget: Duration,
+    next: Duration,
+}
+
+impl<'a> BusyWaits<'a> {
+    fn new(location: &'a str, budget: Duration) -> BusyWaits<'a> {
+        BusyWaits { location, started: Instant::now(), budget, next: Duration::from_millis(100) }
+    }
+
+    /// The wait before the next attempt, or the error when the budget is spent.
+    fn next(&mut self, busy: LedgerError) -> Result<Duration, LedgerError> {
+        let waited = self.started.elapsed();
+        if waited >= self.budget {
+            return Err(LedgerError::Busy {
+                location: self.location.to_owned(),
+                detail: format!("still locked by another process after {}s of trying", waited.as_secs()),
+            });
+        }
+        let wait = self.next.min(self.budget - waited);
+        self.next = (self.next * 2).min(Duration::from_secs(5));
+        tracing::warn!(
+            "{busy}; waiting {:.1}s and trying again (for up to {}s in all)",
+            wait.as_secs_f64(),
+            self.budget.as_secs()
+        );
+        Ok(wait)
     }
 }
 

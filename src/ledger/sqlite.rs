@@ -24,12 +24,12 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction,
 use super::claims;
 use super::schema::{self, MERGE_SET, SQLITE_APPLICATION_ID, SQLITE_TABLES, VERSION_KEY};
 use super::sqlite_file;
-use super::sqlite_sql::{self as sql, Ids, SqliteClaim, now_ms};
+use super::sqlite_sql::{self as sql, Ids, SqliteClaim};
 use super::types::{
-    ClaimResult, Entry, Known, PhoneKey, Recorded, Scope, Stats, in_key_order, last_per_key, lease_millis,
-    outcome_columns, to_millis,
+    ClaimMode, ClaimResult, Entry, Known, PhoneKey, Recorded, Renewal, Scope, Stats, in_key_order, last_per_key,
+    lease_millis, outcome_columns, to_millis,
 };
-use super::{Claimant, LedgerError, Location, OpenOptions, Store};
+use super::{Claimant, Clock, LedgerError, Location, OpenOptions, ScopeFilter, Store};
 
 pub(crate) struct SqliteStore {
     conn: Connection,
@@ -39,7 +39,11 @@ pub(crate) struct SqliteStore {
     path: PathBuf,
     ids: Ids,
     upsert_sql: String,
+    clock: Clock,
 }
+
+/// A day in milliseconds: "seen" is kept at day granularity.
+pub(super) const DAY_MS: i64 = 86_400_000;
 
 /// Maps rusqlite's errors to the ledger's, naming the location.
 pub(super) trait At<T> {
@@ -87,7 +91,8 @@ impl SqliteStore {
     pub(crate) fn open(location: Location, path: &Path, options: &OpenOptions) -> Result<SqliteStore, LedgerError> {
         let shown = location.to_string();
         sqlite_file::prepare(path, &shown)?;
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let flags =
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let conn = Connection::open_with_flags(path, flags).at(&shown)?;
         conn.busy_timeout(options.busy_timeout).at(&shown)?;
         let mode = wal_mode(&conn, options.busy_timeout).at(&shown)?;
@@ -119,7 +124,8 @@ impl SqliteStore {
              ON CONFLICT (scope_id, phone) DO UPDATE SET {MERGE_SET}"
         );
         let path = path.to_path_buf();
-        let mut store = SqliteStore { conn, location, shown, path, ids: Ids::default(), upsert_sql };
+        let clock = options.clock.clone();
+        let mut store = SqliteStore { conn, location, shown, path, ids: Ids::default(), upsert_sql, clock };
         store.init_schema()?;
         Ok(store)
     }
@@ -139,7 +145,9 @@ impl SqliteStore {
                 location: shown.clone(),
                 detail: "it has no schema version".into(),
             })?;
-            schema::check_version(shown, &version)?;
+            if schema::check_version(shown, &version)? < 2 {
+                migrate_to_2(&tx, &self.upsert_sql, shown)?;
+            }
         } else if app_id != 0 || objects > 0 {
             return Err(LedgerError::Corrupt {
                 location: shown.clone(),
@@ -183,12 +191,29 @@ impl Store for SqliteStore {
         &self.location
     }
 
-    fn lookup(&mut self, scope: &Scope, keys: &[PhoneKey]) -> Result<Vec<Option<Known>>, LedgerError> {
+    fn lookup(&mut self, scope: &Scope, keys: &[PhoneKey], seen: bool) -> Result<Vec<Option<Known>>, LedgerError> {
         let shown = &self.shown;
         let Some(scope_id) = sql::scope_id(&self.conn, &mut self.ids, scope, false, shown)? else {
             return Ok(vec![None; keys.len()]);
         };
         let found = sql::known_keys(&self.conn, &mut self.ids, scope_id, keys, shown)?;
+        if seen {
+            // Only keys last seen on an earlier day are written: a rerun on
+            // the same day writes nothing.
+            let now = self.clock.now_ms();
+            let today = now - now.rem_euclid(DAY_MS);
+            let stale: Vec<PhoneKey> =
+                found.iter().filter(|(_, k)| to_millis(k.last_seen) < today).map(|(p, _)| *p).collect();
+            if !stale.is_empty() {
+                self.write(|tx, _, shown, _| {
+                    let sql = "UPDATE leadctl_entries SET last_seen = ?1 \
+                               WHERE scope_id = ?2 AND phone IN rarray(?3) AND last_seen < ?4";
+                    let args = params![now, scope_id, sql::key_array(&stale), today];
+                    tx.prepare_cached(sql).at(shown)?.execute(args).at(shown)?;
+                    Ok(())
+                })?;
+            }
+        }
         Ok(in_key_order(keys, found))
     }
 
@@ -198,20 +223,21 @@ impl Store for SqliteStore {
         keys: &[PhoneKey],
         claimant: &Claimant,
         lease: Duration,
+        mode: ClaimMode,
     ) -> Result<Vec<ClaimResult>, LedgerError> {
+        let now = self.clock.now_ms();
         self.write(|tx, ids, shown, _| {
-            let now = now_ms();
             let scope_id = sql::scope_id(tx, ids, scope, true, shown)?.unwrap_or(0);
             let run_id = sql::run_id(tx, ids, &claimant.run, shown)?;
             let me = sql::upsert_claimant(tx, run_id, claimant, now.saturating_add(lease_millis(lease)), shown)?;
             let mut ops = SqliteClaim { conn: tx, ids, scope_id, me, shown };
-            claims::claim_keys(&mut ops, shown, me, claimant, keys, now)
+            claims::claim_keys(&mut ops, shown, me, claimant, keys, now, mode)
         })
     }
 
     fn record(&mut self, scope: &Scope, outcomes: &[Recorded], claimant: &Claimant) -> Result<(), LedgerError> {
+        let now = self.clock.now_ms();
         self.write(|tx, ids, shown, upsert| {
-            let now = now_ms();
             let scope_id = sql::scope_id(tx, ids, scope, true, shown)?.unwrap_or(0);
             let run_id = sql::run_id(tx, ids, &claimant.run, shown)?;
             let outcomes = last_per_key(outcomes);
@@ -234,14 +260,18 @@ impl Store for SqliteStore {
         })
     }
 
-    fn renew(&mut self, claimant: &Claimant, lease: Duration) -> Result<bool, LedgerError> {
+    fn renew(&mut self, claimant: &Claimant, lease: Duration) -> Result<Renewal, LedgerError> {
+        let now = self.clock.now_ms();
         self.write(|tx, _, shown, _| {
-            let until = now_ms().saturating_add(lease_millis(lease));
+            let until = now.saturating_add(lease_millis(lease));
+            // A lease that already ran out is not renewed: its keys may be
+            // another run's now.
             let sql = "UPDATE leadctl_claimants SET lease_until = max(lease_until, ?1) WHERE pid = ?2 AND stamp = ?3 \
-                       AND run_id = (SELECT id FROM leadctl_runs WHERE run = ?4 AND host = ?5)";
+                       AND run_id = (SELECT id FROM leadctl_runs WHERE run = ?4 AND host = ?5) AND lease_until > ?6";
             let stamp = claims::ProcessStamp::encode(claimant.stamp.as_ref());
-            let args = params![until, claimant.pid, stamp, claimant.run.run, claimant.run.host];
-            Ok(tx.prepare_cached(sql).at(shown)?.execute(args).at(shown)? > 0)
+            let args = params![until, claimant.pid, stamp, claimant.run.run, claimant.run.host, now];
+            let renewed = tx.prepare_cached(sql).at(shown)?.execute(args).at(shown)? > 0;
+            Ok(if renewed { Renewal::Renewed } else { Renewal::Lapsed })
         })
     }
 
@@ -252,11 +282,21 @@ impl Store for SqliteStore {
         Ok(stats)
     }
 
-    fn forget(&mut self, phone: PhoneKey, process: Option<&str>) -> Result<u64, LedgerError> {
+    fn forget(&mut self, phone: PhoneKey, which: &ScopeFilter) -> Result<u64, LedgerError> {
         self.write(|tx, _, shown, _| {
-            let sql = "DELETE FROM leadctl_entries WHERE phone = ?1 \
-                       AND scope_id IN (SELECT id FROM leadctl_scopes WHERE ?2 IS NULL OR process = ?2)";
-            Ok(tx.execute(sql, params![phone.to_db(), process]).at(shown)? as u64)
+            let mut removed = 0;
+            for (scope_id, scope) in sql::scopes(tx, shown)? {
+                if !which.matches(&scope) {
+                    continue;
+                }
+                let sql = "DELETE FROM leadctl_entries WHERE scope_id = ?1 AND phone = ?2";
+                removed += tx.execute(sql, params![scope_id, phone.to_db()]).at(shown)? as u64;
+                let (changed, _) = claims::without_keys(sql::scope_claims(tx, scope_id, shown)?, &[phone]);
+                for (id, left) in changed {
+                    sql::rewrite_claim(tx, id, &left, shown)?;
+                }
+            }
+            Ok(removed)
         })
     }
 
@@ -301,6 +341,37 @@ impl Store for SqliteStore {
             Ok(entries.len() as u64)
         })
     }
+}
+
+/// Schema 1 to 2: scope URLs to their normal form (merging scopes that an
+/// older binary kept under two spellings of one API), then the version.
+/// Outcome 6 (may exist) needs no change to the tables.
+fn migrate_to_2(tx: &Transaction<'_>, upsert: &str, shown: &str) -> Result<(), LedgerError> {
+    // Columns in the order the upsert statement binds them.
+    let copy = "SELECT ?1, phone, outcome, lead_id, initialized, reason, run_id, first_seen, last_seen \
+                FROM leadctl_entries WHERE scope_id = ?2";
+    for (id, url, into) in schema::scope_merges(&sql::scopes(tx, shown)?) {
+        match into {
+            None => {
+                tx.execute("UPDATE leadctl_scopes SET api_url = ?1 WHERE id = ?2", params![url, id]).at(shown)?;
+            }
+            Some(target) => {
+                let rows: Vec<Vec<rusqlite::types::Value>> = {
+                    let mut stmt = tx.prepare(copy).at(shown)?;
+                    let mapped = stmt.query_map(params![target, id], |r| (0..9).map(|i| r.get(i)).collect());
+                    mapped.at(shown)?.collect::<rusqlite::Result<_>>().at(shown)?
+                };
+                let mut stmt = tx.prepare(upsert).at(shown)?;
+                for row in rows {
+                    stmt.execute(rusqlite::params_from_iter(row)).at(shown)?;
+                }
+                tx.execute("DELETE FROM leadctl_entries WHERE scope_id = ?1", [id]).at(shown)?;
+                tx.execute("UPDATE leadctl_claims SET scope_id = ?1 WHERE scope_id = ?2", [target, id]).at(shown)?;
+            }
+        }
+    }
+    tx.execute("UPDATE leadctl_meta SET value = ?1 WHERE key = ?2", params!["2", VERSION_KEY]).at(shown)?;
+    Ok(())
 }
 
 /// Removes `keys` from the claimant's claims in the scope; returns how many went.

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -12,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::claims::{self, ClaimRow, ClaimTx, ProcessStamp};
 use super::sqlite::At;
 use super::types::{
-    Entry, Holder, Known, KnownColumns, OutcomeKind, PhoneKey, RunRef, Scope, Stats, StatsGroup, from_millis, to_millis,
+    Entry, Holder, Known, KnownColumns, OutcomeKind, PhoneKey, RunRef, Scope, Stats, StatsGroup, from_millis,
 };
 use super::{Claimant, LedgerError};
 
@@ -40,8 +39,30 @@ pub(super) fn key_array(keys: &[PhoneKey]) -> Rc<Vec<Value>> {
     Rc::new(keys.iter().map(|k| Value::Integer(k.to_db())).collect())
 }
 
-pub(super) fn now_ms() -> i64 {
-    to_millis(SystemTime::now())
+/// Every scope with its id (few: one per API, project and process).
+pub(super) fn scopes(conn: &Connection, shown: &str) -> Result<Vec<(i64, Scope)>, LedgerError> {
+    let mut stmt = conn.prepare_cached("SELECT id, api_url, project, process FROM leadctl_scopes").at(shown)?;
+    let rows = stmt.query_map([], |r| {
+        // As stored: a migration compares the stored spelling with the normal form.
+        Ok((r.get(0)?, Scope { api_url: r.get(1)?, project: r.get(2)?, process: r.get(3)? }))
+    });
+    rows.at(shown)?.collect::<rusqlite::Result<_>>().at(shown)
+}
+
+/// Every claim row of a scope, with its keys.
+pub(super) fn scope_claims(
+    conn: &Connection,
+    scope_id: i64,
+    shown: &str,
+) -> Result<Vec<(i64, Vec<PhoneKey>)>, LedgerError> {
+    let mut stmt = conn.prepare_cached("SELECT id, keys FROM leadctl_claims WHERE scope_id = ?1").at(shown)?;
+    let mut rows = stmt.query([scope_id]).at(shown)?;
+    let mut all = Vec::new();
+    while let Some(row) = rows.next().at(shown)? {
+        let blob: Vec<u8> = row.get(1).at(shown)?;
+        all.push((row.get(0).at(shown)?, claims::decode_keys(&blob).ok_or_else(|| damaged_claim(shown))?));
+    }
+    Ok(all)
 }
 
 /// The scope's id; created when `create`, else `None` for a scope never seen.

@@ -69,15 +69,30 @@ impl fmt::Display for PhoneKey {
 /// another API, project or process.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Scope {
-    /// The API base URL, as the run's settings have it.
+    /// The API base URL in its one normal form ([`api_url_key`]).
     pub api_url: String,
     pub project: String,
     pub process: String,
 }
 
 impl Scope {
-    pub fn new(api_url: impl Into<String>, project: impl Into<String>, process: impl Into<String>) -> Scope {
-        Scope { api_url: api_url.into(), project: project.into(), process: process.into() }
+    /// A scope; the API URL is brought to its normal form, so that every
+    /// path that writes or reads a scope (runs, imports, lookups, `forget`)
+    /// names one API one way.
+    pub fn new(api_url: impl AsRef<str>, project: impl Into<String>, process: impl Into<String>) -> Scope {
+        Scope { api_url: api_url_key(api_url.as_ref()), project: project.into(), process: process.into() }
+    }
+}
+
+/// The one normal form of an API base URL as the ledger keys leads by it:
+/// scheme and host in lower case, the scheme's default port dropped, no
+/// trailing slash (`HTTPS://Api.Example:443/v1/` is `https://api.example/v1`).
+/// Text that is no URL is kept, without trailing slashes.
+pub fn api_url_key(raw: &str) -> String {
+    let raw = raw.trim();
+    match url::Url::parse(raw) {
+        Ok(url) => url.as_str().trim_end_matches('/').to_owned(),
+        Err(_) => raw.trim_end_matches('/').to_owned(),
     }
 }
 
@@ -125,6 +140,12 @@ pub enum Outcome {
     Accepted { lead_id: Option<String>, initialized: bool },
     /// Refused for good, with the server's own message.
     Rejected { code: RejectCode, reason: String },
+    /// Sent, and the answer was lost (a timeout, a 5xx after the request
+    /// reached the server, a crash while in flight): the lead may have been
+    /// created. The next run sends it with the may-exist mark, so that an
+    /// `already exists` answer means accepted. Never replaces an outcome
+    /// the server gave.
+    MayExist,
 }
 
 impl Outcome {
@@ -132,7 +153,14 @@ impl Outcome {
         match self {
             Outcome::Accepted { .. } => OutcomeKind::Accepted,
             Outcome::Rejected { code, .. } => OutcomeKind::Rejected(*code),
+            Outcome::MayExist => OutcomeKind::MayExist,
         }
+    }
+
+    /// Whether the server decided this lead (accepted or refused for good):
+    /// such a lead is not sent again; one that may exist is.
+    pub fn is_decided(&self) -> bool {
+        !matches!(self, Outcome::MayExist)
     }
 }
 
@@ -141,24 +169,28 @@ impl Outcome {
 pub enum OutcomeKind {
     Accepted,
     Rejected(RejectCode),
+    MayExist,
 }
 
 impl OutcomeKind {
-    /// `accepted`, or the reject code.
+    /// `accepted`, the reject code, or `may_exist`.
     pub fn as_str(self) -> &'static str {
         match self {
             OutcomeKind::Accepted => "accepted",
             OutcomeKind::Rejected(code) => code.as_str(),
+            OutcomeKind::MayExist => "may_exist",
         }
     }
 
     /// The small integer both stores keep in `outcome`: 0 accepted, 1..=5 the
-    /// codes in `RejectCode::ALL` order. A new code needs a new schema version,
-    /// so that an older binary never meets a number it cannot read.
+    /// codes in `RejectCode::ALL` order, 6 may exist ([`MAY_EXIST_DB`], since
+    /// schema version 2). A new code needs a new schema version, so that an
+    /// older binary never meets a number it cannot read.
     pub(crate) fn to_db(self) -> i16 {
         match self {
             OutcomeKind::Accepted => 0,
             OutcomeKind::Rejected(code) => RejectCode::ALL.iter().position(|c| *c == code).map_or(0, |i| i as i16 + 1),
+            OutcomeKind::MayExist => MAY_EXIST_DB,
         }
     }
 
@@ -166,10 +198,14 @@ impl OutcomeKind {
         match value {
             0 => Some(OutcomeKind::Accepted),
             1..=5 => Some(OutcomeKind::Rejected(RejectCode::ALL[value as usize - 1])),
+            v if v == i64::from(MAY_EXIST_DB) => Some(OutcomeKind::MayExist),
             _ => None,
         }
     }
 }
+
+/// The `outcome` number of a lead that may exist (see `schema::MERGE_SET`).
+pub(crate) const MAY_EXIST_DB: i16 = 6;
 
 /// A run as entries and claims name it: the run's name (its directory) and
 /// the host it ran on.
@@ -224,12 +260,53 @@ pub enum Takeover {
     SameRun,
 }
 
+/// Which keys a claim takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimMode {
+    /// Keys the server decided (accepted or refused) are answered
+    /// [`ClaimResult::Known`] and not claimed: the run will not send them.
+    New,
+    /// Decided keys are claimed too: the run sends them all the same (a
+    /// lead initialized by its id).
+    Any,
+    /// Decided keys last recorded before this time (milliseconds since the
+    /// epoch) are claimed too; those recorded since are answered `Known`:
+    /// `--resend-known` resends what the ledger knew when the run started,
+    /// never what another run delivered while it ran.
+    AnyBefore(i64),
+}
+
+impl ClaimMode {
+    /// Whether a key the server decided, last recorded (or seen) at
+    /// `last_seen_ms`, is claimed rather than answered `Known`.
+    pub(crate) fn claims_decided(self, last_seen_ms: i64) -> bool {
+        match self {
+            ClaimMode::New => false,
+            ClaimMode::Any => true,
+            ClaimMode::AnyBefore(since) => last_seen_ms < since,
+        }
+    }
+}
+
+/// What renewing a claimant's lease found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    Renewed,
+    /// The lease had already run out (or the ledger does not know the
+    /// claimant): another run may have taken its keys. A lapse is final.
+    Lapsed,
+}
+
 /// The answer of `claim` for one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimResult {
     /// Ours now (or already ours): send it.
     Claimed,
-    /// Already recorded: do not send.
+    /// Ours now, and an earlier run's answer for it was lost (the ledger
+    /// keeps it as "may exist"): send it with the mark, so that `already
+    /// exists` means accepted.
+    MayExist,
+    /// Already decided by the server: do not send.
     Known(Known),
     /// A live claim of another run: the lead is being sent right now; leave
     /// the row retryable.
@@ -301,6 +378,7 @@ impl KnownColumns {
                 Outcome::Accepted { lead_id: self.lead_id, initialized: self.initialized.unwrap_or(false) }
             }
             Some(OutcomeKind::Rejected(code)) => Outcome::Rejected { code, reason: self.reason.unwrap_or_default() },
+            Some(OutcomeKind::MayExist) => Outcome::MayExist,
             None => {
                 return Err(LedgerError::Corrupt {
                     location: shown.to_owned(),
@@ -322,6 +400,7 @@ pub(crate) fn outcome_columns(outcome: &Outcome) -> (i16, Option<&str>, Option<b
     match outcome {
         Outcome::Accepted { lead_id, initialized } => (0, lead_id.as_deref(), Some(*initialized), None),
         Outcome::Rejected { reason, .. } => (outcome.kind().to_db(), None, None, Some(reason.as_str())),
+        Outcome::MayExist => (MAY_EXIST_DB, None, None, None),
     }
 }
 
@@ -404,12 +483,14 @@ mod tests {
     #[test]
     fn outcome_codes_survive_the_database_encoding() {
         let mut seen = std::collections::HashSet::new();
-        let kinds = std::iter::once(OutcomeKind::Accepted).chain(RejectCode::ALL.map(OutcomeKind::Rejected));
+        let kinds = [OutcomeKind::Accepted, OutcomeKind::MayExist]
+            .into_iter()
+            .chain(RejectCode::ALL.map(OutcomeKind::Rejected));
         for kind in kinds {
             assert!(seen.insert(kind.to_db()), "{kind:?} shares a number");
             assert_eq!(OutcomeKind::from_db(i64::from(kind.to_db())), Some(kind));
         }
-        assert_eq!(OutcomeKind::from_db(6), None);
+        assert_eq!(OutcomeKind::from_db(7), None);
         for code in RejectCode::ALL {
             assert_eq!(RejectCode::parse(code.as_str()), Some(code));
         }

@@ -1,7 +1,6 @@
 //! The last stage of a run: the invariant, the exit code, the summary and
 //! the command that resends the retryable rows.
 
-use std::path::Path;
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result};
@@ -9,6 +8,7 @@ use anyhow::{Context, Result};
 use crate::deliver::Stop;
 use crate::exit::{Exit, Tolerance};
 use crate::output::{FileKind, OutFormat, Tally};
+use crate::rundir::Dir;
 use crate::settings::RunRecord;
 use crate::summary::{InputInfo, Requests, Summary, ToleranceInfo};
 
@@ -137,7 +137,7 @@ pub(super) struct Ending<'a> {
     pub(super) resumed: bool,
     pub(super) record: &'a RunRecord,
     pub(super) input: InputInfo,
-    pub(super) run_dir: &'a Path,
+    pub(super) run_dir: &'a Dir,
     pub(super) out_format: OutFormat,
     pub(super) kinds: &'a [FileKind],
     pub(super) read: u64,
@@ -162,8 +162,8 @@ pub(super) fn write_summary(e: Ending<'_>) -> Result<Summary> {
         stopped: e.stop,
         resumed: e.resumed,
         input: e.input,
-        run_dir: e.run_dir.to_path_buf(),
-        files: Summary::files_for(e.run_dir, e.out_format, e.kinds),
+        run_dir: e.run_dir.path().to_path_buf(),
+        files: Summary::files_for(e.run_dir.path(), e.out_format, e.kinds),
         counts: Summary::counts(e.read, e.tally, e.passed),
         rejected_by_code: e.tally.rejected_by_code.clone(),
         checks_skipped: e.checks_skipped,

@@ -14,6 +14,9 @@ pub(super) struct Lookups {
     pub(super) session: Session,
     /// `--initialize`: leads uploaded earlier without a call are sent by id.
     pub(super) initialize: bool,
+    /// Found leads are marked seen today (a run that sends does; a dry run
+    /// only looks).
+    pub(super) seen: bool,
 }
 
 impl Lookups {
@@ -22,7 +25,7 @@ impl Lookups {
         let keyed: Vec<(usize, LeadKey<'_>)> =
             items.iter().enumerate().filter_map(|(i, it)| it.ledger_key().map(|k| (i, k))).collect();
         let keys: Vec<LeadKey<'_>> = keyed.iter().map(|(_, k)| *k).collect();
-        let known = self.session.lookup(&keys)?;
+        let known = self.session.lookup(&keys, self.seen)?;
         let mut out = vec![None; items.len()];
         for ((i, _), k) in keyed.into_iter().zip(known) {
             out[i] = k;
@@ -41,6 +44,10 @@ impl Lookups {
                 Some(Route::Sort(verdict)) => sorted.push((item.row, verdict)),
                 Some(Route::Initialize(payload)) => {
                     item.payload = payload;
+                    send.push(item);
+                }
+                Some(Route::MayExist) => {
+                    item.may_exist = true;
                     send.push(item);
                 }
             }

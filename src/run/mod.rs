@@ -39,7 +39,8 @@ pub use validate::validate;
 
 use finish::{Ending, Facts, StopKind, exit_code, invariant_broken, stop_advice, write_summary};
 use interactive::{confirm_initialize, watch_signals};
-use prepare::{Input, RunDir, Target, check_settings, new_run_dir, open_ledger};
+pub use prepare::Resumed;
+use prepare::{Input, RunDir, Start, Target, check_settings, open_ledger};
 use read::{ReadJob, ReadReport, read_and_check};
 
 /// How a run ended: its exit code and its summary.
@@ -49,12 +50,14 @@ pub struct Outcome {
     pub resend: Option<String>,
 }
 
-/// `leadctl upload`.
-pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
+/// `leadctl upload`; `resumed`: the run directory of `--resume`, already
+/// judged and taken (see [`Resumed::open`]).
+pub async fn upload(cfg: UploadConfig, resumed: Option<Resumed>) -> Result<Outcome> {
     let (started, started_at) = (Instant::now(), SystemTime::now());
-    let resumed = cfg.resume.as_deref().map(crate::journal::recover).transpose()?;
+    let start = Start::of(&cfg.common, resumed)?;
     let journaled = matches!(cfg.destination, crate::config::Destination::Remote { .. });
-    let (source, input) = Input::open(&cfg.common, journaled || cfg.resume.is_some())?;
+    let resumed = start.resumed();
+    let (source, input) = Input::open(&cfg.common, journaled || resumed)?;
     let mut record = cfg.common.record.clone();
     let target = Target::connect(&cfg, &mut record).await?;
     if target.project_id.is_none() && !cfg.common.input.existing && source.has_project_column() == Some(false) {
@@ -67,15 +70,11 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
     if !confirm_initialize(&cfg, target.project_id.as_deref(), input.regular)? {
         bail!("not confirmed: nothing was sent and no call was started");
     }
-    let dir = cfg.resume.clone().unwrap_or_else(|| new_run_dir(&cfg.common));
-    let ledger = open_ledger(&cfg, &target, &dir).await?;
+    let ledger = open_ledger(&cfg, &target, start.path()).await?;
     let ledger_shown = ledger.as_ref().map(|l| l.location().to_owned());
-    let run = match resumed {
-        Some(rec) => RunDir::resume(&dir, &cfg, &input, rec)?,
-        None => RunDir::create(dir, &cfg, &input, &record)?,
-    };
+    let (taken, run) = start.open(&cfg, &input, &record)?;
     let out_format = input.out_format;
-    let run_dir = run.dir.clone();
+    let run_dir = taken.dir.path().to_path_buf();
     let dry_run = target.client.is_none();
 
     let ran = run_stages(&cfg, source, target, run, ledger).await?;
@@ -107,10 +106,10 @@ pub async fn upload(cfg: UploadConfig) -> Result<Outcome> {
     let summary = write_summary(Ending {
         exit,
         stop: ran.stop.as_ref().map(Stop::reason),
-        resumed: cfg.resume.is_some(),
+        resumed,
         record: &record,
         input: input.info(record.input.clone()),
-        run_dir: &run_dir,
+        run_dir: &taken.dir,
         out_format,
         kinds: &FileKind::ALL,
         read: ran.report.read,
@@ -171,12 +170,12 @@ async fn run_stages(
         ledger: ledger
             .clone()
             .filter(|_| cfg.ledger.as_ref().is_some_and(|c| !c.resend_known))
-            .map(|session| Lookups { session, initialize: common.initialize }),
+            .map(|session| Lookups { session, initialize: common.initialize, seen: true }),
     };
     let reader = spawn_reader(job, target.client.is_none(), outbox.clone(), items_tx);
     let (stop, requests) = match target.client {
         Some(client) => {
-            let claims = ledger.map(|s| (s, ledger_failed));
+            let claims = ledger.map(|s| (s, ledger_failed.clone()));
             let engine = engine(cfg, client, run.batch_size, unknown, outbox.clone(), cancel, claims);
             deliver_all(engine, items_rx, &counters).await
         }
@@ -188,6 +187,14 @@ async fn run_stages(
     let report = reader.await.map_err(|e| anyhow!("the reader failed: {e}"))?;
     drop(outbox);
     let (tally, journal) = writer.finish().context("writing the output files failed")?;
+    // The last answers are recorded after the sending ended: a ledger that
+    // failed then must end the run as one that failed before (never exit 0
+    // with answers the ledger does not have).
+    let stop = match (stop, ledger_failed.get()) {
+        (Some(Stop::Ledger(why)), _) => Some(Stop::Ledger(why)),
+        (_, Some(why)) => Some(Stop::Ledger(why.to_owned())),
+        (stop, None) => stop,
+    };
     display.finish().await;
     if let Some(sb) = target.sandbox {
         sb.shutdown().await;

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, anyhow, bail};
 use sha2::{Digest, Sha256};
@@ -14,8 +14,9 @@ use crate::config::{Common, Destination, UploadConfig};
 use crate::deliver::Client;
 use crate::input::{DelimiterUsed, Format, InputFacts, Source};
 use crate::journal::{self, Entry, InputId, Journal, RangeSet, Recovered};
-use crate::ledger::Session;
-use crate::output::{self, FileKind, OutFormat, Sinks};
+use crate::ledger::{Session, SessionOptions};
+use crate::output::{FileKind, OutFormat, Sinks};
+use crate::rundir::{Dir, Lock, Place};
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::settings::RunRecord;
 use crate::summary::InputInfo;
@@ -179,7 +180,10 @@ impl Target {
         let (client, sandbox) = match &cfg.destination {
             Destination::DryRun => (None, None),
             Destination::Sandbox => {
-                let sb = Sandbox::start(SandboxConfig::default()).await?;
+                // A key of its own, so that no other account on this machine
+                // reads the rehearsal's leads from `/_sandbox/state`.
+                let api_key = format!("sk_rehearsal_{}", uuid::Uuid::new_v4().simple());
+                let sb = Sandbox::start(SandboxConfig { api_key, ..SandboxConfig::default() }).await?;
                 let url = sb.url();
                 if !cfg.common.quiet {
                     crate::log::say(
@@ -213,8 +217,45 @@ impl Target {
 }
 
 /// Where a new run's directory goes: `--out-dir`, or next to the input.
-pub(super) fn new_run_dir(common: &Common) -> PathBuf {
-    common.out_dir.clone().unwrap_or_else(|| default_run_dir(&common.input.path))
+pub(super) fn new_run_dir(common: &Common) -> (PathBuf, Place) {
+    match &common.out_dir {
+        Some(dir) => (dir.clone(), Place::Named),
+        None => (default_run_dir(&common.input.path), Place::BesideInput),
+    }
+}
+
+/// A run directory taken by this process for the whole run (see `rundir`).
+pub(super) struct Taken {
+    pub(super) dir: Dir,
+    _lock: Lock,
+}
+
+impl Taken {
+    /// Makes a new run's directory and takes it.
+    pub(super) fn create(path: &Path, place: Place) -> Result<Taken> {
+        let dir = Dir::create(path, place)
+            .with_context(|| format!("cannot create the output directory {}", path.display()))?;
+        let lock = dir.lock()?;
+        Ok(Taken { dir, _lock: lock })
+    }
+}
+
+/// The directory of the run being resumed, judged and taken before
+/// anything in it is read, and the settings its journal records.
+pub struct Resumed {
+    pub(super) taken: Taken,
+    pub record: RunRecord,
+}
+
+impl Resumed {
+    /// Opens the run directory of `--resume`: it must be the running
+    /// account's and closed to others, and no other process may hold it.
+    pub fn open(path: &Path) -> Result<Resumed> {
+        let dir = Dir::open(path).map_err(|e| anyhow!("cannot resume: {e}"))?;
+        let lock = dir.lock()?;
+        let record = journal::read_record_in(&dir)?;
+        Ok(Resumed { taken: Taken { dir, _lock: lock }, record })
+    }
 }
 
 /// Opens the ledger for the run in `dir` sending to the target's API, when
@@ -227,16 +268,69 @@ pub(super) async fn open_ledger(cfg: &UploadConfig, target: &Target, dir: &Path)
     let host = crate::ledger::host_name().unwrap_or_else(|| "localhost".into());
     let (location, api_url) = (choice.location.clone(), api_url.clone());
     let shown = location.to_string();
-    let session = tokio::task::spawn_blocking(move || Session::open(location, &api_url, &run, &host))
+    let options = SessionOptions {
+        request_timeout: cfg.timeout,
+        busy_wait: cfg.ledger_wait,
+        // Each attempt waits at most a quarter of the whole wait for the lock.
+        busy_timeout: (cfg.ledger_wait / 4).clamp(Duration::from_millis(50), Duration::from_secs(10)),
+    };
+    let session = tokio::task::spawn_blocking(move || Session::open(location, &api_url, &run, &host, options))
         .await
         .map_err(|e| anyhow!("opening the ledger failed: {e}"))?
         .with_context(|| format!("cannot use the ledger {shown} (--no-ledger runs without one)"))?;
     Ok(Some(session))
 }
 
-/// The run directory with its open files, new or resumed.
+/// Where a run goes: a new directory (made once the run is ready to
+/// write), or the one being resumed, read back.
+pub(super) enum Start {
+    New(PathBuf, Place),
+    Resume(Resumed, Recovered),
+}
+
+impl Start {
+    pub(super) fn of(common: &Common, resumed: Option<Resumed>) -> Result<Start> {
+        Ok(match resumed {
+            Some(r) => {
+                let rec = journal::recover(&r.taken.dir)?;
+                Start::Resume(r, rec)
+            }
+            None => {
+                let (path, place) = new_run_dir(common);
+                Start::New(path, place)
+            }
+        })
+    }
+
+    pub(super) fn resumed(&self) -> bool {
+        matches!(self, Start::Resume(..))
+    }
+
+    pub(super) fn path(&self) -> &Path {
+        match self {
+            Start::New(path, _) => path,
+            Start::Resume(r, _) => r.taken.dir.path(),
+        }
+    }
+
+    /// The run directory, taken, and its files: made new, or reopened.
+    pub(super) fn open(self, cfg: &UploadConfig, input: &Input, record: &RunRecord) -> Result<(Taken, RunDir)> {
+        match self {
+            Start::New(path, place) => {
+                let taken = Taken::create(&path, place)?;
+                let run = RunDir::create(&taken.dir, cfg, input, record)?;
+                Ok((taken, run))
+            }
+            Start::Resume(r, rec) => {
+                let run = RunDir::resume(&r.taken.dir, cfg, input, rec)?;
+                Ok((r.taken, run))
+            }
+        }
+    }
+}
+
+/// The run directory's open files, new or resumed.
 pub(super) struct RunDir {
-    pub(super) dir: PathBuf,
     pub(super) sinks: Sinks,
     pub(super) journal: Option<Journal>,
     /// Rows the resumed run already sorted into accepted or rejected.
@@ -252,12 +346,10 @@ pub(super) struct RunDir {
 impl RunDir {
     /// A new run directory with the three files (and the journal, for a run
     /// that sends to a real API from a file it can read again).
-    pub(super) fn create(dir: PathBuf, cfg: &UploadConfig, input: &Input, record: &RunRecord) -> Result<RunDir> {
+    pub(super) fn create(dir: &Dir, cfg: &UploadConfig, input: &Input, record: &RunRecord) -> Result<RunDir> {
         let common = &cfg.common;
-        output::create_run_dir(&dir)
-            .with_context(|| format!("cannot create the output directory {}", dir.display()))?;
-        let sinks = Sinks::create(&dir, input.out_format, &input.columns, &FileKind::ALL)
-            .with_context(|| format!("cannot create the output files in {}", dir.display()))?;
+        let sinks = Sinks::create(dir, input.out_format, &input.columns, &FileKind::ALL)
+            .with_context(|| format!("cannot create the output files in {}", dir.path().display()))?;
         if matches!(cfg.destination, Destination::Remote { .. }) && !input.regular && !common.quiet {
             crate::log::say(
                 crate::log::Level::Warn,
@@ -276,7 +368,7 @@ impl RunDir {
                     out_format: input.out_format,
                     record: record.clone(),
                 };
-                let mut journal = Journal::create(&dir, &start)?;
+                let mut journal = Journal::create(dir, &start)?;
                 // The files' lengths with their headers alone: resume cuts back to them at least.
                 journal.append(&Entry::Done { rows: RangeSet::default(), lens: sinks.lens()? })?;
                 Some(journal)
@@ -284,7 +376,6 @@ impl RunDir {
             _ => None,
         };
         Ok(RunDir {
-            dir,
             sinks,
             journal,
             skip: RangeSet::default(),
@@ -295,7 +386,7 @@ impl RunDir {
     }
 
     /// Reopens an interrupted run's directory: the input must be the same file.
-    pub(super) fn resume(dir: &Path, cfg: &UploadConfig, input: &Input, rec: Recovered) -> Result<RunDir> {
+    pub(super) fn resume(dir: &Dir, cfg: &UploadConfig, input: &Input, rec: Recovered) -> Result<RunDir> {
         if input.id.as_ref() != Some(&rec.input) {
             bail!(
                 "{} is not the file this run read (its size or SHA-256 differs from the journal's); resume needs \
@@ -304,9 +395,8 @@ impl RunDir {
             );
         }
         let sinks = Sinks::reopen(dir, rec.out_format, &input.columns, rec.tally)
-            .with_context(|| format!("cannot reopen the output files in {}", dir.display()))?;
+            .with_context(|| format!("cannot reopen the output files in {}", dir.path().display()))?;
         Ok(RunDir {
-            dir: dir.to_path_buf(),
             sinks,
             journal: Some(Journal::reopen(dir)?),
             skip: rec.done,

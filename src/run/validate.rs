@@ -7,12 +7,12 @@ use anyhow::{Context, Result, anyhow};
 
 use super::Outcome;
 use super::finish::{Ending, Facts, exit_code, invariant_broken, write_summary};
-use super::prepare::{Input, check_settings, default_run_dir};
+use super::prepare::{Input, Taken, check_settings, new_run_dir};
 use super::read::{ReadJob, read_and_check};
 use crate::checks::Checker;
 use crate::config::ValidateConfig;
 use crate::journal::RangeSet;
-use crate::output::{self, FileKind, Sinks};
+use crate::output::{FileKind, Sinks};
 use crate::progress::{Counters, Display, Job, Mode};
 use crate::summary::Requests;
 use crate::writer;
@@ -22,11 +22,10 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
     let (started, started_at) = (Instant::now(), SystemTime::now());
     let common = &cfg.common;
     let (source, input) = Input::open(common, false)?;
-    let run_dir = common.out_dir.clone().unwrap_or_else(|| default_run_dir(&common.input.path));
-    output::create_run_dir(&run_dir)
-        .with_context(|| format!("cannot create the output directory {}", run_dir.display()))?;
-    let sinks = Sinks::create(&run_dir, input.out_format, &input.columns, &[FileKind::Rejected])
-        .with_context(|| format!("cannot create the output files in {}", run_dir.display()))?;
+    let (path, place) = new_run_dir(common);
+    let taken = Taken::create(&path, place)?;
+    let sinks = Sinks::create(&taken.dir, input.out_format, &input.columns, &[FileKind::Rejected])
+        .with_context(|| format!("cannot create the output files in {}", path.display()))?;
     let counters = Arc::new(Counters { bytes: source.progress(), ..Counters::default() });
     let (outbox, writer) = writer::spawn(sinks, None, Arc::clone(&counters), None)?;
     let skip_project = common.project_id.is_none();
@@ -78,7 +77,7 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
         resumed: false,
         record: &common.record,
         input: input.info(common.record.input.clone()),
-        run_dir: &run_dir,
+        run_dir: &taken.dir,
         out_format: input.out_format,
         kinds: &[FileKind::Rejected],
         read: report.read,

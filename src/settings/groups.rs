@@ -124,9 +124,10 @@ crate::settings::settings_group! {
         #[arg(long, value_name = "PATH")]
         api_key_file: Option<PathBuf> = flag().file().resend();
 
-        /// HTTP(S) proxy to the API, never used for loopback [default: HTTPS_PROXY or ALL_PROXY, less NO_PROXY]
-        // Not recorded in the run's files nor repeated by the resend command:
-        // a proxy URL may hold a password.
+        /// HTTP(S) proxy to the API, never used for loopback; a password only in HTTPS_PROXY or the
+        /// config file, never here [default: HTTPS_PROXY or ALL_PROXY, less NO_PROXY]
+        // Not recorded in the run's files (the config file's may hold a
+        // password); the resend command repeats the flag, which holds none.
         #[arg(long, value_name = "URL")]
         proxy: Option<String> = flag().file();
 
@@ -158,7 +159,8 @@ crate::settings::settings_group! {
         #[arg(long, value_name = "SECONDS", value_parser = finite)]
         max_rate_limit_wait: Option<f64> = flag().file().run().resend(), default Some(300.0);
 
-        /// The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...`;
+        /// The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...`
+        /// (its password in PGPASSWORD, ~/.pgpass, LEADCTL_LEDGER or the config file, never here);
         /// `off` for none [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]
         #[arg(long, value_name = "URL")]
         ledger: Option<String> = flag().env("LEADCTL_LEDGER").file();
@@ -174,5 +176,14 @@ crate::settings::settings_group! {
         /// First retry delay in milliseconds (doubling, full jitter); for tests.
         #[arg(long, value_name = "MS", hide = true)]
         retry_base_ms: Option<u64> = flag().run(), default Some(250);
+
+        /// Kill the process at a named point between two writes (`sent`, `files`, `ledger`,
+        /// `done`), the Nth time: `POINT:N`; for tests. Not kept for `--resume`.
+        #[arg(long, value_name = "POINT:N", hide = true)]
+        crash_at: Option<String> = flag();
+
+        /// How long a busy ledger is waited for, in all, in milliseconds; for tests.
+        #[arg(long, value_name = "MS", hide = true)]
+        ledger_wait_ms: Option<u64> = flag().run(), default Some(600_000);
     }
 }

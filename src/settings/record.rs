@@ -53,8 +53,14 @@ impl RunRecord {
 
     /// Sets a value the run decided itself (not a setting anyone gave).
     pub fn decide(&mut self, key: &str, value: Value) {
+        self.set(key, value, Source::Default);
+    }
+
+    /// Sets a value the run resolved from a setting it does not record as
+    /// given (the ledger's location, without its password).
+    pub fn set(&mut self, key: &str, value: Value, source: Source) {
         self.settings.insert(key.to_owned(), value);
-        self.sources.insert(key.to_owned(), Source::Default);
+        self.sources.insert(key.to_owned(), source);
     }
 
     /// The recorded values as the layer a resumed run puts right below its

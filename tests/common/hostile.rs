@@ -78,8 +78,8 @@ pub struct Seen {
     /// Header names in lower case.
     pub headers: BTreeMap<String, String>,
     pub external_ids: Vec<String>,
-    /// The body, as sent.
-    pub body: String,
+    /// The request body as JSON (`Null` when it did not parse).
+    pub body: Value,
 }
 
 #[derive(Default)]
@@ -144,7 +144,7 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>, sent: Arc<Atomic
         leads.iter().map(|l| l["externalId"].as_str().unwrap_or_default().to_owned()).collect();
     let reply = {
         let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
-        let body = String::from_utf8_lossy(&body).into_owned();
+        let body = request.clone();
         s.seen.push(Seen { at: Instant::now(), request_line, headers, external_ids: external_ids.clone(), body });
         let reply = s.script.pop_front().unwrap_or(Reply::Fates(vec![Fate::Created]));
         if let Reply::Fates(fates) = &reply {

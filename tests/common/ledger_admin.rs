@@ -32,7 +32,7 @@ pub fn stats_count_by_scope_and_outcome(b: &dyn Backend) {
     deliver(&mut *store, &scope("a"), &keys(0, 3), &r1, &accepted("ld"));
     deliver(&mut *store, &scope("a"), &keys(3, 1), &r1, &rejected(RejectCode::ServerDuplicate));
     deliver(&mut *store, &scope("b"), &keys(0, 2), &r1, &rejected(RejectCode::ProcessNotFound));
-    store.claim(&scope("b"), &keys(10, 4), &r1, MINUTE).expect("claim");
+    store.claim(&scope("b"), &keys(10, 4), &r1, MINUTE, ClaimMode::New).expect("claim");
 
     let stats = store.stats().expect("stats");
     let groups: Vec<(&str, &str, u64)> =
@@ -52,11 +52,14 @@ pub fn forget_removes_a_number(b: &dyn Backend) {
     for process in ["a", "b"] {
         deliver(&mut *store, &scope(process), &keys(0, 2), &r1, &accepted("ld"));
     }
-    assert_eq!(store.forget(key(0), Some("a")).expect("forget"), 1);
-    assert_eq!(store.lookup(&scope("a"), &keys(0, 2)).expect("lookup").iter().filter(|k| k.is_some()).count(), 1);
-    assert!(store.lookup(&scope("b"), &[key(0)]).expect("lookup")[0].is_some(), "process b keeps it");
-    assert_eq!(store.forget(key(0), None).expect("forget"), 1);
-    assert_eq!(store.forget(key(0), None).expect("forget"), 0);
+    assert_eq!(store.forget(key(0), &process_filter("a")).expect("forget"), 1);
+    assert_eq!(
+        store.lookup(&scope("a"), &keys(0, 2), false).expect("lookup").iter().filter(|k| k.is_some()).count(),
+        1
+    );
+    assert!(store.lookup(&scope("b"), &[key(0)], false).expect("lookup")[0].is_some(), "process b keeps it");
+    assert_eq!(store.forget(key(0), &ScopeFilter::default()).expect("forget"), 1);
+    assert_eq!(store.forget(key(0), &ScopeFilter::default()).expect("forget"), 0);
     assert_eq!(store.stats().expect("stats").entries, 2);
 }
 
@@ -67,16 +70,16 @@ pub fn prune_removes_entries_not_seen_since(b: &dyn Backend) {
     let recent = entry(&s, 1, accepted("ld_new"), at(200), at(10));
     store.import(&[old, recent]).expect("import");
     // A dead claimant's leftover claim, and a live one's.
-    store.claim(&s, &[key(5)], &foreign("dead-run"), Duration::ZERO).expect("claim");
-    store.claim(&s, &[key(6)], &local("live-run"), MINUTE).expect("claim");
+    store.claim(&s, &[key(5)], &foreign("dead-run"), Duration::ZERO, ClaimMode::New).expect("claim");
+    store.claim(&s, &[key(6)], &local("live-run"), MINUTE, ClaimMode::New).expect("claim");
 
     assert_eq!(store.prune(at(90)).expect("prune"), 1);
-    let found = store.lookup(&s, &keys(0, 2)).expect("lookup");
+    let found = store.lookup(&s, &keys(0, 2), false).expect("lookup");
     assert!(found[0].is_none() && found[1].is_some(), "{found:?}");
     assert_eq!(store.stats().expect("stats").claims, 2, "the dead lease ended after the cutoff");
     assert_eq!(store.prune(SystemTime::now() + Duration::from_secs(1)).expect("prune"), 1);
     assert_eq!(store.stats().expect("stats").claims, 1, "only the live claim is left");
-    let again = store.claim(&s, &[key(6)], &local("other-run"), MINUTE).expect("claim");
+    let again = store.claim(&s, &[key(6)], &local("other-run"), MINUTE, ClaimMode::New).expect("claim");
     assert!(matches!(&again[..], [ClaimResult::HeldBy(_)]), "{again:?}");
 }
 
@@ -87,7 +90,7 @@ pub fn export_and_import_round_trip(b: &dyn Backend) {
     deliver(&mut *store, &scope("a"), &keys(0, 3), &r1, &accepted("ld"));
     let no_id = Outcome::Accepted { lead_id: None, initialized: true };
     store.import(&[entry(&scope("a"), 9, no_id, at(3), at(2))]).expect("import");
-    store.claim(&scope("a"), &keys(20, 2), &r1, MINUTE).expect("claims are not entries");
+    store.claim(&scope("a"), &keys(20, 2), &r1, MINUTE, ClaimMode::New).expect("claims are not entries");
 
     let mut exported = Vec::new();
     let count = store
@@ -146,10 +149,10 @@ pub fn recording_again_merges(b: &dyn Backend) {
     let mut store = b.open();
     let s = scope("p");
     deliver(&mut *store, &s, &[key(0)], &local("run-1"), &accepted("ld_0"));
-    let first = store.lookup(&s, &[key(0)]).expect("lookup")[0].clone().expect("known");
+    let first = store.lookup(&s, &[key(0)], false).expect("lookup")[0].clone().expect("known");
 
     deliver(&mut *store, &s, &[key(0)], &local("run-2"), &rejected(RejectCode::ServerDuplicate));
-    let kept = store.lookup(&s, &[key(0)]).expect("lookup")[0].clone().expect("known");
+    let kept = store.lookup(&s, &[key(0)], false).expect("lookup")[0].clone().expect("known");
     assert_eq!(kept.outcome, accepted("ld_0"));
     assert_eq!(kept.recorded_by.run, "run-1", "the run that recorded the kept outcome");
     assert!(kept.last_seen >= first.last_seen);
@@ -157,14 +160,17 @@ pub fn recording_again_merges(b: &dyn Backend) {
     let init = Outcome::Accepted { lead_id: None, initialized: true };
     let month_ago = at(30);
     store.import(&[entry(&s, 0, init, month_ago, month_ago)]).expect("import");
-    let merged = store.lookup(&s, &[key(0)]).expect("lookup")[0].clone().expect("known");
+    let merged = store.lookup(&s, &[key(0)], false).expect("lookup")[0].clone().expect("known");
     assert_eq!(merged.outcome, Outcome::Accepted { lead_id: Some("ld_0".into()), initialized: true });
     assert_eq!((merged.first_seen, merged.last_seen), (month_ago, kept.last_seen), "seen times widen");
 
     // A rejection is replaced by a later acceptance.
     deliver(&mut *store, &s, &[key(1)], &local("run-1"), &rejected(RejectCode::ServerCallAttempted));
     deliver(&mut *store, &s, &[key(1)], &local("run-3"), &accepted("ld_1"));
-    assert_eq!(store.lookup(&s, &[key(1)]).expect("lookup")[0].as_ref().map(|k| &k.outcome), Some(&accepted("ld_1")));
+    assert_eq!(
+        store.lookup(&s, &[key(1)], false).expect("lookup")[0].as_ref().map(|k| &k.outcome),
+        Some(&accepted("ld_1"))
+    );
 }
 
 fn handle(b: &dyn Backend, lease: Duration, renew_every: Duration) -> Ledger {
@@ -177,7 +183,7 @@ pub fn the_handle_answers_blocking_and_async_calls(b: &dyn Backend) {
     let ledger = handle(b, MINUTE, Duration::from_secs(20));
     assert_eq!(ledger.location(), b.location().to_string());
     let (s, me) = (scope("p"), local("run-1"));
-    let claimed = ledger.claim(&s, keys(0, 2), &me).wait().expect("claim");
+    let claimed = ledger.claim(&s, keys(0, 2), &me, ClaimMode::New).wait().expect("claim");
     assert_eq!(claimed, vec![ClaimResult::Claimed; 2]);
     assert!(ledger.claims_safe());
 
@@ -189,7 +195,7 @@ pub fn the_handle_answers_blocking_and_async_calls(b: &dyn Backend) {
             let outcomes = vec![recorded(key(0), accepted("ld_0"))];
             async_ledger.record(&s2, outcomes, &me2).await?;
             async_ledger.release(&s2, vec![key(1)], &me2).await?;
-            async_ledger.lookup(&s2, keys(0, 2)).await
+            async_ledger.lookup(&s2, keys(0, 2), false).await
         });
         task.await.expect("task")
     });
@@ -199,7 +205,7 @@ pub fn the_handle_answers_blocking_and_async_calls(b: &dyn Backend) {
     assert_eq!(ledger.stats().wait().expect("stats").claims, 0);
 
     ledger.close().wait().expect("close");
-    assert!(matches!(ledger.lookup(&s, keys(0, 1)).wait(), Err(leadctl::ledger::LedgerError::Closed)));
+    assert!(matches!(ledger.lookup(&s, keys(0, 1), false).wait(), Err(leadctl::ledger::LedgerError::Closed)));
 }
 
 /// While it holds claims, the handle renews their lease; another run keeps out.
@@ -208,14 +214,15 @@ pub fn the_handle_renews_its_lease(b: &dyn Backend) {
     let renewing = handle(b, lease, Duration::from_millis(100));
     let idle = handle(b, lease, Duration::from_secs(3600));
     let s = scope("p");
-    renewing.claim(&s, keys(0, 2), &local("run-1")).wait().expect("claim");
-    idle.claim(&s, keys(10, 2), &local("run-2")).wait().expect("claim");
+    // Claimants on another machine: only their lease says whether they live.
+    renewing.claim(&s, keys(0, 2), &foreign("run-1"), ClaimMode::New).wait().expect("claim");
+    idle.claim(&s, keys(10, 2), &foreign("run-2"), ClaimMode::New).wait().expect("claim");
     // Time must pass for a lease to run out: this is the behaviour under test.
     std::thread::sleep(lease + Duration::from_millis(1000));
     let mut other = b.open();
-    let renewed = other.claim(&s, &keys(0, 2), &local("run-3"), MINUTE).expect("claim");
+    let renewed = other.claim(&s, &keys(0, 2), &local("run-3"), MINUTE, ClaimMode::New).expect("claim");
     assert!(renewed.iter().all(|r| matches!(r, ClaimResult::HeldBy(_))), "renewed claims hold: {renewed:?}");
-    let lapsed = other.claim(&s, &keys(10, 2), &local("run-3"), MINUTE).expect("claim");
+    let lapsed = other.claim(&s, &keys(10, 2), &local("run-3"), MINUTE, ClaimMode::New).expect("claim");
     assert!(
         lapsed.iter().all(|r| matches!(r, ClaimResult::TakenOver { why: leadctl::ledger::Takeover::LeaseExpired, .. })),
         "a lease nobody renewed runs out: {lapsed:?}"

@@ -13,6 +13,8 @@ use std::time::{Duration, SystemTime};
 use leadctl::ledger::{
     self, Claimant, Location, OpenOptions, Outcome, PhoneKey, ProcessStamp, Recorded, RejectCode, RunRef, Scope, Store,
 };
+#[allow(unused_imports)]
+pub use leadctl::ledger::{ClaimMode, Clock, Renewal, ScopeFilter};
 
 /// The variable naming the PostgreSQL test database.
 pub const PG_ENV: &str = "LEADCTL_TEST_POSTGRES_URL";
@@ -28,6 +30,13 @@ pub trait Backend {
     /// A new connection to the ledger, as another run would have.
     fn open(&self) -> Box<dyn Store> {
         ledger::open(&self.location(), &options()).unwrap_or_else(|e| panic!("open {}: {e}", self.location()))
+    }
+
+    /// A new connection whose clock is `clock` (moved by a test: a suspend,
+    /// an NTP step, time passing).
+    fn open_at(&self, clock: &Clock) -> Box<dyn Store> {
+        let options = OpenOptions { clock: clock.clone(), ..options() };
+        ledger::open(&self.location(), &options).unwrap_or_else(|e| panic!("open {}: {e}", self.location()))
     }
 }
 
@@ -158,6 +167,11 @@ impl Backend for PgBackend {
     }
 }
 
+/// The scopes of one process, for `forget`.
+pub fn process_filter(process: &str) -> ScopeFilter {
+    ScopeFilter { process: Some(process.into()), ..ScopeFilter::default() }
+}
+
 pub fn scope(process: &str) -> Scope {
     Scope::new("https://api.vendor.example/v1", "prj_1", process)
 }
@@ -196,7 +210,7 @@ pub fn recorded(phone: PhoneKey, outcome: Outcome) -> Recorded {
 
 /// Claims `keys` for `who` and records `outcome` for each, as a run does.
 pub fn deliver(store: &mut dyn Store, scope: &Scope, keys: &[PhoneKey], who: &Claimant, outcome: &Outcome) {
-    store.claim(scope, keys, who, Duration::from_secs(60)).expect("claim");
+    store.claim(scope, keys, who, Duration::from_secs(60), ClaimMode::New).expect("claim");
     let outcomes: Vec<Recorded> = keys.iter().map(|k| recorded(*k, outcome.clone())).collect();
     store.record(scope, &outcomes, who).expect("record");
 }

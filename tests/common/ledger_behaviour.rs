@@ -18,7 +18,7 @@ pub fn schema_is_created_once_and_versioned(b: &dyn Backend) {
     assert_eq!(version, Some(SCHEMA_VERSION.to_string()));
     let created = b.query_text("SELECT value FROM leadctl_meta WHERE key = 'created_at'").expect("created_at");
     let mut store = b.open();
-    store.claim(&scope("p"), &keys(0, 3), &local("r1"), MINUTE).expect("claim");
+    store.claim(&scope("p"), &keys(0, 3), &local("r1"), MINUTE, ClaimMode::New).expect("claim");
     drop(store);
     drop(b.open());
     assert_eq!(b.query_text("SELECT value FROM leadctl_meta WHERE key = 'created_at'"), Some(created));
@@ -53,7 +53,7 @@ pub fn lookup_knows_accepted_and_rejected_keys(b: &dyn Backend) {
     deliver(&mut *store, &s, &[key(3)], &r1, &rejected(RejectCode::ServerRepeatingDigits));
 
     let asked = [key(9), key(0), key(2), key(3), key(0)];
-    let found = b.open().lookup(&s, &asked).expect("lookup");
+    let found = b.open().lookup(&s, &asked, false).expect("lookup");
     assert_eq!(found.len(), 5);
     assert_eq!(found[0], None, "never sent");
     let k0 = found[1].clone().expect("accepted key is known");
@@ -64,16 +64,16 @@ pub fn lookup_knows_accepted_and_rejected_keys(b: &dyn Backend) {
     assert_eq!(found[3].as_ref().map(|k| &k.outcome), Some(&rejected(RejectCode::ServerRepeatingDigits)));
     assert_eq!(found[4], found[1], "a key asked twice is answered twice");
     // Another process, project or API is another lead.
-    let elsewhere = store.lookup(&scope("proc_b"), &[key(0)]).expect("lookup");
+    let elsewhere = store.lookup(&scope("proc_b"), &[key(0)], false).expect("lookup");
     assert_eq!(elsewhere, vec![None]);
 }
 
 pub fn a_live_claim_is_held_by_another_run(b: &dyn Backend) {
     let (mut one, mut two) = (b.open(), b.open());
     let s = scope("p");
-    let first = one.claim(&s, &keys(0, 3), &local("run-1"), MINUTE).expect("claim");
+    let first = one.claim(&s, &keys(0, 3), &local("run-1"), MINUTE, ClaimMode::New).expect("claim");
     assert_eq!(first, vec![ClaimResult::Claimed; 3]);
-    let second = two.claim(&s, &keys(1, 3), &local("run-2"), MINUTE).expect("claim");
+    let second = two.claim(&s, &keys(1, 3), &local("run-2"), MINUTE, ClaimMode::New).expect("claim");
     match &second[..] {
         [ClaimResult::HeldBy(h1), ClaimResult::HeldBy(h2), ClaimResult::Claimed] => {
             assert_eq!((h1.run.run.as_str(), h1.pid), ("run-1", std::process::id()));
@@ -82,16 +82,19 @@ pub fn a_live_claim_is_held_by_another_run(b: &dyn Backend) {
         other => panic!("{other:?}"),
     }
     // Claiming again what one already holds is idempotent.
-    assert_eq!(one.claim(&s, &keys(0, 1), &local("run-1"), MINUTE).expect("claim"), vec![ClaimResult::Claimed]);
+    assert_eq!(
+        one.claim(&s, &keys(0, 1), &local("run-1"), MINUTE, ClaimMode::New).expect("claim"),
+        vec![ClaimResult::Claimed]
+    );
     // Keys being sent are not known yet.
-    assert_eq!(two.lookup(&s, &keys(0, 1)).expect("lookup"), vec![None]);
+    assert_eq!(two.lookup(&s, &keys(0, 1), false).expect("lookup"), vec![None]);
 }
 
 pub fn an_expired_lease_is_taken_over(b: &dyn Backend) {
     let mut store = b.open();
     let s = scope("p");
-    store.claim(&s, &keys(0, 2), &foreign("run-1"), Duration::ZERO).expect("claim");
-    let taken = store.claim(&s, &keys(0, 2), &local("run-2"), MINUTE).expect("claim");
+    store.claim(&s, &keys(0, 2), &foreign("run-1"), Duration::ZERO, ClaimMode::New).expect("claim");
+    let taken = store.claim(&s, &keys(0, 2), &local("run-2"), MINUTE, ClaimMode::New).expect("claim");
     for result in &taken {
         match result {
             ClaimResult::TakenOver { from, why: Takeover::LeaseExpired } => {
@@ -101,7 +104,7 @@ pub fn an_expired_lease_is_taken_over(b: &dyn Backend) {
         }
     }
     // The taker's live claim now keeps the first run out.
-    let back = store.claim(&s, &keys(0, 1), &foreign("run-1"), MINUTE).expect("claim");
+    let back = store.claim(&s, &keys(0, 1), &foreign("run-1"), MINUTE, ClaimMode::New).expect("claim");
     assert!(matches!(&back[..], [ClaimResult::HeldBy(h)] if h.run.run == "run-2"), "{back:?}");
 }
 
@@ -110,10 +113,10 @@ pub fn an_expired_lease_is_taken_over(b: &dyn Backend) {
 pub fn a_takeover_moves_only_the_keys_asked_for(b: &dyn Backend) {
     let mut store = b.open();
     let s = scope("p");
-    store.claim(&s, &keys(0, 3), &foreign("dead"), Duration::ZERO).expect("claim");
-    let one = store.claim(&s, &[key(1)], &local("taker"), MINUTE).expect("claim");
+    store.claim(&s, &keys(0, 3), &foreign("dead"), Duration::ZERO, ClaimMode::New).expect("claim");
+    let one = store.claim(&s, &[key(1)], &local("taker"), MINUTE, ClaimMode::New).expect("claim");
     assert!(matches!(&one[..], [ClaimResult::TakenOver { .. }]), "{one:?}");
-    let all = store.claim(&s, &keys(0, 3), &local("third"), MINUTE).expect("claim");
+    let all = store.claim(&s, &keys(0, 3), &local("third"), MINUTE, ClaimMode::New).expect("claim");
     match &all[..] {
         [ClaimResult::TakenOver { from: a, .. }, ClaimResult::HeldBy(h), ClaimResult::TakenOver { from: c, .. }] => {
             assert_eq!((a.run.run.as_str(), h.run.run.as_str(), c.run.run.as_str()), ("dead", "taker", "dead"));
@@ -126,11 +129,18 @@ pub fn a_takeover_moves_only_the_keys_asked_for(b: &dyn Backend) {
 pub fn renew_extends_the_lease(b: &dyn Backend) {
     let mut store = b.open();
     let (s, holder) = (scope("p"), foreign("run-1"));
-    store.claim(&s, &keys(0, 2), &holder, Duration::ZERO).expect("claim");
-    assert!(store.renew(&holder, MINUTE).expect("renew"));
-    let other = store.claim(&s, &keys(0, 2), &local("run-2"), MINUTE).expect("claim");
+    store.claim(&s, &keys(0, 2), &holder, Duration::from_secs(10), ClaimMode::New).expect("claim");
+    assert_eq!(store.renew(&holder, MINUTE).expect("renew"), Renewal::Renewed);
+    // Half a minute later the ten seconds would have run out; the renewal's minute has not.
+    let later = Clock::default();
+    later.jump(30_000);
+    let other = b.open_at(&later).claim(&s, &keys(0, 2), &local("run-2"), MINUTE, ClaimMode::New).expect("claim");
     assert!(other.iter().all(|r| matches!(r, ClaimResult::HeldBy(_))), "{other:?}");
-    assert!(!store.renew(&foreign("never-claimed"), MINUTE).expect("renew"), "an unknown claimant renews nothing");
+    assert_eq!(
+        store.renew(&foreign("never-claimed"), MINUTE).expect("renew"),
+        Renewal::Lapsed,
+        "an unknown claimant renews nothing"
+    );
 }
 
 /// A dead process on this machine loses its claims at once; a live one keeps them.
@@ -139,12 +149,12 @@ pub fn a_dead_process_on_this_machine_is_taken_over_at_once(b: &dyn Backend) {
     let s = scope("p");
     let holder = claimant_of(&child, "run-1");
     let mut store = b.open();
-    store.claim(&s, &keys(0, 2), &holder, MINUTE).expect("claim");
-    let while_alive = store.claim(&s, &keys(0, 2), &local("run-2"), MINUTE).expect("claim");
+    store.claim(&s, &keys(0, 2), &holder, MINUTE, ClaimMode::New).expect("claim");
+    let while_alive = store.claim(&s, &keys(0, 2), &local("run-2"), MINUTE, ClaimMode::New).expect("claim");
     assert!(while_alive.iter().all(|r| matches!(r, ClaimResult::HeldBy(_))), "{while_alive:?}");
     child.kill().expect("kill");
     child.wait().expect("reap");
-    let after = store.claim(&s, &keys(0, 2), &local("run-2"), MINUTE).expect("claim");
+    let after = store.claim(&s, &keys(0, 2), &local("run-2"), MINUTE, ClaimMode::New).expect("claim");
     assert!(after.iter().all(|r| matches!(r, ClaimResult::TakenOver { why: Takeover::ProcessGone, .. })), "{after:?}");
 
     // A pid now running something else (its start time differs) is dead too.
@@ -152,8 +162,8 @@ pub fn a_dead_process_on_this_machine_is_taken_over_at_once(b: &dyn Backend) {
     if let Some(stamp) = reused.stamp.as_mut() {
         stamp.start_ticks += 1;
     }
-    store.claim(&s, &keys(5, 1), &reused, MINUTE).expect("claim");
-    let after = store.claim(&s, &keys(5, 1), &local("run-4"), MINUTE).expect("claim");
+    store.claim(&s, &keys(5, 1), &reused, MINUTE, ClaimMode::New).expect("claim");
+    let after = store.claim(&s, &keys(5, 1), &local("run-4"), MINUTE, ClaimMode::New).expect("claim");
     assert!(matches!(&after[..], [ClaimResult::TakenOver { why: Takeover::ProcessGone, .. }]), "{after:?}");
 }
 
@@ -164,16 +174,16 @@ pub fn the_same_run_takes_its_claims_back(b: &dyn Backend) {
     let s = scope("p");
     let mut killed = foreign("run-1");
     killed.run.host = "this-host".into();
-    store.claim(&s, &keys(0, 2), &killed, MINUTE).expect("claim");
-    let resumed = store.claim(&s, &keys(0, 2), &local("run-1"), MINUTE).expect("claim");
+    store.claim(&s, &keys(0, 2), &killed, MINUTE, ClaimMode::New).expect("claim");
+    let resumed = store.claim(&s, &keys(0, 2), &local("run-1"), MINUTE, ClaimMode::New).expect("claim");
     assert!(resumed.iter().all(|r| matches!(r, ClaimResult::TakenOver { why: Takeover::SameRun, .. })), "{resumed:?}");
     // Another run with a different name has no such right.
-    let other = store.claim(&s, &keys(0, 2), &local("run-9"), MINUTE).expect("claim");
+    let other = store.claim(&s, &keys(0, 2), &local("run-9"), MINUTE, ClaimMode::New).expect("claim");
     assert!(other.iter().all(|r| matches!(r, ClaimResult::HeldBy(_))), "{other:?}");
 
     let Some(mut child) = sleeper() else { return };
-    store.claim(&s, &keys(7, 1), &claimant_of(&child, "run-5"), MINUTE).expect("claim");
-    let twice = store.claim(&s, &keys(7, 1), &local("run-5"), MINUTE).expect("claim");
+    store.claim(&s, &keys(7, 1), &claimant_of(&child, "run-5"), MINUTE, ClaimMode::New).expect("claim");
+    let twice = store.claim(&s, &keys(7, 1), &local("run-5"), MINUTE, ClaimMode::New).expect("claim");
     assert!(matches!(&twice[..], [ClaimResult::HeldBy(_)]), "a live resume of the same run keeps its keys: {twice:?}");
     let _ = child.kill();
     let _ = child.wait();
@@ -182,7 +192,7 @@ pub fn the_same_run_takes_its_claims_back(b: &dyn Backend) {
 pub fn record_and_release_free_the_claims(b: &dyn Backend) {
     let (mut one, mut two) = (b.open(), b.open());
     let (s, r1) = (scope("p"), local("run-1"));
-    one.claim(&s, &keys(0, 4), &r1, MINUTE).expect("claim");
+    one.claim(&s, &keys(0, 4), &r1, MINUTE, ClaimMode::New).expect("claim");
     one.record(
         &s,
         &[recorded(key(0), accepted("ld_0")), recorded(key(1), rejected(RejectCode::ServerInvalidPhone))],
@@ -191,7 +201,7 @@ pub fn record_and_release_free_the_claims(b: &dyn Backend) {
     .expect("record");
     assert_eq!(one.release(&s, &[key(2)], &r1).expect("release"), 1);
     assert_eq!(one.release(&s, &[key(2)], &local("run-2")).expect("release"), 0, "not its claim");
-    let seen = two.claim(&s, &keys(0, 4), &local("run-2"), MINUTE).expect("claim");
+    let seen = two.claim(&s, &keys(0, 4), &local("run-2"), MINUTE, ClaimMode::New).expect("claim");
     match &seen[..] {
         [ClaimResult::Known(a), ClaimResult::Known(r), ClaimResult::Claimed, ClaimResult::HeldBy(_)] => {
             assert_eq!(a.outcome, accepted("ld_0"));
@@ -220,7 +230,8 @@ pub fn concurrent_claims_never_share_a_key(b: &dyn Backend) {
             barrier.wait();
             let mut mine = HashSet::new();
             for batch in batches {
-                let results = store.claim(&scope("p"), &batch, &me, MINUTE).expect("claim under contention");
+                let results =
+                    store.claim(&scope("p"), &batch, &me, MINUTE, ClaimMode::New).expect("claim under contention");
                 for (k, r) in batch.iter().zip(results) {
                     match r {
                         ClaimResult::Claimed => assert!(mine.insert(*k)),

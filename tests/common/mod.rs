@@ -1,15 +1,18 @@
 //! Test helpers: a temporary world per test (its own directory, a clean
 //! environment), the sandbox on port 0 in the test process, the real
 //! `leadctl` binary, and readers for what it leaves behind. `hostile` is a
-//! scripted misbehaving API; `net` a private CA, a TLS front and a proxy.
+//! scripted misbehaving API; `net` a private CA, a TLS front and a proxy;
+//! `sheets` small spreadsheets written by hand, crafted ones among them.
 #![allow(dead_code)]
 
 pub mod hostile;
 pub mod net;
+pub mod sheets;
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 
 use leadctl::sandbox::{Sandbox, SandboxConfig, StateSnapshot};
 use tempfile::TempDir;
@@ -173,13 +176,18 @@ impl Run {
     }
 }
 
+/// The rows of an output CSV by column. A malformed row is written as read
+/// (not padded to the header): its `leadctl_*` values are its last fields.
 pub fn read_csv(path: &Path) -> Vec<Record> {
-    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let headers = r.headers().expect("header").clone();
-    r.records()
+    let mut r =
+        csv::ReaderBuilder::new().flexible(true).from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let headers = r.byte_headers().expect("header").clone();
+    let text = |v: &[u8]| String::from_utf8(v.to_vec()).expect("outputs are UTF-8");
+    r.byte_records()
         .map(|rec| {
             let rec = rec.expect("record");
-            headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_owned(), v.to_owned())).collect()
+            let values = leadctl::output::record_fields(&headers, &rec);
+            headers.iter().zip(values).filter_map(|(h, v)| Some((text(h), text(v?)))).collect()
         })
         .collect()
 }
@@ -211,4 +219,34 @@ pub fn valid_phone(i: usize) -> String {
     let exchange = 230 + (n / 10_000) % 700;
     let line = n % 10_000;
     format!("+1{area}{exchange}{line:04}")
+}
+
+/// Runs `cmd` to its end; what it did, and its peak resident memory in
+/// KiB (wait4 reports it for this one child).
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, not by `Child::wait`
+pub fn run_measured(mut cmd: Command) -> (Run, u64) {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("leadctl runs");
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            String::from_utf8_lossy(&v).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
+    let pid = i32::try_from(child.id()).expect("a pid");
+    let mut status = 0;
+    // SAFETY: rusage is plain data; `pid` is our child, not waited for yet.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid, "wait4");
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    let run = Run {
+        code,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+        out: Default::default(),
+    };
+    (run, u64::try_from(usage.ru_maxrss).unwrap_or(0))
 }
