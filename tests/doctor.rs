@@ -380,9 +380,33 @@ fn settings_that_cannot_work_fail_each_on_its_line() {
     let run = doctor(&world, &url, Some(KEY), &[utf8(&file), "--out-dir", "full", "--no-ledger"], &[]);
     run.assert_code(1);
     let output = line(&run, "output");
-    assert!(output.starts_with("fail output: --out-dir full exists and is not empty"), "{output}");
+    assert!(output.starts_with("fail output: output directory full exists and is not empty"), "{output}");
+    assert!(output.contains("(fix: leave --out-dir out"), "{output}");
     let run = doctor(&world, "http://api.example.com", Some(KEY), &["--no-ledger"], &[]);
     run.assert_code(1);
     assert!(line(&run, "api-url").starts_with("fail api-url: refusing plain http://"), "{}", run.stdout);
+    assert_no_lead_sent(&world);
+}
+
+/// The folder of runs beside the input is judged as a run judges it: one
+/// another account made first (say, in a shared drop folder) is refused.
+#[test]
+fn a_folder_of_runs_another_account_owns_fails_the_output_check() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root (to give a folder to another account)");
+        return;
+    }
+    let world = world();
+    let file = world.file("drop/export.csv", leads_csv(1, "proc_sales"));
+    let folder = world.path("drop/export.leadctl");
+    std::fs::create_dir(&folder).expect("mkdir");
+    let run = doctor(&world, &world.sandbox().url(), Some(KEY), &[utf8(&file), "--no-ledger"], &[]);
+    run.assert_code(0);
+    assert_eq!(line(&run, "output"), format!("ok   output: {} is yours and writable", folder.display()));
+    std::os::unix::fs::chown(&folder, Some(65534), Some(65534)).expect("chown");
+    let run = doctor(&world, &world.sandbox().url(), Some(KEY), &[utf8(&file), "--no-ledger"], &[]);
+    run.assert_code(1);
+    let output = line(&run, "output");
+    assert!(output.starts_with("fail output:") && output.contains("pass --out-dir DIR"), "{output}");
     assert_no_lead_sent(&world);
 }

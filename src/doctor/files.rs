@@ -13,6 +13,7 @@ use super::report::Check;
 use super::setup::mode_of;
 use crate::config::{LedgerChoice, MetricsTarget};
 use crate::ledger::{self, LedgerError, Location, OpenOptions, SCHEMA_VERSION};
+use crate::rundir::{self, Place};
 
 /// The ledger the run would use.
 pub(super) async fn ledger(choice: Option<LedgerChoice>) -> Check {
@@ -110,30 +111,33 @@ pub(super) fn input(path: &Path) -> Check {
     }
 }
 
-/// Where the run directory goes: `--out-dir` (absent or empty: outputs
-/// are never overwritten), or the input's `<stem>.leadctl/`.
+/// Where the run directory goes: `--out-dir` (absent, or the running
+/// account's and empty), or the input's `<stem>.leadctl/` (absent, or the
+/// running account's and closed to others), judged by the rules a run
+/// applies (`rundir`), then written to.
 pub(super) fn output(out_dir: Option<&Path>, input: Option<&Path>) -> Option<Check> {
-    let (dir, chosen) = match (out_dir, input) {
-        (Some(dir), _) => (dir.to_path_buf(), true),
-        (None, Some(input)) => (crate::run::default_run_dir(input).parent()?.to_path_buf(), false),
+    let (run_dir, place) = match (out_dir, input) {
+        (Some(dir), _) => (dir.to_path_buf(), Place::Named),
+        (None, Some(input)) => (crate::run::default_run_dir(input), Place::BesideInput),
         (None, None) => return None,
     };
-    if chosen && std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some()) {
-        return Some(
-            Check::fail(
-                "output",
-                format!("--out-dir {} exists and is not empty: outputs are never overwritten", dir.display()),
-            )
-            .fix("leave --out-dir out (each run gets its own directory), or give a new one each run"),
-        );
-    }
-    Some(match probe_dir(&dir) {
-        Ok(probed) if probed == dir => Check::ok("output", format!("{} is writable", dir.display())),
+    let shown = match place {
+        Place::Named => run_dir.clone(),
+        Place::BesideInput => run_dir.parent()?.to_path_buf(),
+    };
+    let fix = "leave --out-dir out (each run gets its own directory), or give a new one each run";
+    let existing = match rundir::judge(&run_dir, place) {
+        Ok(existing) => existing,
+        Err(e) if place == Place::Named => return Some(Check::fail("output", format!("{e:#}")).fix(fix)),
+        Err(e) => return Some(Check::fail("output", format!("{e:#}"))),
+    };
+    Some(match probe_dir(existing.as_deref().unwrap_or(&shown)) {
+        Ok(_) if existing.is_some() => Check::ok("output", format!("{} is yours and writable", shown.display())),
         Ok(probed) => Check::ok(
             "output",
-            format!("{} does not exist yet; the run creates it (in {}, writable)", dir.display(), probed.display()),
+            format!("{} does not exist yet; the run creates it (in {}, writable)", shown.display(), probed.display()),
         ),
-        Err(e) => Check::fail("output", format!("cannot write run directories in {}: {e}", dir.display()))
+        Err(e) => Check::fail("output", format!("cannot write run directories in {}: {e}", shown.display()))
             .fix("give --out-dir a directory the run's user can write"),
     })
 }
