@@ -225,11 +225,12 @@ impl Pre {
                 None
             }
             (None, None) => {
-                rejects.push(phone_reject(PhoneError::Missing, ""));
+                rejects.push(phone_reject(PhoneError::Missing, "", settings.default_region));
                 None
             }
             (Some(raw), None) => {
-                phone::parse(raw, settings.default_region).map_err(|e| rejects.push(phone_reject(e, raw))).ok()
+                let region = settings.default_region;
+                phone::parse(raw, region).map_err(|e| rejects.push(phone_reject(e, raw, region))).ok()
             }
         };
         let process: Option<String> = fields.process_id.take().or_else(|| settings.process_id.clone());
@@ -278,13 +279,23 @@ fn reject(code: &'static str, message: String) -> Reject {
     Reject { code, message }
 }
 
-fn phone_reject(e: PhoneError, raw: &str) -> Reject {
+/// The rejection of a phone value; `region` is the one a number without a
+/// leading `+` is read in (`--default-region`), named when it decided.
+fn phone_reject(e: PhoneError, raw: &str, region: phone::Region) -> Reject {
     match e {
         PhoneError::Missing => reject(code::MISSING_PHONE, "no phone number".into()),
         PhoneError::Unparseable => reject(code::INVALID_PHONE, format!("\"{raw}\" is not a phone number")),
-        PhoneError::Invalid => {
-            reject(code::INVALID_PHONE, format!("\"{raw}\" is not a valid phone number for its region"))
+        PhoneError::Invalid if raw.trim_start().starts_with('+') => {
+            reject(code::INVALID_PHONE, format!("\"{raw}\" is not a valid phone number for its country code"))
         }
+        PhoneError::Invalid => reject(
+            code::INVALID_PHONE,
+            format!(
+                "\"{raw}\" is not a valid phone number in region {region} (a number without a leading + is read in \
+                 --default-region, here {region}); for numbers of another region pass --default-region CODE (GB, \
+                 DE, ...), or write the number with + and its country code"
+            ),
+        ),
         PhoneError::RepeatingDigits => {
             reject(code::REPEATING_DIGITS, format!("\"{raw}\" is a repeating digits pattern, which the API refuses"))
         }
