@@ -88,7 +88,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// No progress and no final table on stderr (errors still show).
+    /// No progress and no final table on stderr. Errors and warnings still show, and with
+    /// `--log-format json` so does the summary event: the run's record in a cron log.
     #[arg(short, long)]
     pub quiet: bool,
 

@@ -13,12 +13,14 @@ use anyhow::{Result, anyhow, bail};
 mod file;
 mod key;
 mod ledger;
+mod metrics;
 mod pgpass;
 mod proxy;
 mod resume;
 
 pub use key::ApiKey;
 pub use ledger::ledger_command;
+pub use metrics::{MetricsTarget, metrics_target};
 pub use proxy::{ProxyUrl, Route};
 
 use file::{ConfigFile, load_file};
@@ -89,13 +91,6 @@ pub struct Common {
     pub record: RunRecord,
     /// `key = value (source)` lines of every setting, for `-vv`.
     pub dump: String,
-}
-
-/// `--metrics-file` and its `job` label.
-#[derive(Debug, Clone)]
-pub struct MetricsTarget {
-    pub path: PathBuf,
-    pub job: String,
 }
 
 /// Everything `upload` needs, validated.
