@@ -98,6 +98,9 @@ pub struct CheckSettings {
     /// Whether a row needs a project (`missing_project`). `validate` with no
     /// project configured skips the rule: the rows will not be sent as they are.
     pub require_project: bool,
+    /// Whether a row needs a process (`missing_process`). `validate` with no
+    /// process anywhere (no `--process-id`, no process column) skips it.
+    pub require_process: bool,
 }
 
 /// What the checks made of one row.
@@ -234,9 +237,10 @@ impl Pre {
             }
         };
         let process: Option<String> = fields.process_id.take().or_else(|| settings.process_id.clone());
-        if process.is_none() {
+        if process.is_none() && settings.require_process {
             rejects.push(reject(code::MISSING_PROCESS, "no processId and no --process-id".into()));
         }
+        let process = process.or_else(|| (!settings.require_process).then(String::new));
         let own_project: Option<String> = fields.project_id.take();
         match (own_project.as_deref(), settings.project_id.as_deref()) {
             (None, None) if settings.require_project => {

@@ -277,3 +277,30 @@ fn upload_without_a_project_anywhere_stops_before_sending() {
     assert!(run.stderr.contains("--project-id") && run.stderr.contains("LEADCTL_PROJECT_ID"), "{}", run.stderr);
     assert!(world.state().requests.is_empty() && !world.path("out").exists());
 }
+
+/// No process anywhere (no `--process-id`, no process column) stops before
+/// anything is read on or sent, saying how to give one; `validate` skips
+/// the rule and says so, as it does for the project.
+#[test]
+fn no_process_anywhere_stops_before_sending_and_says_how_to_give_one() {
+    let world = World::with_sandbox(|_| {});
+    let mut csv = String::from("external_id,phone\n");
+    for i in 0..5 {
+        csv.push_str(&format!("crm-{i},{}\n", common::valid_phone(i)));
+    }
+    let file = world.file("export.csv", csv);
+    let f = file.to_str().expect("utf-8");
+    let run = world.upload(&file, &[]);
+    run.assert_code(1);
+    for needle in ["no process", "--process-id", "process-id", "--map processId=COLUMN", "export.csv"] {
+        assert!(run.stderr.contains(needle), "{needle} is missing from: {}", run.stderr);
+    }
+    assert!(world.state().requests.is_empty() && !run.out.exists(), "nothing sent, no run directory");
+    assert_eq!(run.stderr.lines().count(), 1, "one message, not a rejection per row: {}", run.stderr);
+    // With a process, the same file goes.
+    world.upload(&file, &["--process-id", "proc_sales", "--quiet"]).assert_code(0);
+    let run = Run { out: world.path("v"), ..world.leadctl(&["validate", f, "--out-dir", "v"]) };
+    run.assert_code(0);
+    assert_eq!(run.summary()["checks_skipped"], serde_json::json!(["process"]));
+    assert!(run.stderr.contains("no process configured"), "{}", run.stderr);
+}

@@ -20,6 +20,7 @@ fn settings() -> CheckSettings {
         initialize: false,
         existing: false,
         require_project: true,
+        require_process: true,
     }
 }
 

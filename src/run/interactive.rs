@@ -89,7 +89,7 @@ pub(super) fn confirm_initialize(cfg: &UploadConfig, project_id: Option<&str>, r
 fn count_calls(common: &crate::config::Common, project_id: Option<&str>) -> Result<u64> {
     let mut source = crate::input::Source::open(&common.input).map_err(|e| anyhow::anyhow!(e))?;
     let mut checker = Checker::new(
-        check_settings(common, project_id.map(str::to_owned), true),
+        check_settings(common, project_id.map(str::to_owned), true, true),
         Arc::new(RwLock::new(Default::default())),
     );
     let mut calls = 0u64;

@@ -39,7 +39,7 @@ pub use validate::validate;
 use finish::{Ending, Facts, StopKind, exit_code, invariant_broken, stop_advice, write_summary};
 use interactive::{confirm_initialize, watch_signals};
 pub use prepare::Resumed;
-use prepare::{Input, RunDir, Start, Target, check_settings, open_ledger};
+use prepare::{Input, RunDir, Start, Target, check_settings, no_process_anywhere, open_ledger};
 use read::{ReadJob, ReadReport, read_and_check};
 
 /// How a run ended: its exit code and its summary.
@@ -63,6 +63,14 @@ pub async fn upload(cfg: UploadConfig, resumed: Option<Resumed>) -> Result<Outco
         bail!(
             "no project: pass --project-id ID, set LEADCTL_PROJECT_ID, or put `project-id` in the config file \
              ({} has no projectId column, and an API key serves one project); nothing was sent",
+            cfg.common.input.path.display()
+        );
+    }
+    if no_process_anywhere(&cfg.common, &source) {
+        bail!(
+            "no process: pass --process-id ID, or put `process-id` in the config file, or name the column that \
+             holds it with --map processId=COLUMN ({} has no processId column, so every row would be rejected); \
+             nothing was sent",
             cfg.common.input.path.display()
         );
     }
@@ -151,7 +159,7 @@ async fn run_stages(
     let ledger_failed = LedgerFailure::default();
     let writes = ledger.clone().map(|s| (s, ledger_failed.clone()));
     let (outbox, writer) = writer::spawn(run.sinks, run.journal, Arc::clone(&counters), writes)?;
-    let checker = Checker::new(check_settings(common, target.project_id.clone(), true), Arc::clone(&unknown));
+    let checker = Checker::new(check_settings(common, target.project_id.clone(), true, true), Arc::clone(&unknown));
     let cancel = CancellationToken::new();
     watch_signals(cancel.clone());
     let mode = Mode::choose(common.quiet, common.progress_interval, common.log_format);

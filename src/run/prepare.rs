@@ -64,9 +64,15 @@ pub(super) fn identify(path: &Path) -> Result<Option<InputId>> {
     Ok(Some(InputId { size, sha256 }))
 }
 
-/// The settings the checks depend on. `require_project`: `validate` with no
-/// project configured skips the project rule.
-pub(super) fn check_settings(common: &Common, project_id: Option<String>, require_project: bool) -> CheckSettings {
+/// The settings the checks depend on. `require_project` and
+/// `require_process`: `validate` with no project (no process) configured
+/// skips the rule.
+pub(super) fn check_settings(
+    common: &Common,
+    project_id: Option<String>,
+    require_project: bool,
+    require_process: bool,
+) -> CheckSettings {
     CheckSettings {
         project_id,
         process_id: common.process_id.clone(),
@@ -74,7 +80,15 @@ pub(super) fn check_settings(common: &Common, project_id: Option<String>, requir
         initialize: common.initialize,
         existing: common.input.existing,
         require_project,
+        require_process,
     }
+}
+
+/// Whether no row can have a process: none configured, and a header
+/// (CSV, TSV, a sheet) with no column that feeds `processId` after `--map`.
+/// (JSON objects each say it; lead ids need none.)
+pub(super) fn no_process_anywhere(common: &Common, source: &Source) -> bool {
+    common.process_id.is_none() && !common.input.existing && source.has_process_column() == Some(false)
 }
 
 pub(super) fn open_source(common: &Common) -> Result<Source> {

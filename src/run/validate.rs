@@ -7,7 +7,7 @@ use anyhow::{Context, Result, anyhow};
 
 use super::Outcome;
 use super::finish::{Ending, Facts, exit_code, invariant_broken, write_summary};
-use super::prepare::{Input, Taken, check_settings, new_run_dir};
+use super::prepare::{Input, Taken, check_settings, new_run_dir, no_process_anywhere};
 use super::read::{ReadJob, read_and_check};
 use crate::checks::Checker;
 use crate::config::ValidateConfig;
@@ -36,7 +36,18 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
              are not rejected for it; an upload will need one",
         );
     }
-    let settings = check_settings(common, common.project_id.clone(), !skip_project);
+    let skip_process = no_process_anywhere(common, &source);
+    if skip_process && !common.quiet {
+        crate::log::say(
+            crate::log::Level::Info,
+            &format!(
+                "no process configured (--process-id or the config file) and {} has no processId column: rows are \
+                 not rejected for it; an upload will need one",
+                common.input.path.display()
+            ),
+        );
+    }
+    let settings = check_settings(common, common.project_id.clone(), !skip_project, !skip_process);
     let checker = Checker::new(settings, Arc::new(RwLock::new(Default::default())));
     let mode = Mode::choose(common.quiet, common.progress_interval, common.log_format);
     let display = Display::start(mode, Arc::clone(&counters), source.total_bytes(), Job::Validate);
@@ -87,7 +98,10 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
         started,
         started_at,
         facts,
-        checks_skipped: if skip_project { vec!["project"] } else { Vec::new() },
+        checks_skipped: [(skip_project, "project"), (skip_process, "process")]
+            .into_iter()
+            .filter_map(|(skipped, rule)| skipped.then_some(rule))
+            .collect(),
         ledger: None,
     })?;
     Ok(Outcome { exit, summary, resend: None })
