@@ -340,3 +340,31 @@ fn every_exit_after_the_flags_writes_the_metrics_file() {
         assert!(s.contains_key(&format!("leadctl_last_run_timestamp_seconds{{job=\"{job}\"}}")), "{what}");
     }
 }
+
+/// At `-vvv`, each lead is logged as sent: every field a `--map` produced
+/// (here names from columns of other names), not only phone and process.
+#[test]
+fn lead_values_at_vvv_show_every_field_a_map_produced() {
+    let world = World::with_sandbox(|_| {});
+    let file =
+        world.file("l.csv", format!("Handy,Vorname,Nachname,Kundennr\n{},Ada,Lovelace,K-1\n", common::valid_phone(0)));
+    let maps = ["--map", "phoneNumber=Handy", "--map", "firstName=Vorname", "--map", "lastName=Nachname"];
+    let run = world.upload(&file, &[&maps[..], &["--process-id", "proc_sales", "--quiet", "-vvv"]].concat());
+    run.assert_code(0);
+    let lead =
+        run.stderr.lines().find(|l| l.contains(&common::valid_phone(0)) && l.contains("lead")).expect("a lead line");
+    for needle in ["Ada", "Lovelace", "K-1", "proc_sales"] {
+        assert!(lead.contains(needle), "{needle} is missing from the -vvv lead line: {lead}");
+    }
+    // A dry run shows the leads it would send, the way an operator checks a --map.
+    let run = world.leadctl(
+        &[
+            &["upload", file.to_str().expect("utf-8"), "--dry-run", "--out-dir", "dry"][..],
+            &maps,
+            &["--process-id", "proc_sales", "-vvv"],
+        ]
+        .concat(),
+    );
+    run.assert_code(0);
+    assert!(run.stderr.lines().any(|l| l.contains("Lovelace")), "{}", run.stderr);
+}

@@ -210,7 +210,9 @@ async fn run_stages(
 }
 
 /// The reader/checker on a blocking thread. Valid rows go to delivery, or,
-/// in a dry run, straight to retryable.
+/// in a dry run, straight to retryable (keeping a may-exist mark, so the
+/// file still says it when fed back), each lead logged at `-vvv` as a
+/// batch would send it.
 fn spawn_reader(
     job: ReadJob,
     dry_run: bool,
@@ -221,8 +223,9 @@ fn spawn_reader(
         read_and_check(job, |batch| {
             if dry_run {
                 let reason = || "not sent (--dry-run)".to_owned();
+                batch.iter().for_each(deliver::trace_lead);
                 let rows =
-                    batch.into_iter().map(|i| (i.row, Verdict::Retryable { reason: reason(), may_exist: false }));
+                    batch.into_iter().map(|i| (i.row, Verdict::Retryable { reason: reason(), may_exist: i.may_exist }));
                 out.sort_blocking(rows.collect()).is_ok()
             } else {
                 items.blocking_send(batch).is_ok()
