@@ -228,6 +228,6 @@ fn report(outcome: &run::Outcome, common: &config::Common) {
         }
     }
     if !common.quiet || common.log_format == log::LogFormat::Json {
-        log::summary(&outcome.summary, outcome.resend.as_deref(), stderr_color(common.color));
+        log::summary(&outcome.summary, stderr_color(common.color));
     }
 }

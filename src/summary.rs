@@ -64,6 +64,8 @@ pub struct Requests {
 #[derive(Debug, Clone, Serialize)]
 pub struct ToleranceInfo {
     pub max_rejected: String,
+    /// The most rejected rows it allows in this run (a share, of the rows read).
+    pub max_rejected_rows: u64,
     /// Whether the rejected rows were within it.
     pub within: bool,
 }
@@ -90,6 +92,8 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tolerance: Option<ToleranceInfo>,
     pub requests: Requests,
+    /// The command that sends the retryable rows again (`null`: none to send).
+    pub resend_command: Option<String>,
     pub started_at: String,
     pub finished_at: String,
     pub elapsed_s: f64,
@@ -129,7 +133,7 @@ impl Summary {
     }
 
     /// The table shown on stderr at the end; `color` paints the counts.
-    pub fn table(&self, resend: Option<&str>, color: bool) -> String {
+    pub fn table(&self, color: bool) -> String {
         let paint = |name: &str, text: String| -> String {
             let styled = console::style(text);
             let styled = match name {
@@ -186,9 +190,31 @@ impl Summary {
         if let Some(stop) = &self.stopped {
             let _ = writeln!(s, "stopped early: {stop}");
         }
-        if let Some(cmd) = resend {
+        if let Some(verdict) = self.tolerance_verdict() {
+            let _ = writeln!(s, "{verdict}");
+        }
+        if let Some(cmd) = &self.resend_command {
             let _ = writeln!(s, "send the retryable rows again with:\n  {cmd}");
         }
         s
+    }
+
+    /// What `--max-rejected` decided, when it was set and the run finished:
+    /// `8 rejected > 60% of 13 (7 rows): exit 3`.
+    pub fn tolerance_verdict(&self) -> Option<String> {
+        let t = self.tolerance.as_ref()?;
+        let c = &self.counts;
+        let limit = match t.max_rejected.strip_suffix('%') {
+            Some(_) => format!("{} of {} ({} rows)", t.max_rejected, c.read, t.max_rejected_rows),
+            None => t.max_rejected.clone(),
+        };
+        let compared = format!("{} rejected {} {limit}", c.rejected, if t.within { "<=" } else { ">" });
+        let exit = self.exit_code;
+        match exit {
+            4 => Some(format!("{compared}, but {} retryable rows are never tolerated: exit 4", c.retryable)),
+            0 | 3 => Some(format!("{compared}: exit {exit}")),
+            // An error or an interruption decided the exit code, not the tolerance.
+            _ => None,
+        }
     }
 }

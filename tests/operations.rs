@@ -368,3 +368,25 @@ fn lead_values_at_vvv_show_every_field_a_map_produced() {
     run.assert_code(0);
     assert!(run.stderr.lines().any(|l| l.contains("Lovelace")), "{}", run.stderr);
 }
+
+/// `summary.json` carries the command that resends the retryable rows,
+/// the same string the end table and the JSON summary event print.
+#[test]
+fn summary_json_holds_the_resend_command_the_logs_print() {
+    let world = World::with_sandbox(|c| c.fail_rate = 1.0);
+    let file = world.file("l.csv", leads_csv(3, "proc_sales"));
+    let run = world.upload(&file, &["--max-attempts", "1", "--log-format", "json"]);
+    run.assert_code(4);
+    let event = json_lines(&run.stderr).into_iter().find(|l| l["message"] == "summary").expect("summary event");
+    let printed = event["resend_command"].as_str().expect("a resend command");
+    assert!(printed.contains("retryable.csv"), "{printed}");
+    assert_eq!(run.summary()["resend_command"], printed);
+    // The text table prints it too; a second run, in its own directory.
+    let out = world.path("o2");
+    let run = world.leadctl(&["upload", file.to_str().expect("utf-8"), "--max-attempts", "1", "--out-dir", "o2"]);
+    let run = Run { out, ..run };
+    run.assert_code(4);
+    let in_table = run.stderr.lines().skip_while(|l| !l.starts_with("send the retryable rows again")).nth(1);
+    let in_table = in_table.expect("the resend command in the table").trim();
+    assert_eq!(run.summary()["resend_command"].as_str(), Some(in_table));
+}

@@ -151,6 +151,8 @@ pub(super) struct Ending<'a> {
     pub(super) checks_skipped: Vec<&'static str>,
     /// The ledger used (without any password).
     pub(super) ledger: Option<String>,
+    /// The command that sends the retryable rows again.
+    pub(super) resend_command: Option<String>,
 }
 
 /// Builds the summary of a run and writes `summary.json`.
@@ -168,11 +170,13 @@ pub(super) fn write_summary(e: Ending<'_>) -> Result<Summary> {
         rejected_by_code: e.tally.rejected_by_code.clone(),
         checks_skipped: e.checks_skipped,
         ledger: e.ledger,
-        tolerance: e
-            .facts
-            .tolerance
-            .map(|t| ToleranceInfo { max_rejected: t.to_string(), within: e.facts.tolerated() }),
+        tolerance: e.facts.tolerance.map(|t| ToleranceInfo {
+            max_rejected: t.to_string(),
+            max_rejected_rows: t.max_rows(e.read),
+            within: e.facts.tolerated(),
+        }),
         requests: e.requests,
+        resend_command: e.resend_command,
         started_at: humantime::format_rfc3339_seconds(e.started_at).to_string(),
         finished_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         elapsed_s: elapsed,

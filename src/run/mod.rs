@@ -46,7 +46,6 @@ use read::{ReadJob, ReadReport, read_and_check};
 pub struct Outcome {
     pub exit: Exit,
     pub summary: Summary,
-    pub resend: Option<String>,
 }
 
 /// `leadctl upload`; `resumed`: the run directory of `--resume`, already
@@ -106,7 +105,7 @@ pub async fn upload(cfg: UploadConfig, resumed: Option<Resumed>) -> Result<Outco
     if let Some(s) = &ran.stop {
         log::say(log::Level::Warn, &stop_advice(s));
     }
-    let resend = (ran.tally.retryable > 0 && !dry_run).then(|| {
+    let resend_command = (ran.tally.retryable > 0 && !dry_run).then(|| {
         let file = crate::output::file_path(&run_dir, FileKind::Retryable, out_format);
         crate::settings::resend_command(&file, &record, None, &cfg.resend_unrecorded)
     });
@@ -128,8 +127,9 @@ pub async fn upload(cfg: UploadConfig, resumed: Option<Resumed>) -> Result<Outco
         facts,
         checks_skipped: Vec::new(),
         ledger: ledger_shown,
+        resend_command,
     })?;
-    Ok(Outcome { exit, summary, resend })
+    Ok(Outcome { exit, summary })
 }
 
 /// What the running stages of an upload leave.
