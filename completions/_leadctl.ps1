@@ -68,7 +68,7 @@ Register-ArgumentCompleter -Native -CommandName 'leadctl' -ScriptBlock {
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask for confirmation before `--initialize`')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask for confirmation before `--initialize`')
             [CompletionResult]::new('--sandbox', '--sandbox', [CompletionResultType]::ParameterName, 'Start the bundled sandbox in this process and upload to it (no risk)')
-            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Check and batch, send nothing')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Check and batch, send nothing: the rows that would be sent go to retryable ("not sent (--dry-run)"), and the exit code is 0, or 3 with rejected rows. With --ledger, leads are looked up (read only) and those it knows counted already_uploaded')
             [CompletionResult]::new('--no-ledger', '--no-ledger', [CompletionResultType]::ParameterName, 'Use no ledger for this run: leads an earlier run sent are sent again')
             [CompletionResult]::new('--resend-known', '--resend-known', [CompletionResultType]::ParameterName, 'Send leads the ledger knows (and record their answers as usual)')
             [CompletionResult]::new('--existing', '--existing', [CompletionResultType]::ParameterName, 'FILE holds existing lead ids (one a line, or a leadId column): send `leadIds`')

@@ -64,7 +64,7 @@ set edit:completion:arg-completer[leadctl] = {|@words|
             cand -y 'Do not ask for confirmation before `--initialize`'
             cand --yes 'Do not ask for confirmation before `--initialize`'
             cand --sandbox 'Start the bundled sandbox in this process and upload to it (no risk)'
-            cand --dry-run 'Check and batch, send nothing'
+            cand --dry-run 'Check and batch, send nothing: the rows that would be sent go to retryable ("not sent (--dry-run)"), and the exit code is 0, or 3 with rejected rows. With --ledger, leads are looked up (read only) and those it knows counted already_uploaded'
             cand --no-ledger 'Use no ledger for this run: leads an earlier run sent are sent again'
             cand --resend-known 'Send leads the ledger knows (and record their answers as usual)'
             cand --existing 'FILE holds existing lead ids (one a line, or a leadId column): send `leadIds`'

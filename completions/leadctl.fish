@@ -75,7 +75,7 @@ complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l max-rejected 
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l config -d 'Config file (TOML) [env: LEADCTL_CONFIG] [default: ./leadctl.toml, then $XDG_CONFIG_HOME/leadctl/config.toml]' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -s y -l yes -d 'Do not ask for confirmation before `--initialize`'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l sandbox -d 'Start the bundled sandbox in this process and upload to it (no risk)'
-complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l dry-run -d 'Check and batch, send nothing'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l dry-run -d 'Check and batch, send nothing: the rows that would be sent go to retryable ("not sent (--dry-run)"), and the exit code is 0, or 3 with rejected rows. With --ledger, leads are looked up (read only) and those it knows counted already_uploaded'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l no-ledger -d 'Use no ledger for this run: leads an earlier run sent are sent again'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l resend-known -d 'Send leads the ledger knows (and record their answers as usual)'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l existing -d 'FILE holds existing lead ids (one a line, or a leadId column): send `leadIds`'

@@ -153,6 +153,7 @@ pub fn summary(summary: &Summary, color: bool) {
                 "run_dir": summary.run_dir,
                 "stopped": summary.stopped,
                 "tolerance": summary.tolerance_verdict(),
+                "dry_run": summary.dry_run,
                 "resend_command": summary.resend_command,
             });
             json_line(Level::Info, "summary", object(fields));

@@ -81,6 +81,8 @@ pub struct Summary {
     pub input: InputInfo,
     pub run_dir: PathBuf,
     pub files: BTreeMap<&'static str, PathBuf>,
+    /// `--dry-run`: nothing was sent; the retryable rows are what would be.
+    pub dry_run: bool,
     pub counts: Counts,
     pub rejected_by_code: BTreeMap<String, u64>,
     /// The delivery ledger used (`null`: none), without any password.
@@ -192,6 +194,14 @@ impl Summary {
         }
         if let Some(verdict) = self.tolerance_verdict() {
             let _ = writeln!(s, "{verdict}");
+        }
+        if self.dry_run {
+            let _ = writeln!(
+                s,
+                "dry run: would send {} leads (in the retryable file); nothing was sent. Run again without \
+                 --dry-run to send them",
+                c.retryable
+            );
         }
         if let Some(cmd) = &self.resend_command {
             let _ = writeln!(s, "send the retryable rows again with:\n  {cmd}");

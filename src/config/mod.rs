@@ -50,8 +50,10 @@ pub enum Destination {
     Sandbox,
     /// A real API: base URL (no trailing `/`), key, and how to reach it.
     Remote { api_url: String, api_key: ApiKey, route: Route },
-    /// `--dry-run`: nothing is sent.
-    DryRun,
+    /// `--dry-run`: nothing is sent. A dry run with a ledger looks leads up
+    /// by the API they would go to: `api_url` as configured (checked then;
+    /// no key needed), or the sandbox's identity with `--sandbox`.
+    DryRun { api_url: Option<String>, sandbox: bool },
 }
 
 /// Settings shared by `upload` and `validate`.
@@ -283,7 +285,7 @@ fn destination(
     common: &mut Common,
 ) -> Result<Destination> {
     if u.dry_run {
-        return Ok(Destination::DryRun);
+        return Ok(Destination::DryRun { api_url: u.api_url.clone(), sandbox: u.sandbox });
     }
     if u.sandbox {
         return Ok(Destination::Sandbox);

@@ -151,6 +151,8 @@ pub(super) struct Ending<'a> {
     pub(super) checks_skipped: Vec<&'static str>,
     /// The ledger used (without any password).
     pub(super) ledger: Option<String>,
+    /// `--dry-run`.
+    pub(super) dry_run: bool,
     /// The command that sends the retryable rows again.
     pub(super) resend_command: Option<String>,
 }
@@ -166,6 +168,7 @@ pub(super) fn write_summary(e: Ending<'_>) -> Result<Summary> {
         input: e.input,
         run_dir: e.run_dir.path().to_path_buf(),
         files: Summary::files_for(e.run_dir.path(), e.out_format, e.kinds),
+        dry_run: e.dry_run,
         counts: Summary::counts(e.read, e.tally, e.passed),
         rejected_by_code: e.tally.rejected_by_code.clone(),
         checks_skipped: e.checks_skipped,

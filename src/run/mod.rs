@@ -127,6 +127,7 @@ pub async fn upload(cfg: UploadConfig, resumed: Option<Resumed>) -> Result<Outco
         facts,
         checks_skipped: Vec::new(),
         ledger: ledger_shown,
+        dry_run,
         resend_command,
     })?;
     Ok(Outcome { exit, summary })
@@ -157,7 +158,9 @@ async fn run_stages(
     let already = run.sinks.tally().total();
     let counters = Arc::new(Counters { bytes: source.progress(), ..Counters::default() });
     let ledger_failed = LedgerFailure::default();
-    let writes = ledger.clone().map(|s| (s, ledger_failed.clone()));
+    let dry_run = target.client.is_none();
+    // A dry run only looks leads up: it records nothing and claims nothing.
+    let writes = ledger.clone().filter(|_| !dry_run).map(|s| (s, ledger_failed.clone()));
     let (outbox, writer) = writer::spawn(run.sinks, run.journal, Arc::clone(&counters), writes)?;
     let checker = Checker::new(check_settings(common, target.project_id.clone(), true, true), Arc::clone(&unknown));
     let cancel = CancellationToken::new();
@@ -177,9 +180,9 @@ async fn run_stages(
         ledger: ledger
             .clone()
             .filter(|_| cfg.ledger.as_ref().is_some_and(|c| !c.resend_known))
-            .map(|session| Lookups { session, initialize: common.initialize, seen: true }),
+            .map(|session| Lookups { session, initialize: common.initialize, seen: !dry_run }),
     };
-    let reader = spawn_reader(job, target.client.is_none(), outbox.clone(), items_tx);
+    let reader = spawn_reader(job, dry_run, outbox.clone(), items_tx);
     let (stop, requests) = match target.client {
         Some(client) => {
             let claims = ledger.map(|s| (s, ledger_failed.clone()));

@@ -175,6 +175,12 @@ impl Input {
     }
 }
 
+/// The API every in-process sandbox (`upload --sandbox`) is to the ledger:
+/// each one listens on a port of its own, but a rehearsal with `--ledger
+/// FILE` must remember what the last rehearsal sent. No real API has this
+/// URL (`--api-url` takes only `https://`, or `http://` to loopback).
+pub const SANDBOX_LEDGER_URL: &str = "sandbox://in-process";
+
 /// Where the leads of an upload go: a client, and the sandbox it talks to
 /// when the run started one.
 pub(super) struct Target {
@@ -182,8 +188,9 @@ pub(super) struct Target {
     pub(super) sandbox: Option<Sandbox>,
     /// The project the rows must match: the setting, or the sandbox's.
     pub(super) project_id: Option<String>,
-    /// The API base URL the leads go to (the sandbox's, for `--sandbox`).
-    pub(super) api_url: Option<String>,
+    /// The API the ledger keys this run's leads by: the API URL, or
+    /// [`SANDBOX_LEDGER_URL`]; for a dry run, the API it would send to.
+    pub(super) ledger_api: Option<String>,
 }
 
 impl Target {
@@ -191,8 +198,23 @@ impl Target {
     /// (the sandbox's URL and project).
     pub(super) async fn connect(cfg: &UploadConfig, record: &mut RunRecord) -> Result<Target> {
         let mut project_id = cfg.common.project_id.clone();
-        let (client, sandbox) = match &cfg.destination {
-            Destination::DryRun => (None, None),
+        let target = match &cfg.destination {
+            Destination::DryRun { api_url, sandbox } => {
+                if *sandbox {
+                    sandbox_project(&mut project_id, record);
+                }
+                let ledger_api = match (&cfg.ledger, sandbox, api_url) {
+                    (None, _, _) => None,
+                    (Some(_), true, _) => Some(SANDBOX_LEDGER_URL.to_owned()),
+                    (Some(_), false, Some(url)) => Some(crate::config::check_url(url)?),
+                    (Some(_), false, None) => bail!(
+                        "a dry run with a ledger looks the leads up by the API they would go to, and there is no API \
+                         URL: pass --api-url URL, set LEADCTL_API_URL, or put `api-url` in the config file (no key \
+                         is needed; --sandbox for the sandbox's), or drop --ledger"
+                    ),
+                };
+                Target { client: None, sandbox: None, project_id, ledger_api }
+            }
             Destination::Sandbox => {
                 // A key of its own, so that no other account on this machine
                 // reads the rehearsal's leads from `/_sandbox/state`.
@@ -211,22 +233,24 @@ impl Target {
                 let key = crate::config::ApiKey::new(sb.api_key());
                 let client = Client::new(&url, &key, cfg.timeout, &crate::config::Route::Direct)?;
                 record.decide("api-url", url.into());
-                if project_id.is_none() {
-                    project_id = Some(sb.project_id().to_owned());
-                    record.decide("project-id", sb.project_id().into());
-                }
-                (Some(client), Some(sb))
+                sandbox_project(&mut project_id, record);
+                let ledger_api = Some(SANDBOX_LEDGER_URL.to_owned());
+                Target { client: Some(client), sandbox: Some(sb), project_id, ledger_api }
             }
             Destination::Remote { api_url, api_key, route } => {
-                (Some(Client::new(api_url, api_key, cfg.timeout, route)?), None)
+                let client = Client::new(api_url, api_key, cfg.timeout, route)?;
+                Target { client: Some(client), sandbox: None, project_id, ledger_api: Some(api_url.clone()) }
             }
         };
-        let api_url = match &cfg.destination {
-            Destination::Remote { api_url, .. } => Some(api_url.clone()),
-            Destination::Sandbox => sandbox.as_ref().map(Sandbox::url),
-            Destination::DryRun => None,
-        };
-        Ok(Target { client, sandbox, project_id, api_url })
+        Ok(target)
+    }
+}
+
+/// With `--sandbox`, a run with no project takes the sandbox's.
+fn sandbox_project(project_id: &mut Option<String>, record: &mut RunRecord) {
+    if project_id.is_none() {
+        *project_id = Some(crate::sandbox::DEFAULT_PROJECT_ID.to_owned());
+        record.decide("project-id", crate::sandbox::DEFAULT_PROJECT_ID.into());
     }
 }
 
@@ -275,7 +299,7 @@ impl Resumed {
 /// Opens the ledger for the run in `dir` sending to the target's API, when
 /// the run uses one.
 pub(super) async fn open_ledger(cfg: &UploadConfig, target: &Target, dir: &Path) -> Result<Option<Session>> {
-    let (Some(choice), Some(api_url)) = (&cfg.ledger, &target.api_url) else { return Ok(None) };
+    let (Some(choice), Some(api_url)) = (&cfg.ledger, &target.ledger_api) else { return Ok(None) };
     // The run is named by its directory, absolute: a resumed run is the same
     // run, and takes its own claims back.
     let run = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()).display().to_string();

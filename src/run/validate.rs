@@ -103,6 +103,7 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
             .filter_map(|(skipped, rule)| skipped.then_some(rule))
             .collect(),
         ledger: None,
+        dry_run: false,
         resend_command: None,
     })?;
     Ok(Outcome { exit, summary })
