@@ -157,7 +157,14 @@ pub fn phone_checks(data: &[u8]) {
                 phone_cell: cell,
                 ..Fields::default()
             };
-            Row { ordinal: n - 2, line: n, bytes: 0, raw: Raw::Csv(csv::ByteRecord::new()), fields: Ok(fields) }
+            Row {
+                ordinal: n - 2,
+                line: n,
+                bytes: 0,
+                raw: Raw::Csv(csv::ByteRecord::new()),
+                fields: Ok(fields),
+                provenance: None,
+            }
         })
         .collect();
 

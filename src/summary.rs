@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::output::{FileKind, OutFormat, Tally, file_path};
+use crate::output::{Dialect, FileKind, OutFormat, Tally, file_path};
 
 /// Identity of the input, as the summary reports it.
 #[derive(Debug, Clone, Serialize)]
@@ -70,6 +70,29 @@ pub struct ToleranceInfo {
     pub within: bool,
 }
 
+/// What the output files were written as: the format, and for CSV the
+/// dialect (see `output::Dialect`). JSON outputs are always UTF-8.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputsInfo {
+    pub format: OutFormat,
+    pub encoding: &'static str,
+    pub bom: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+}
+
+impl OutputsInfo {
+    pub fn of(format: OutFormat, dialect: Dialect) -> OutputsInfo {
+        let csv = format == OutFormat::Csv;
+        OutputsInfo {
+            format,
+            encoding: "UTF-8",
+            bom: csv && dialect.bom,
+            delimiter: csv.then(|| char::from(dialect.delimiter).to_string()),
+        }
+    }
+}
+
 /// Everything `summary.json` holds. Never the key.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -81,6 +104,8 @@ pub struct Summary {
     pub input: InputInfo,
     pub run_dir: PathBuf,
     pub files: BTreeMap<&'static str, PathBuf>,
+    /// How the files were written (CSV: delimiter, byte order mark).
+    pub outputs: OutputsInfo,
     /// `--dry-run`: nothing was sent; the retryable rows are what would be.
     pub dry_run: bool,
     pub counts: Counts,

@@ -7,10 +7,10 @@ use anyhow::{Context, Result};
 
 use crate::deliver::Stop;
 use crate::exit::{Exit, Tolerance};
-use crate::output::{FileKind, OutFormat, Tally};
+use crate::output::{FileKind, Layout, Tally};
 use crate::rundir::Dir;
 use crate::settings::RunRecord;
-use crate::summary::{InputInfo, Requests, Summary, ToleranceInfo};
+use crate::summary::{InputInfo, OutputsInfo, Requests, Summary, ToleranceInfo};
 
 /// What decides a run's exit code.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -138,7 +138,7 @@ pub(super) struct Ending<'a> {
     pub(super) record: &'a RunRecord,
     pub(super) input: InputInfo,
     pub(super) run_dir: &'a Dir,
-    pub(super) out_format: OutFormat,
+    pub(super) layout: &'a Layout,
     pub(super) kinds: &'a [FileKind],
     pub(super) read: u64,
     pub(super) passed: Option<u64>,
@@ -167,7 +167,8 @@ pub(super) fn write_summary(e: Ending<'_>) -> Result<Summary> {
         resumed: e.resumed,
         input: e.input,
         run_dir: e.run_dir.path().to_path_buf(),
-        files: Summary::files_for(e.run_dir.path(), e.out_format, e.kinds),
+        files: Summary::files_for(e.run_dir.path(), e.layout.format, e.kinds),
+        outputs: OutputsInfo::of(e.layout.format, e.layout.dialect),
         dry_run: e.dry_run,
         counts: Summary::counts(e.read, e.tally, e.passed),
         rejected_by_code: e.tally.rejected_by_code.clone(),

@@ -79,7 +79,7 @@ pub async fn upload(cfg: UploadConfig, resumed: Option<Resumed>) -> Result<Outco
     let ledger = open_ledger(&cfg, &target, start.path()).await?;
     let ledger_shown = ledger.as_ref().map(|l| l.location().to_owned());
     let (taken, run) = start.open(&cfg, &input, &record)?;
-    let out_format = input.out_format;
+    let layout = run.layout.clone();
     let run_dir = taken.dir.path().to_path_buf();
     let dry_run = target.client.is_none();
 
@@ -106,7 +106,7 @@ pub async fn upload(cfg: UploadConfig, resumed: Option<Resumed>) -> Result<Outco
         log::say(log::Level::Warn, &stop_advice(s));
     }
     let resend_command = (ran.tally.retryable > 0 && !dry_run).then(|| {
-        let file = crate::output::file_path(&run_dir, FileKind::Retryable, out_format);
+        let file = crate::output::file_path(&run_dir, FileKind::Retryable, layout.format);
         crate::settings::resend_command(&file, &record, None, &cfg.resend_unrecorded)
     });
     let summary = write_summary(Ending {
@@ -116,7 +116,7 @@ pub async fn upload(cfg: UploadConfig, resumed: Option<Resumed>) -> Result<Outco
         record: &record,
         input: input.info(record.input.clone()),
         run_dir: &taken.dir,
-        out_format,
+        layout: &layout,
         kinds: &FileKind::ALL,
         read: ran.report.read,
         passed: dry_run.then_some(ran.report.passed),

@@ -12,10 +12,10 @@ use sha2::{Digest, Sha256};
 use crate::checks::CheckSettings;
 use crate::config::{Common, Destination, UploadConfig};
 use crate::deliver::Client;
-use crate::input::{DelimiterUsed, Format, InputFacts, Source};
+use crate::input::{DelimiterUsed, EncodingSource, Format, InputFacts, Source};
 use crate::journal::{self, Entry, InputId, Journal, RangeSet, Recovered};
 use crate::ledger::{Session, SessionOptions};
-use crate::output::{FileKind, OutFormat, Sinks};
+use crate::output::{Dialect, FileKind, Layout, OutFormat, Sinks};
 use crate::rundir::{Dir, Lock, Place};
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::settings::RunRecord;
@@ -29,7 +29,11 @@ pub(super) fn out_format(format: Format) -> OutFormat {
     }
 }
 
-/// `<input dir>/<input stem>.leadctl/<UTC yyyymmddThhmmssZ>/`.
+/// `<input dir>/<input stem>.leadctl/<UTC yyyymmddThhmmssZ>/`; for a file
+/// of a run directory (a retryable file sent again, a rejected file fixed
+/// and sent), beside that run: `<run>-resend-<UTC time>` (a resend of a
+/// resend beside the first run, with the first run's name), never nested
+/// inside the run.
 pub(super) fn default_run_dir(input: &Path) -> PathBuf {
     let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
         .to_string()
@@ -40,7 +44,34 @@ pub(super) fn default_run_dir(input: &Path) -> PathBuf {
     if input.as_os_str() == "-" {
         return PathBuf::from(format!("{stem}.leadctl")).join(stamp);
     }
-    input.parent().unwrap_or(Path::new("")).join(format!("{stem}.leadctl")).join(stamp)
+    let parent = input.parent().unwrap_or(Path::new(""));
+    // Absolute, so that a file named from inside its run directory is known too.
+    let run_dir = std::path::absolute(input).ok().and_then(|i| i.parent().map(Path::to_path_buf));
+    if let Some(run_dir) = run_dir.filter(|d| is_run_dir(d))
+        && let (Some(run), Some(beside)) = (run_dir.file_name(), run_dir.parent())
+    {
+        let run = run.to_string_lossy();
+        let first = run.split_once(RESEND).map_or(&*run, |(first, _)| first);
+        // As the input was named (relative stays relative), unless it ends in `..` or is the working directory.
+        let named = matches!(parent.components().next_back(), Some(std::path::Component::Normal(_)));
+        let beside = match parent.parent().filter(|_| named) {
+            Some(p) => p.to_path_buf(),
+            None => beside.to_path_buf(),
+        };
+        return beside.join(format!("{first}{RESEND}{stamp}"));
+    }
+    parent.join(format!("{stem}.leadctl")).join(stamp)
+}
+
+/// What a resend's run directory adds to the name of the run it resends.
+const RESEND: &str = "-resend-";
+
+/// Whether `dir` is a leadctl run directory: it holds a run's lock file and
+/// its rejected file (every run writes both).
+fn is_run_dir(dir: &Path) -> bool {
+    let has = |name: &str| std::fs::symlink_metadata(dir.join(name)).is_ok();
+    let rejected = |format| has(&crate::output::file_name(FileKind::Rejected, format));
+    has(crate::rundir::LOCK_FILE) && (rejected(OutFormat::Csv) || rejected(OutFormat::Ndjson))
 }
 
 /// Size and SHA-256 of the input file (none for stdin).
@@ -153,6 +184,22 @@ impl Input {
             return Some(InputId { size: d.size, sha256: d.sha256 });
         }
         self.regular.then(|| identify(&self.path).ok().flatten()).flatten()
+    }
+
+    /// What the output files look like (see `output::Dialect`): `origin`
+    /// names the input in them, as the run records it.
+    pub(super) fn layout(&self, origin: &Path) -> Layout {
+        let encoding = self.facts.encoding();
+        let marked = encoding.is_some_and(|e| !e.is_utf8() || e.source == EncodingSource::Bom);
+        Layout {
+            format: self.out_format,
+            dialect: Dialect {
+                delimiter: self.delimiter.map_or(b',', |d| d.delimiter),
+                bom: marked || self.format.is_spreadsheet(),
+            },
+            columns: self.columns.clone(),
+            origin: origin.display().to_string().into(),
+        }
     }
 
     /// What the summary says about the input.
@@ -370,6 +417,8 @@ impl Start {
 /// The run directory's open files, new or resumed.
 pub(super) struct RunDir {
     pub(super) sinks: Sinks,
+    /// What the output files look like.
+    pub(super) layout: Layout,
     pub(super) journal: Option<Journal>,
     /// Rows the resumed run already sorted into accepted or rejected.
     pub(super) skip: RangeSet,
@@ -386,7 +435,8 @@ impl RunDir {
     /// that sends to a real API from a file it can read again).
     pub(super) fn create(dir: &Dir, cfg: &UploadConfig, input: &Input, record: &RunRecord) -> Result<RunDir> {
         let common = &cfg.common;
-        let sinks = Sinks::create(dir, input.out_format, &input.columns, &FileKind::ALL)
+        let layout = input.layout(&record.input);
+        let sinks = Sinks::create(dir, &layout, &FileKind::ALL)
             .with_context(|| format!("cannot create the output files in {}", dir.path().display()))?;
         if matches!(cfg.destination, Destination::Remote { .. }) && !input.regular && !common.quiet {
             crate::log::say(
@@ -415,6 +465,7 @@ impl RunDir {
         };
         Ok(RunDir {
             sinks,
+            layout,
             journal,
             skip: RangeSet::default(),
             in_flight: RangeSet::default(),
@@ -432,10 +483,12 @@ impl RunDir {
                 cfg.common.input.path.display()
             );
         }
-        let sinks = Sinks::reopen(dir, rec.out_format, &input.columns, rec.tally)
+        let layout = Layout { format: rec.out_format, ..input.layout(&rec.record.input) };
+        let sinks = Sinks::reopen(dir, &layout, rec.tally)
             .with_context(|| format!("cannot reopen the output files in {}", dir.path().display()))?;
         Ok(RunDir {
             sinks,
+            layout,
             journal: Some(Journal::reopen(dir)?),
             skip: rec.done,
             in_flight: rec.sent,

@@ -24,7 +24,8 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
     let (source, input) = Input::open(common, false)?;
     let (path, place) = new_run_dir(common);
     let taken = Taken::create(&path, place)?;
-    let sinks = Sinks::create(&taken.dir, input.out_format, &input.columns, &[FileKind::Rejected])
+    let layout = input.layout(&common.record.input);
+    let sinks = Sinks::create(&taken.dir, &layout, &[FileKind::Rejected])
         .with_context(|| format!("cannot create the output files in {}", path.display()))?;
     let counters = Arc::new(Counters { bytes: source.progress(), ..Counters::default() });
     let (outbox, writer) = writer::spawn(sinks, None, Arc::clone(&counters), None)?;
@@ -89,7 +90,7 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
         record: &common.record,
         input: input.info(common.record.input.clone()),
         run_dir: &taken.dir,
-        out_format: input.out_format,
+        layout: &layout,
         kinds: &[FileKind::Rejected],
         read: report.read,
         passed: Some(report.passed),
