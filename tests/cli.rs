@@ -304,3 +304,40 @@ fn no_process_anywhere_stops_before_sending_and_says_how_to_give_one() {
     assert_eq!(run.summary()["checks_skipped"], serde_json::json!(["process"]));
     assert!(run.stderr.contains("no process configured"), "{}", run.stderr);
 }
+
+/// The help's examples survive an 80-column terminal: no example is broken
+/// inside a command, and `upload --help` shows the README's crontab line.
+#[test]
+fn help_examples_fit_80_columns_and_the_cron_line_is_the_readme_s() {
+    let world = World::new();
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README");
+    let cron = readme.split("```crontab\n").nth(1).and_then(|b| b.lines().next()).expect("the README's crontab line");
+    for command in ["ledger", "validate", "sandbox", "upload"] {
+        let help = |columns: &str| {
+            let run = Run::from(world.cmd().env("COLUMNS", columns).args([command, "--help"]).output().expect("help"));
+            run.assert_code(0);
+            run
+        };
+        let (run, wide) = (help("80"), help("200"));
+        let examples = run.stdout.split("Examples:").nth(1).unwrap_or_default();
+        // Nothing wrapped at 80 columns: the lines are the ones a wide terminal shows.
+        assert_eq!(examples, wide.stdout.split("Examples:").nth(1).unwrap_or_default(), "{command} --help");
+        for line in examples.lines() {
+            assert!(line.chars().count() <= 80, "{command} --help: {line:?}");
+        }
+        if command == "upload" {
+            assert!(run.stdout.contains(cron), "upload --help lacks the README's crontab line {cron:?}");
+            // `--dry-run` says what it leaves and how it exits.
+            let dry: String = run
+                .stdout
+                .lines()
+                .skip_while(|l| !l.trim_start().starts_with("--dry-run"))
+                .take_while(|l| !l.trim_start().starts_with("--batch-size"))
+                .collect();
+            for needle in ["retryable", "exit", "ledger"] {
+                assert!(dry.contains(needle), "--dry-run's help lacks {needle}: {dry}");
+            }
+        }
+    }
+}
