@@ -21,7 +21,7 @@ use crate::input::{InputSpec, Source, column_for};
 use crate::ledger::{
     self, Entry, Known, Location, OpenOptions, Outcome, PhoneKey, RejectCode, RunRef, Scope, ScopeFilter, Store,
 };
-use crate::output::{FileKind, OutFormat, file_path, record_fields};
+use crate::output::{FileKind, OutFormat, file_path, output_csv_reader, record_fields};
 use crate::phone::{self, Region};
 use crate::vocab::column;
 
@@ -304,8 +304,9 @@ fn output_rows(path: &Path, format: OutFormat) -> Result<Vec<BTreeMap<String, St
     let cannot = || format!("cannot read {}", path.display());
     match format {
         OutFormat::Csv => {
-            // Flexible: a malformed row is written as read, not padded.
-            let mut r = csv::ReaderBuilder::new().flexible(true).from_path(path).with_context(cannot)?;
+            // In the file's own dialect; flexible: a malformed row is written as read, not padded.
+            let file = std::fs::File::open(path).with_context(cannot)?;
+            let mut r = output_csv_reader(std::io::BufReader::new(file)).with_context(cannot)?;
             let header = r.byte_headers().with_context(cannot)?.clone();
             let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
             r.byte_records()

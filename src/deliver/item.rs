@@ -17,6 +17,24 @@ pub enum Payload {
     Initialize { lead_id: String, project_id: String, process_id: String, phone: String },
 }
 
+/// Logs one lead as it is (or, in a dry run, would be) sent, at `-vvv`
+/// only (lead values are personal data): every field, as the API gets it,
+/// so an operator sees what a `--map` made of the columns.
+pub fn trace_lead(item: &Item) {
+    if !tracing::enabled!(tracing::Level::TRACE) {
+        return;
+    }
+    match &item.payload {
+        Payload::Lead(l) => {
+            let lead = serde_json::to_string(l).unwrap_or_default();
+            tracing::trace!(line = item.row.line, lead = %lead, "lead")
+        }
+        Payload::Existing(id) | Payload::Initialize { lead_id: id, .. } => {
+            tracing::trace!(line = item.row.line, lead_id = %id, "lead")
+        }
+    }
+}
+
 /// One valid row on its way to the server.
 #[derive(Debug)]
 pub struct Item {
