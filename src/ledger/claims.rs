@@ -276,6 +276,20 @@ pub(crate) fn claim_keys(
     })
 }
 
+/// The keys a claim found decided and last saw on a day before `now_ms`'s:
+/// the claim marks them seen today (a run found them in its input).
+pub(crate) fn to_mark_seen(keys: &[PhoneKey], results: &[ClaimResult], now_ms: i64) -> Vec<PhoneKey> {
+    let today = now_ms - now_ms.rem_euclid(super::types::DAY_MS);
+    let stale = keys.iter().zip(results).filter_map(|(key, result)| match result {
+        ClaimResult::Known(k) if to_millis(k.last_seen) < today => Some(*key),
+        _ => None,
+    });
+    let mut stale: Vec<PhoneKey> = stale.collect();
+    stale.sort_unstable();
+    stale.dedup();
+    stale
+}
+
 /// Removes `keys` from the given claim rows (the claimant's own); returns
 /// the rows that changed, with their remaining keys, and how many keys went.
 pub(crate) fn without_keys(rows: Vec<(i64, Vec<PhoneKey>)>, keys: &[PhoneKey]) -> (Vec<(i64, Vec<PhoneKey>)>, u64) {

@@ -139,7 +139,12 @@ impl Store for PgStore {
             sql::lock_scope(client, scope_id)?;
             let (me, now) = sql::upsert_claimant(client, run_id, claimant, lease_millis(lease), offset)?;
             let mut ops = PgClaim { client, ids, scope_id, me, shown };
-            Ok(claims::claim_keys(&mut ops, shown, me, claimant, keys, now, mode)?)
+            let results = claims::claim_keys(&mut ops, shown, me, claimant, keys, now, mode)?;
+            let seen: Vec<i64> = claims::to_mark_seen(keys, &results, now).iter().map(|k| k.to_db()).collect();
+            if !seen.is_empty() {
+                rows::mark_seen(client, scope_id, &seen, offset)?;
+            }
+            Ok(results)
         })
     }
 

@@ -174,6 +174,21 @@ impl Session {
         Ok(out.into_iter().map(|a| a.unwrap_or(ClaimResult::Claimed)).collect())
     }
 
+    /// Claims the keys for this run, in the keys' order, from a plain thread
+    /// (the read stage). Blocks.
+    pub fn claim_wait(&self, keys: &[LeadKey<'_>], mode: ClaimMode) -> Result<Vec<ClaimResult>, LedgerError> {
+        let mut out: Vec<Option<ClaimResult>> = vec![None; keys.len()];
+        for ((project, process), at) in by_scope(keys) {
+            let scope = self.scope(project, process);
+            let phones: Vec<PhoneKey> = at.iter().map(|&i| keys[i].phone).collect();
+            let answers = self.wait_busy(|| self.ledger.claim(&scope, phones.clone(), &self.claimant, mode))?;
+            for (i, a) in at.into_iter().zip(answers) {
+                out[i] = Some(a);
+            }
+        }
+        Ok(out.into_iter().map(|a| a.unwrap_or(ClaimResult::Claimed)).collect())
+    }
+
     /// Records answers and gives back claims, one store transaction per
     /// scope. Blocks (a busy ledger is waited for).
     pub fn write(&self, writes: Writes) -> Result<(), LedgerError> {

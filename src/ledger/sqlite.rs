@@ -26,8 +26,8 @@ use super::schema::{self, MERGE_SET, SQLITE_APPLICATION_ID, SQLITE_TABLES, VERSI
 use super::sqlite_file;
 use super::sqlite_sql::{self as sql, Ids, SqliteClaim};
 use super::types::{
-    ClaimMode, ClaimResult, Entry, Known, PhoneKey, Recorded, Renewal, Scope, Stats, in_key_order, last_per_key,
-    lease_millis, outcome_columns, to_millis,
+    ClaimMode, ClaimResult, DAY_MS, Entry, Known, PhoneKey, Recorded, Renewal, Scope, Stats, in_key_order,
+    last_per_key, lease_millis, outcome_columns, to_millis,
 };
 use super::{Claimant, Clock, LedgerError, Location, OpenOptions, ScopeFilter, Store};
 
@@ -41,9 +41,6 @@ pub(crate) struct SqliteStore {
     upsert_sql: String,
     clock: Clock,
 }
-
-/// A day in milliseconds: "seen" is kept at day granularity.
-pub(super) const DAY_MS: i64 = 86_400_000;
 
 /// Maps rusqlite's errors to the ledger's, naming the location.
 pub(super) trait At<T> {
@@ -205,13 +202,7 @@ impl Store for SqliteStore {
             let stale: Vec<PhoneKey> =
                 found.iter().filter(|(_, k)| to_millis(k.last_seen) < today).map(|(p, _)| *p).collect();
             if !stale.is_empty() {
-                self.write(|tx, _, shown, _| {
-                    let sql = "UPDATE leadctl_entries SET last_seen = ?1 \
-                               WHERE scope_id = ?2 AND phone IN rarray(?3) AND last_seen < ?4";
-                    let args = params![now, scope_id, sql::key_array(&stale), today];
-                    tx.prepare_cached(sql).at(shown)?.execute(args).at(shown)?;
-                    Ok(())
-                })?;
+                self.write(|tx, _, shown, _| mark_seen(tx, scope_id, &stale, now, shown))?;
             }
         }
         Ok(in_key_order(keys, found))
@@ -231,7 +222,12 @@ impl Store for SqliteStore {
             let run_id = sql::run_id(tx, ids, &claimant.run, shown)?;
             let me = sql::upsert_claimant(tx, run_id, claimant, now.saturating_add(lease_millis(lease)), shown)?;
             let mut ops = SqliteClaim { conn: tx, ids, scope_id, me, shown };
-            claims::claim_keys(&mut ops, shown, me, claimant, keys, now, mode)
+            let results = claims::claim_keys(&mut ops, shown, me, claimant, keys, now, mode)?;
+            let seen = claims::to_mark_seen(keys, &results, now);
+            if !seen.is_empty() {
+                mark_seen(tx, scope_id, &seen, now, shown)?;
+            }
+            Ok(results)
         })
     }
 
@@ -341,6 +337,17 @@ impl Store for SqliteStore {
             Ok(entries.len() as u64)
         })
     }
+}
+
+/// Marks the keys seen today: `last_seen` moves to `now` where it is of an
+/// earlier day.
+fn mark_seen(tx: &Transaction<'_>, scope_id: i64, keys: &[PhoneKey], now: i64, shown: &str) -> Result<(), LedgerError> {
+    let today = now - now.rem_euclid(DAY_MS);
+    let sql =
+        "UPDATE leadctl_entries SET last_seen = ?1 WHERE scope_id = ?2 AND phone IN rarray(?3) AND last_seen < ?4";
+    let args = params![now, scope_id, sql::key_array(keys), today];
+    tx.prepare_cached(sql).at(shown)?.execute(args).at(shown)?;
+    Ok(())
 }
 
 /// Schema 1 to 2: scope URLs to their normal form (merging scopes that an

@@ -441,6 +441,9 @@ pub(crate) fn last_per_key(outcomes: &[Recorded]) -> Vec<&Recorded> {
     out
 }
 
+/// A day in milliseconds: "seen" is kept at day granularity (UTC days).
+pub(crate) const DAY_MS: i64 = 86_400_000;
+
 /// A time as both stores keep it: milliseconds since the Unix epoch.
 pub(crate) fn to_millis(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {

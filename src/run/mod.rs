@@ -166,10 +166,13 @@ async fn run_stages(
         in_flight: run.in_flight,
         out: outbox.clone(),
         counters: Arc::clone(&counters),
-        ledger: ledger
-            .clone()
-            .filter(|_| cfg.ledger.as_ref().is_some_and(|c| !c.resend_known))
-            .map(|session| Lookups { session, initialize: common.initialize, seen: true }),
+        ledger: ledger.clone().map(|session| Lookups {
+            session,
+            claim: true,
+            resend_known: cfg.ledger.as_ref().is_some_and(|c| c.resend_known),
+            initialize: common.initialize,
+            seen: true,
+        }),
     };
     let reader = spawn_reader(job, target.client.is_none(), outbox.clone(), items_tx);
     let (stop, requests) = match target.client {
