@@ -279,12 +279,18 @@ pub(crate) fn claim_keys(
 /// The keys a claim found decided and last saw on a day before `now_ms`'s:
 /// the claim marks them seen today (a run found them in its input).
 pub(crate) fn to_mark_seen(keys: &[PhoneKey], results: &[ClaimResult], now_ms: i64) -> Vec<PhoneKey> {
-    let today = now_ms - now_ms.rem_euclid(super::types::DAY_MS);
-    let stale = keys.iter().zip(results).filter_map(|(key, result)| match result {
-        ClaimResult::Known(k) if to_millis(k.last_seen) < today => Some(*key),
+    let found = keys.iter().zip(results).filter_map(|(key, result)| match result {
+        ClaimResult::Known(k) => Some((*key, k)),
         _ => None,
     });
-    let mut stale: Vec<PhoneKey> = stale.collect();
+    seen_before(found, now_ms)
+}
+
+/// The keys among `found` last seen on a day before `now_ms`'s, sorted.
+pub(crate) fn seen_before<'a>(found: impl IntoIterator<Item = (PhoneKey, &'a Known)>, now_ms: i64) -> Vec<PhoneKey> {
+    let today = now_ms - now_ms.rem_euclid(super::types::DAY_MS);
+    let mut stale: Vec<PhoneKey> =
+        found.into_iter().filter(|(_, k)| to_millis(k.last_seen) < today).map(|(key, _)| key).collect();
     stale.sort_unstable();
     stale.dedup();
     stale

@@ -104,7 +104,7 @@ pub(super) fn run_id(conn: &Connection, ids: &mut Ids, run: &RunRef, shown: &str
 }
 
 /// The run behind an id, read once per store.
-fn run_ref(conn: &Connection, ids: &mut Ids, id: i64, shown: &str) -> Result<Arc<RunRef>, LedgerError> {
+pub(super) fn run_ref(conn: &Connection, ids: &mut Ids, id: i64, shown: &str) -> Result<Arc<RunRef>, LedgerError> {
     if let Some(run) = ids.run_refs.get(&id) {
         return Ok(run.clone());
     }
@@ -218,6 +218,8 @@ pub(super) fn rewrite_claim(conn: &Connection, id: i64, keys: &[PhoneKey], shown
 pub(super) struct SqliteClaim<'a> {
     pub conn: &'a Connection,
     pub ids: &'a mut Ids,
+    /// The log, read up to date in this transaction.
+    pub log: &'a mut super::sqlite_log::Log,
     pub scope_id: i64,
     pub me: i64,
     pub shown: &'a str,
@@ -253,7 +255,7 @@ impl ClaimTx for SqliteClaim<'_> {
     }
 
     fn known(&mut self, keys: &[PhoneKey]) -> Result<HashMap<PhoneKey, Known>, LedgerError> {
-        known_keys(self.conn, self.ids, self.scope_id, keys, self.shown)
+        self.log.known(self.conn, self.ids, self.scope_id, keys, self.shown)
     }
 
     fn insert_claim(&mut self, keys: &[PhoneKey]) -> Result<(), LedgerError> {

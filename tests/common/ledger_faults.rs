@@ -157,6 +157,7 @@ pub fn a_lookup_marks_the_leads_it_finds_seen(b: &dyn Backend) {
     let mut store = b.open();
     let s = scope("p");
     deliver(&mut *store, &s, &keys(0, 3), &local("run-1"), &accepted("ld"));
+    store.stats().expect("stats (the SQLite store merges its log into the entries first)");
     let ten_days = 10 * 86_400_000_i64;
     b.execute(&format!(
         "UPDATE leadctl_entries SET first_seen = first_seen - {ten_days}, last_seen = last_seen - {ten_days}"
@@ -201,6 +202,7 @@ pub fn an_old_ledger_is_migrated_and_its_scopes_merged(b: &dyn Backend) {
     let mut store = b.open();
     let s = scope("p");
     deliver(&mut *store, &s, &keys(0, 2), &local("run-1"), &accepted("ld"));
+    store.stats().expect("stats (the SQLite store merges its log into the entries first)");
     drop(store);
     let run_id = b.query_text("SELECT run_id FROM leadctl_entries LIMIT 1").expect("run");
     b.execute(&format!(
