@@ -19,7 +19,7 @@ use super::{Engine, Item, Payload, Stop};
 /// delivered since).
 pub(crate) fn mode_of(item: &Item, resend_known: Option<ClaimMode>) -> ClaimMode {
     match (&item.payload, resend_known) {
-        (Payload::Initialize { .. }, _) => ClaimMode::Any,
+        (Payload::Initialize { .. }, _) => ClaimMode::Initialize,
         (_, Some(mode)) => mode,
         (_, None) => ClaimMode::New,
     }
@@ -74,7 +74,7 @@ pub(crate) fn apply(item: &mut Item, answer: ClaimResult, initialize: bool) -> O
             Route::Sort(v) => return Some(Away::Sort(v)),
             Route::Initialize(p) => return Some(Away::ById(p)),
         },
-        ClaimResult::HeldBy(holder) => return Some(Away::Sort(held(&holder))),
+        ClaimResult::HeldBy(holder) => return Some(Away::Sort(held(&holder, item.may_exist))),
     }
     None
 }
@@ -140,13 +140,15 @@ impl Engine {
 }
 
 /// The row of a lead another live run is sending right now.
-fn held(h: &Holder) -> Verdict {
+/// (A lead that may exist keeps its mark, so that the retryable file, fed
+/// back, still takes `already exists` for accepted.)
+fn held(h: &Holder, may_exist: bool) -> Verdict {
     Verdict::Retryable {
         reason: format!(
             "not sent: run {} on host {} (pid {}) is sending this lead right now; send it again once that run ended",
             h.run.run, h.run.host, h.pid
         ),
-        may_exist: false,
+        may_exist,
     }
 }
 
@@ -155,5 +157,32 @@ fn takeover(why: Takeover) -> &'static str {
         Takeover::LeaseExpired => "its lease ran out",
         Takeover::ProcessGone => "its process is gone",
         Takeover::SameRun => "it is this run's own (resumed)",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::RunRef;
+
+    /// A lead another run is sending goes to retryable; one that may exist
+    /// keeps its mark there, so the file fed back still confirms it.
+    #[test]
+    fn a_held_lead_keeps_its_may_exist_mark() {
+        let row = crate::input::Row {
+            ordinal: 0,
+            line: 2,
+            bytes: 10,
+            raw: crate::input::Raw::Csv(csv::ByteRecord::from(vec!["x"])),
+            fields: Err("unused".into()),
+        };
+        let holder = Holder { run: RunRef { run: "other".into(), host: "h".into() }, pid: 1 };
+        for may_exist in [false, true] {
+            let mut item = Item::new(row.clone(), Payload::Existing("ld_1".into()), may_exist);
+            match apply(&mut item, ClaimResult::HeldBy(holder.clone()), false) {
+                Some(Away::Sort(Verdict::Retryable { may_exist: kept, .. })) => assert_eq!(kept, may_exist),
+                _ => panic!("a held lead is sorted retryable"),
+            }
+        }
     }
 }

@@ -131,8 +131,11 @@ fn parse_start_ticks(stat: &str) -> Option<u64> {
 pub(crate) enum Liveness {
     Alive,
     Gone,
-    /// Another machine or namespace, or no stamp: only the lease can tell.
+    /// On this machine, but its `/proc` entry cannot be read (`hidepid`, a
+    /// security module): only the lease can tell.
     Unknown,
+    /// Another machine or namespace, or no stamp: only the lease can tell.
+    Elsewhere,
 }
 
 /// Looks the holder up in `/proc` when it ran in this pid namespace on this boot.
@@ -141,7 +144,7 @@ pub(crate) fn liveness(holder_pid: u32, holder: Option<&ProcessStamp>, me: Optio
         (Some(h), Some(m)) if h.boot_id == m.boot_id && h.pid_ns == m.pid_ns => {
             read_liveness(holder_pid, h.start_ticks)
         }
-        _ => Liveness::Unknown,
+        _ => Liveness::Elsewhere,
     }
 }
 
@@ -182,9 +185,10 @@ pub(crate) fn judge(me_id: i64, me: &Claimant, row: &ClaimRow, now_ms: i64, aliv
         Judgement::Take(Takeover::ProcessGone)
     } else if row.lease_until_ms <= now_ms {
         Judgement::Take(Takeover::LeaseExpired)
-    } else if row.holder.run == me.run {
-        // The same run (a resume) whose earlier process cannot be seen: the
-        // run directory's lock says that process has ended.
+    } else if row.holder.run == me.run && alive == Liveness::Unknown {
+        // The same run (a resume) on this machine, whose earlier process
+        // cannot be seen: the run directory's lock says it has ended. (On
+        // another machine, a run of the same name may well be alive.)
         Judgement::Take(Takeover::SameRun)
     } else {
         Judgement::Held
@@ -246,7 +250,7 @@ pub(crate) fn claim_keys(
         let may_exist = entry.as_ref().is_some_and(|k| !k.outcome.is_decided());
         let free = if may_exist { ClaimResult::MayExist } else { ClaimResult::Claimed };
         let answer = match entry {
-            Some(k) if !may_exist && !mode.claims_decided(to_millis(k.last_seen)) => ClaimResult::Known(k),
+            Some(k) if !may_exist && !mode.claims_decided(&k) => ClaimResult::Known(k),
             _ => match holder_of.get(&key).map(|&i| (i, verdicts.get(&i).copied())) {
                 None => {
                     ours.push(key);
@@ -351,6 +355,10 @@ mod tests {
         let cases = [
             (1, "r1", 0, Unknown, Mine),
             (2, "r2", 2_000, Unknown, Held),
+            (2, "r2", 2_000, Elsewhere, Held),
+            (2, "r2", 999, Elsewhere, Take(Takeover::LeaseExpired)),
+            // The same run's name elsewhere is not this run's own.
+            (2, "r1", 2_000, Elsewhere, Held),
             (2, "r2", 2_000, Alive, Held),
             // A live process on this machine keeps its claims even when the
             // clock says its lease ran out (a suspend, an NTP step).
@@ -373,7 +381,7 @@ mod tests {
         let me = claimant("r1");
         let mut other = held(2, "r1", 2_000);
         other.holder.run.host = "elsewhere".into();
-        assert_eq!(judge(1, &me, &other, 1_000, Liveness::Unknown), Judgement::Held);
+        assert_eq!(judge(1, &me, &other, 1_000, Liveness::Elsewhere), Judgement::Held);
     }
 
     #[test]
@@ -433,7 +441,7 @@ mod tests {
         let reused = ProcessStamp { start_ticks: me.start_ticks + 1, ..me.clone() };
         assert_eq!(liveness(std::process::id(), Some(&reused), Some(&me)), Liveness::Gone);
         let elsewhere = ProcessStamp { boot_id: "other-boot".into(), ..me.clone() };
-        assert_eq!(liveness(std::process::id(), Some(&elsewhere), Some(&me)), Liveness::Unknown);
-        assert_eq!(liveness(std::process::id(), None, Some(&me)), Liveness::Unknown);
+        assert_eq!(liveness(std::process::id(), Some(&elsewhere), Some(&me)), Liveness::Elsewhere);
+        assert_eq!(liveness(std::process::id(), None, Some(&me)), Liveness::Elsewhere);
     }
 }

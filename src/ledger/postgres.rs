@@ -133,11 +133,13 @@ impl Store for PgStore {
         // Durable like every write: a server crash must not drop a claim
         // that a run then sends under.
         let offset = self.clock.offset_ms();
-        self.write(|client, ids, shown| {
+        let mut attempts = 0;
+        let results = self.write(|client, ids, shown| {
+            attempts += 1;
             let scope_id = sql::scope_id(client, ids, scope, true)?.unwrap_or(0);
             let run_id = sql::run_id(client, ids, &claimant.run)?;
             sql::lock_scope(client, scope_id)?;
-            let (me, now) = sql::upsert_claimant(client, run_id, claimant, lease_millis(lease), offset)?;
+            let (me, now) = sql::upsert_claimant(client, run_id, claimant, lease_millis(lease), offset, shown)?;
             let mut ops = PgClaim { client, ids, scope_id, me, shown };
             let results = claims::claim_keys(&mut ops, shown, me, claimant, keys, now, mode)?;
             let seen: Vec<i64> = claims::to_mark_seen(keys, &results, now).iter().map(|k| k.to_db()).collect();
@@ -145,7 +147,17 @@ impl Store for PgStore {
                 rows::mark_seen(client, scope_id, &seen, offset)?;
             }
             Ok(results)
-        })
+        })?;
+        // An attempt before this one may have committed (its answer lost
+        // with the connection) and taken keys over from a dead run; this one
+        // then found them ours. They may exist, as a takeover's do.
+        if attempts > 1 {
+            return Ok(results
+                .into_iter()
+                .map(|r| if r == ClaimResult::Claimed { ClaimResult::MayExist } else { r })
+                .collect());
+        }
+        Ok(results)
     }
 
     fn record(&mut self, scope: &Scope, outcomes: &[Recorded], claimant: &Claimant) -> Result<(), LedgerError> {
@@ -266,6 +278,15 @@ impl Store for PgStore {
 
     fn reconnected(&mut self) -> bool {
         self.conn.take_reconnected()
+    }
+
+    fn now_ms(&mut self) -> Result<i64, LedgerError> {
+        let sql = format!("SELECT {}", now_ms_sql(self.clock.offset_ms()));
+        self.conn.read(|client, _| Ok(client.query_typed_one(&sql, &[])?.try_get(0)?))
+    }
+
+    fn claimed_count(&mut self, claimant: &Claimant) -> Result<u64, LedgerError> {
+        self.conn.read(|client, _| sql::claimed_count(client, claimant))
     }
 }
 

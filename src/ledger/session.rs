@@ -71,9 +71,15 @@ impl Default for SessionOptions {
 
 impl SessionOptions {
     /// The lease: at least a minute, and long enough that a request started
-    /// just after a renewal ends with a renewal's worth to spare.
-    fn ledger_options(&self) -> LedgerOptions {
-        let lease = Duration::from_secs(60).max(self.request_timeout * 2 + Duration::from_secs(20));
+    /// just after a renewal ends with a renewal's worth to spare. On SQLite
+    /// also as long as a busy ledger is waited for: a renewal needs the
+    /// write lock that another process may hold that long (and on one host
+    /// a run's liveness, not its lease, decides a takeover anyway).
+    fn ledger_options(&self, location: &Location) -> LedgerOptions {
+        let mut lease = Duration::from_secs(60).max(self.request_timeout * 2 + Duration::from_secs(20));
+        if matches!(location, Location::Sqlite(_)) {
+            lease = lease.max(self.busy_wait + Duration::from_secs(20));
+        }
         let open = OpenOptions { busy_timeout: self.busy_timeout.min(self.busy_wait), ..OpenOptions::default() };
         LedgerOptions { open, lease, renew_every: lease / 3 }
     }
@@ -91,8 +97,9 @@ pub struct Session {
     claimant: Claimant,
     api_url: String,
     options: SessionOptions,
-    /// When the run began using the ledger (milliseconds since the epoch):
-    /// what `--resend-known` resends was recorded before it.
+    /// When the run began using the ledger (milliseconds since the epoch,
+    /// the store's clock): what `--resend-known` resends was recorded (or
+    /// last seen) before it.
     started_ms: i64,
 }
 
@@ -106,8 +113,12 @@ impl Session {
         host: &str,
         options: SessionOptions,
     ) -> Result<Session, LedgerError> {
-        let ledger = Ledger::open(location, options.ledger_options()).wait()?;
-        Ok(Session::over(ledger, Claimant::this_process(run, host), api_url, options))
+        let ledger_options = options.ledger_options(&location);
+        let ledger = Ledger::open(location, ledger_options).wait()?;
+        let started_ms = ledger.now_ms().wait()?;
+        let mut session = Session::over(ledger, Claimant::this_process(run, host), api_url, options);
+        session.started_ms = started_ms;
+        Ok(session)
     }
 
     /// A session over a ledger already open (tests: a store behind a fault seam).
@@ -120,6 +131,14 @@ impl Session {
     /// started (`--resend-known`).
     pub fn known_before_now(&self) -> ClaimMode {
         ClaimMode::AnyBefore(self.started_ms)
+    }
+
+    /// The same session for the run named `run` (its directory, once made:
+    /// the ledger opens before the directory is, so that a refused ledger
+    /// leaves none behind, and a same-second run's directory gets a suffix).
+    pub fn for_run(self, run: &str) -> Session {
+        let host = self.claimant.run.host.clone();
+        Session { claimant: Claimant::this_process(run, host), ..self }
     }
 
     /// Where the ledger is, without any password.
@@ -135,8 +154,10 @@ impl Session {
 
     /// Makes sure the claims held outlast a request started now (see
     /// [`Ledger::ensure_lease`]).
+    /// A lease that could not be renewed yet (a busy ledger) is waited for
+    /// as any busy ledger is.
     pub async fn ready_to_send(&self) -> Result<(), LedgerError> {
-        self.ledger.ensure_lease(self.options.lease_needed()).await
+        self.await_busy(|| self.ledger.ensure_lease(self.options.lease_needed())).await
     }
 
     fn scope(&self, project: &str, process: &str) -> Scope {
@@ -170,8 +191,7 @@ impl Session {
                 out[i] = Some(a);
             }
         }
-        // The store answers every key it is given.
-        Ok(out.into_iter().map(|a| a.unwrap_or(ClaimResult::Claimed)).collect())
+        every_answer(out, self.location())
     }
 
     /// Claims the keys for this run, in the keys' order, from a plain thread
@@ -186,7 +206,7 @@ impl Session {
                 out[i] = Some(a);
             }
         }
-        Ok(out.into_iter().map(|a| a.unwrap_or(ClaimResult::Claimed)).collect())
+        every_answer(out, self.location())
     }
 
     /// Records answers and gives back claims, one store transaction per
@@ -266,6 +286,15 @@ impl<'a> BusyWaits<'a> {
         );
         Ok(wait)
     }
+}
+
+/// The answers, one per key (the store answers every key it is given: a
+/// missing one is a bug, never a claim).
+fn every_answer(answers: Vec<Option<ClaimResult>>, location: &str) -> Result<Vec<ClaimResult>, LedgerError> {
+    answers.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| LedgerError::Database {
+        location: location.to_owned(),
+        detail: "a key was left without an answer (a bug in leadctl)".into(),
+    })
 }
 
 /// The indices of the keys of each (project, process), in first-seen order.

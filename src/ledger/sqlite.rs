@@ -51,6 +51,10 @@ struct Ctx<'a> {
     log: &'a mut Log,
     shown: &'a str,
     upsert: &'a str,
+    /// The store's clock, read once the write lock is held: a lease is
+    /// judged as of the moment the transaction runs, not as of a wait for
+    /// the lock before it.
+    now: i64,
 }
 
 /// Maps rusqlite's errors to the ledger's, naming the location.
@@ -193,7 +197,8 @@ impl SqliteStore {
         let result = (|| {
             let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).at(&self.shown)?;
             self.log.refresh(&tx, &self.shown)?;
-            let ctx = Ctx { ids: &mut self.ids, log: &mut self.log, shown: &self.shown, upsert: &self.upsert_sql };
+            let now = self.clock.now_ms();
+            let ctx = Ctx { ids: &mut self.ids, log: &mut self.log, shown: &self.shown, upsert: &self.upsert_sql, now };
             let value = f(&tx, ctx)?;
             tx.commit().at(&self.shown)?;
             Ok(value)
@@ -220,8 +225,8 @@ impl Store for SqliteStore {
     fn lookup(&mut self, scope: &Scope, keys: &[PhoneKey], seen: bool) -> Result<Vec<Option<Known>>, LedgerError> {
         if seen {
             // Marks what it finds seen: a write.
-            let now = self.clock.now_ms();
             return self.write(|tx, c| {
+                let now = c.now;
                 let Some(scope_id) = sql::scope_id(tx, c.ids, scope, false, c.shown)? else {
                     return Ok(vec![None; keys.len()]);
                 };
@@ -266,11 +271,12 @@ impl Store for SqliteStore {
         lease: Duration,
         mode: ClaimMode,
     ) -> Result<Vec<ClaimResult>, LedgerError> {
-        let now = self.clock.now_ms();
         self.write(|tx, c| {
+            let now = c.now;
             let scope_id = sql::scope_id(tx, c.ids, scope, true, c.shown)?.unwrap_or(0);
             let run_id = sql::run_id(tx, c.ids, &claimant.run, c.shown)?;
-            let me = sql::upsert_claimant(tx, run_id, claimant, now.saturating_add(lease_millis(lease)), c.shown)?;
+            let until = now.saturating_add(lease_millis(lease));
+            let me = sql::upsert_claimant(tx, run_id, claimant, until, now, c.shown)?;
             let mut ops = SqliteClaim { conn: tx, ids: &mut *c.ids, log: &mut *c.log, scope_id, me, shown: c.shown };
             let results = claims::claim_keys(&mut ops, c.shown, me, claimant, keys, now, mode)?;
             // Leads this run found in its input are seen today.
@@ -282,8 +288,8 @@ impl Store for SqliteStore {
     }
 
     fn record(&mut self, scope: &Scope, outcomes: &[Recorded], claimant: &Claimant) -> Result<(), LedgerError> {
-        let now = self.clock.now_ms();
         self.write(|tx, c| {
+            let now = c.now;
             let scope_id = sql::scope_id(tx, c.ids, scope, true, c.shown)?.unwrap_or(0);
             let run_id = sql::run_id(tx, c.ids, &claimant.run, c.shown)?;
             let records: Vec<Record<'_>> = outcomes.iter().map(|r| Record::of(r.phone, &r.outcome)).collect();
@@ -302,9 +308,8 @@ impl Store for SqliteStore {
     }
 
     fn renew(&mut self, claimant: &Claimant, lease: Duration) -> Result<Renewal, LedgerError> {
-        let now = self.clock.now_ms();
         self.write(|tx, c| {
-            let shown = c.shown;
+            let (shown, now) = (c.shown, c.now);
             let until = now.saturating_add(lease_millis(lease));
             // A lease that already ran out is not renewed: its keys may be
             // another run's now.
@@ -315,6 +320,14 @@ impl Store for SqliteStore {
             let renewed = tx.prepare_cached(sql).at(shown)?.execute(args).at(shown)? > 0;
             Ok(if renewed { Renewal::Renewed } else { Renewal::Lapsed })
         })
+    }
+
+    fn now_ms(&mut self) -> Result<i64, LedgerError> {
+        Ok(self.clock.now_ms())
+    }
+
+    fn claimed_count(&mut self, claimant: &Claimant) -> Result<u64, LedgerError> {
+        sql::claimed_count(&self.conn, claimant, &self.shown)
     }
 
     fn stats(&mut self) -> Result<Stats, LedgerError> {

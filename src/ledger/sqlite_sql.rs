@@ -129,20 +129,42 @@ pub(super) fn claimant_id(conn: &Connection, claimant: &Claimant, shown: &str) -
     conn.prepare_cached(sql).at(shown)?.query_row(args, |r| r.get(0)).optional().at(shown)
 }
 
-/// Registers the claimant (or finds it) and extends its lease; returns its id.
+/// Registers the claimant (or finds it) and extends its lease; returns its
+/// id. A claimant whose lease ran out while it held claims is not revived
+/// (another run may have taken them): `Lapsed`.
 pub(super) fn upsert_claimant(
     conn: &Connection,
     run_id: i64,
     claimant: &Claimant,
     lease_until: i64,
+    now: i64,
     shown: &str,
 ) -> Result<i64, LedgerError> {
+    let sql = "SELECT c.lease_until, EXISTS (SELECT 1 FROM leadctl_claims WHERE claimant_id = c.id) \
+               FROM leadctl_claimants c WHERE c.run_id = ?1 AND c.pid = ?2 AND c.stamp = ?3";
+    let stamp = ProcessStamp::encode(claimant.stamp.as_ref());
+    let before: Option<(i64, bool)> = conn
+        .prepare_cached(sql)
+        .at(shown)?
+        .query_row(params![run_id, claimant.pid, stamp], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .at(shown)?;
+    if before.is_some_and(|(until, holds)| holds && until <= now) {
+        return Err(LedgerError::Lapsed { location: shown.to_owned() });
+    }
     let sql = "INSERT INTO leadctl_claimants (run_id, pid, stamp, lease_until) VALUES (?1, ?2, ?3, ?4) \
                ON CONFLICT (run_id, pid, stamp) DO UPDATE SET lease_until = max(lease_until, excluded.lease_until) \
                RETURNING id";
-    let stamp = ProcessStamp::encode(claimant.stamp.as_ref());
     let args = params![run_id, claimant.pid, stamp, lease_until];
     conn.prepare_cached(sql).at(shown)?.query_row(args, |r| r.get(0)).at(shown)
+}
+
+/// How many keys the claimant's claim rows hold.
+pub(super) fn claimed_count(conn: &Connection, claimant: &Claimant, shown: &str) -> Result<u64, LedgerError> {
+    let Some(me) = claimant_id(conn, claimant, shown)? else { return Ok(0) };
+    let sql = "SELECT COALESCE(sum(length(keys)), 0) / 8 FROM leadctl_claims WHERE claimant_id = ?1";
+    let n: i64 = conn.prepare_cached(sql).at(shown)?.query_row([me], |r| r.get(0)).at(shown)?;
+    Ok(n as u64)
 }
 
 /// Reads the entry columns from column `at` on.

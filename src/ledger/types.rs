@@ -266,24 +266,25 @@ pub enum ClaimMode {
     /// Keys the server decided (accepted or refused) are answered
     /// [`ClaimResult::Known`] and not claimed: the run will not send them.
     New,
-    /// Decided keys are claimed too: the run sends them all the same (a
-    /// lead initialized by its id).
-    Any,
+    /// Decided keys are claimed too, but for leads already initialized:
+    /// an earlier upload this run initializes by its id (another run may
+    /// have initialized it since the lookup; it is not called twice).
+    Initialize,
     /// Decided keys last recorded before this time (milliseconds since the
-    /// epoch) are claimed too; those recorded since are answered `Known`:
-    /// `--resend-known` resends what the ledger knew when the run started,
-    /// never what another run delivered while it ran.
+    /// epoch, the store's clock) are claimed too; those recorded since are
+    /// answered `Known`: `--resend-known` resends what the ledger knew when
+    /// the run started, never what another run delivered while it ran.
     AnyBefore(i64),
 }
 
 impl ClaimMode {
-    /// Whether a key the server decided, last recorded (or seen) at
-    /// `last_seen_ms`, is claimed rather than answered `Known`.
-    pub(crate) fn claims_decided(self, last_seen_ms: i64) -> bool {
+    /// Whether a key the server decided, as `known`, is claimed rather than
+    /// answered `Known`.
+    pub(crate) fn claims_decided(self, known: &Known) -> bool {
         match self {
             ClaimMode::New => false,
-            ClaimMode::Any => true,
-            ClaimMode::AnyBefore(since) => last_seen_ms < since,
+            ClaimMode::Initialize => !matches!(known.outcome, Outcome::Accepted { initialized: true, .. }),
+            ClaimMode::AnyBefore(since) => to_millis(known.last_seen) < since,
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::deliver::claims::{Away, apply, claim_groups};
 use crate::deliver::known::{Route, route};
 use crate::deliver::{Item, Payload};
 use crate::input::Row;
-use crate::ledger::{Known, LeadKey, LedgerError, Session};
+use crate::ledger::{Known, LeadKey, LedgerError, Session, Writes};
 use crate::output::Verdict;
 
 /// A chunk's valid items as the ledger decided them: those to send, and the
@@ -64,7 +64,10 @@ impl Lookups {
                 };
                 let answers = match answers {
                     Ok(answers) => answers,
-                    Err(e) => return Err((e, items)),
+                    Err(e) => {
+                        self.give_back(&items);
+                        return Err((e, items));
+                    }
                 };
                 for (n, answer) in at.into_iter().zip(answers) {
                     match apply(&mut items[n], answer, self.initialize) {
@@ -85,6 +88,21 @@ impl Lookups {
         // Lead ids and leads go in separate requests: the ids (a few) first.
         send.sort_by_key(|i| !matches!(i.payload, Payload::Initialize { .. }));
         Ok((send, sorted))
+    }
+
+    /// Gives back the claims a chunk's items hold after a later claim of the
+    /// chunk failed (they go to retryable unsent); a ledger that fails again
+    /// leaves them to lapse when this process ends.
+    fn give_back(&self, items: &[Item]) {
+        let mut writes = Writes::default();
+        for item in items.iter().filter(|i| i.claimed) {
+            if let Some(key) = item.ledger_key() {
+                writes.release.push(((key.project.to_owned(), key.process.to_owned()), key.phone));
+            }
+        }
+        if !writes.is_empty() {
+            let _ = self.session.write(writes);
+        }
     }
 
     /// Looks a chunk's valid items up, read only (a dry run): those still to

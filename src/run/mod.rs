@@ -74,6 +74,9 @@ pub async fn upload(cfg: UploadConfig, resumed: Option<Resumed>) -> Result<Outco
     let (taken, run) = start.open(&cfg, &input, &record)?;
     let out_format = input.out_format;
     let run_dir = taken.dir.path().to_path_buf();
+    // Claims name the run by the directory it got (a same-second run's has a suffix).
+    let ledger = ledger
+        .map(|s| s.for_run(&std::path::absolute(&run_dir).unwrap_or_else(|_| run_dir.clone()).display().to_string()));
     let dry_run = target.client.is_none();
 
     let ran = run_stages(&cfg, source, target, run, ledger).await?;
