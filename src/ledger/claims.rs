@@ -15,10 +15,12 @@
 //! store's primitives ([`claim_keys`]) is shared by both stores, so that they
 //! cannot disagree.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::LedgerError;
-use super::types::{ClaimMode, ClaimResult, Holder, Known, PhoneKey, RunRef, Takeover, in_key_order, to_millis};
+use super::types::{
+    ClaimMode, ClaimResult, Holder, KeyMap, KeySet, Known, PhoneKey, RunRef, Takeover, in_key_order, to_millis,
+};
 
 /// Identifies a process on a running kernel, across pid reuse.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -204,7 +206,7 @@ pub(crate) trait ClaimTx {
     /// would cost every claim more than the claim itself).
     fn claim_rows(&mut self) -> Result<Vec<ClaimRow>, LedgerError>;
     /// The recorded outcomes among `keys` (sorted, distinct).
-    fn known(&mut self, keys: &[PhoneKey]) -> Result<HashMap<PhoneKey, Known>, LedgerError>;
+    fn known(&mut self, keys: &[PhoneKey]) -> Result<KeyMap<Known>, LedgerError>;
     /// Stores a new claim row of ours.
     fn insert_claim(&mut self, keys: &[PhoneKey]) -> Result<(), LedgerError>;
     /// Replaces a claim row's keys, deleting the row when none are left.
@@ -227,9 +229,9 @@ pub(crate) fn claim_keys(
     let mut distinct = keys.to_vec();
     distinct.sort_unstable();
     distinct.dedup();
-    let wanted: HashSet<PhoneKey> = distinct.iter().copied().collect();
+    let wanted: KeySet = distinct.iter().copied().collect();
     let rows = tx.claim_rows()?;
-    let mut holder_of: HashMap<PhoneKey, usize> = HashMap::new();
+    let mut holder_of: KeyMap<usize> = KeyMap::default();
     for (i, row) in rows.iter().enumerate() {
         holder_of.extend(row.keys.iter().filter(|k| wanted.contains(k)).map(|k| (*k, i)));
     }
@@ -242,9 +244,9 @@ pub(crate) fn claim_keys(
         });
     }
     let mut known = tx.known(&distinct)?;
-    let mut answers: HashMap<PhoneKey, ClaimResult> = HashMap::with_capacity(distinct.len());
+    let mut answers: KeyMap<ClaimResult> = KeyMap::with_capacity_and_hasher(distinct.len(), Default::default());
     let mut ours = Vec::new();
-    let mut taken: HashMap<usize, HashSet<PhoneKey>> = HashMap::new();
+    let mut taken: HashMap<usize, KeySet> = HashMap::new();
     for key in distinct {
         let entry = known.remove(&key);
         let may_exist = entry.as_ref().is_some_and(|k| !k.outcome.is_decided());
@@ -303,7 +305,7 @@ pub(crate) fn seen_before<'a>(found: impl IntoIterator<Item = (PhoneKey, &'a Kno
 /// Removes `keys` from the given claim rows (the claimant's own); returns
 /// the rows that changed, with their remaining keys, and how many keys went.
 pub(crate) fn without_keys(rows: Vec<(i64, Vec<PhoneKey>)>, keys: &[PhoneKey]) -> (Vec<(i64, Vec<PhoneKey>)>, u64) {
-    let gone: HashSet<PhoneKey> = keys.iter().copied().collect();
+    let gone: KeySet = keys.iter().copied().collect();
     let mut removed = 0;
     let mut changed = Vec::new();
     for (id, held) in rows {

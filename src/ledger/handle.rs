@@ -23,7 +23,7 @@
 //! - after the store lost its connection and made a new one, the claims are
 //!   unverified (sending pauses) until a renewal finds the claimant's lease
 //!   running and every key it holds still claimed.
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -33,7 +33,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::oneshot;
 
-use super::types::{ClaimMode, ClaimResult, Entry, Known, PhoneKey, Recorded, Renewal, Scope, Stats};
+use super::types::{ClaimMode, ClaimResult, Entry, KeySet, Known, PhoneKey, Recorded, Renewal, Scope, Stats};
 use super::{Claimant, LedgerError, Location, OpenOptions, ScopeFilter, Store};
 
 /// How a [`Ledger`] opens its store and keeps its claims.
@@ -286,8 +286,8 @@ impl Ledger {
         self.call(move |a| a.claim(scope, keys, claimant, mode))
     }
 
-    pub fn record(&self, scope: &Scope, outcomes: Vec<Recorded>, claimant: &Claimant) -> Reply<()> {
-        let (scope, claimant) = (scope.clone(), claimant.clone());
+    pub fn record(&self, scope: &Scope, outcomes: impl Into<Arc<[Recorded]>>, claimant: &Claimant) -> Reply<()> {
+        let (scope, claimant, outcomes) = (scope.clone(), claimant.clone(), outcomes.into());
         self.call(move |a| {
             a.store.record(&scope, &outcomes, &claimant)?;
             a.forget_held(&claimant, &scope, outcomes.iter().map(|r| r.phone));
@@ -353,7 +353,7 @@ fn spawn(
 struct Actor {
     store: Box<dyn Store>,
     lease: Duration,
-    held: HashMap<Claimant, HashMap<Scope, HashSet<PhoneKey>>>,
+    held: HashMap<Claimant, HashMap<Scope, KeySet>>,
     shared: Arc<Mutex<LeaseState>>,
     shown: String,
 }

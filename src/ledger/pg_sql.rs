@@ -12,7 +12,7 @@ use ::postgres::{Client, Row};
 use super::claims::{self, ClaimRow, ClaimTx, ProcessStamp};
 use super::pg_conn::{TxError, pg_error};
 use super::pg_rows::known_keys;
-use super::types::{Holder, Known, PhoneKey, Renewal, RunRef, Scope};
+use super::types::{Holder, KeyMap, Known, PhoneKey, Renewal, RunRef, Scope};
 use super::{Claimant, LedgerError};
 
 /// The server's clock in milliseconds since the epoch.
@@ -286,7 +286,7 @@ impl ClaimTx for PgClaim<'_> {
         rows.iter().map(|row| claim_row(row, self.shown).map_err(|e| self.fail(e))).collect()
     }
 
-    fn known(&mut self, keys: &[PhoneKey]) -> Result<HashMap<PhoneKey, Known>, LedgerError> {
+    fn known(&mut self, keys: &[PhoneKey]) -> Result<KeyMap<Known>, LedgerError> {
         known_keys(self.client, self.ids, self.scope_id, keys, self.shown).map_err(|e| self.fail(e))
     }
 

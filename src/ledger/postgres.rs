@@ -19,8 +19,8 @@ use super::pg_rows::{self as rows, Rows};
 use super::pg_sql::{self as sql, Ids, PgClaim, now_ms_sql};
 use super::schema::{self, MERGE_SET, PG_TABLES, VERSION_KEY};
 use super::types::{
-    ClaimMode, ClaimResult, Entry, Known, PhoneKey, Recorded, Renewal, Scope, Stats, in_key_order, last_per_key,
-    lease_millis, outcome_columns, to_millis,
+    ClaimMode, ClaimResult, Entry, KeyMap, Known, PhoneKey, Recorded, Renewal, Scope, Stats, in_key_order,
+    last_per_key, lease_millis, outcome_columns, to_millis,
 };
 use super::{Claimant, Clock, LedgerError, Location, OpenOptions, ScopeFilter, Store};
 use crate::ledger::location::PgLocation;
@@ -105,7 +105,7 @@ impl Store for PgStore {
         let ids = &mut self.ids;
         let mut scope_id = None;
         let found = self.conn.read(|client, shown| match sql::scope_id(client, ids, scope, false)? {
-            None => Ok(HashMap::new()),
+            None => Ok(KeyMap::default()),
             Some(id) => {
                 scope_id = Some(id);
                 rows::known_keys(client, ids, id, keys, shown)

@@ -3,7 +3,6 @@
 //! and mix of projects and processes, and go to the store one scope at a
 //! time; answers come back in the order of the keys.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::{
@@ -20,12 +19,13 @@ pub struct LeadKey<'a> {
 }
 
 /// What a sorted batch leaves to write: answers to record, and claims to
-/// give back (leads that ended retryable).
+/// give back (leads that ended retryable). Leads name their (project,
+/// process) by its place in `scopes` (a batch has one or a few).
 #[derive(Debug, Default)]
 pub struct Writes {
-    /// (project, process) and the answer.
-    pub record: Vec<((String, String), Recorded)>,
-    pub release: Vec<((String, String), PhoneKey)>,
+    scopes: Vec<(String, String)>,
+    record: Vec<(usize, Recorded)>,
+    release: Vec<(usize, PhoneKey)>,
 }
 
 impl Writes {
@@ -38,12 +38,44 @@ impl Writes {
         self.record.len() + self.release.len()
     }
 
-    /// Adds later writes (kept in order: the last answer for a key wins).
-    pub fn append(&mut self, mut later: Writes) {
-        self.record.append(&mut later.record);
-        self.release.append(&mut later.release);
+    fn scope_at(&mut self, project: &str, process: &str) -> usize {
+        match self.scopes.iter().position(|(p, q)| p == project && q == process) {
+            Some(at) => at,
+            None => {
+                self.scopes.push((project.to_owned(), process.to_owned()));
+                self.scopes.len() - 1
+            }
+        }
+    }
+
+    /// An answer to record for the lead `key`.
+    pub fn record(&mut self, key: LeadKey<'_>, outcome: super::Outcome) {
+        let at = self.scope_at(key.project, key.process);
+        self.record.push((at, Recorded { phone: key.phone, outcome }));
+    }
+
+    /// A claim on `key` to give back.
+    pub fn release(&mut self, key: LeadKey<'_>) {
+        let at = self.scope_at(key.project, key.process);
+        self.release.push((at, key.phone));
+    }
+
+    /// The writes by scope: answers, then claims, each in order (the last
+    /// answer for a key wins).
+    fn by_scope(self) -> Vec<ScopeWrites> {
+        let mut out: Vec<ScopeWrites> = self.scopes.into_iter().map(|s| (s, Vec::new(), Vec::new())).collect();
+        for (at, r) in self.record {
+            out[at].1.push(r);
+        }
+        for (at, k) in self.release {
+            out[at].2.push(k);
+        }
+        out
     }
 }
+
+/// One scope's (project, process) writes: answers and claims to give back.
+type ScopeWrites = ((String, String), Vec<Recorded>, Vec<PhoneKey>);
 
 /// How a run uses the ledger.
 #[derive(Debug, Clone)]
@@ -212,21 +244,15 @@ impl Session {
     /// Records answers and gives back claims, one store transaction per
     /// scope. Blocks (a busy ledger is waited for).
     pub fn write(&self, writes: Writes) -> Result<(), LedgerError> {
-        let mut record: BTreeMap<(String, String), Vec<Recorded>> = BTreeMap::new();
-        for (scope, r) in writes.record {
-            record.entry(scope).or_default().push(r);
-        }
-        for ((project, process), outcomes) in record {
+        for ((project, process), outcomes, keys) in writes.by_scope() {
             let scope = self.scope(&project, &process);
-            self.wait_busy(|| self.ledger.record(&scope, outcomes.clone(), &self.claimant))?;
-        }
-        let mut release: BTreeMap<(String, String), Vec<PhoneKey>> = BTreeMap::new();
-        for (scope, k) in writes.release {
-            release.entry(scope).or_default().push(k);
-        }
-        for ((project, process), keys) in release {
-            let scope = self.scope(&project, &process);
-            self.wait_busy(|| self.ledger.release(&scope, keys.clone(), &self.claimant))?;
+            if !outcomes.is_empty() {
+                let outcomes: std::sync::Arc<[Recorded]> = outcomes.into();
+                self.wait_busy(|| self.ledger.record(&scope, std::sync::Arc::clone(&outcomes), &self.claimant))?;
+            }
+            if !keys.is_empty() {
+                self.wait_busy(|| self.ledger.release(&scope, keys.clone(), &self.claimant))?;
+            }
         }
         Ok(())
     }

@@ -43,12 +43,14 @@ pub(crate) struct SqliteStore {
     clock: Clock,
     /// What other processes appended to the log, folded per key.
     log: Log,
+    hints: sql::Hints,
 }
 
 /// What a write transaction works with besides the transaction itself.
 struct Ctx<'a> {
     ids: &'a mut Ids,
     log: &'a mut Log,
+    hints: &'a mut sql::Hints,
     shown: &'a str,
     upsert: &'a str,
     /// The store's clock, read once the write lock is held: a lease is
@@ -137,8 +139,17 @@ impl SqliteStore {
         );
         let path = path.to_path_buf();
         let clock = options.clock.clone();
-        let mut store =
-            SqliteStore { conn, location, shown, path, ids: Ids::default(), upsert_sql, clock, log: Log::default() };
+        let mut store = SqliteStore {
+            conn,
+            location,
+            shown,
+            path,
+            ids: Ids::default(),
+            upsert_sql,
+            clock,
+            log: Log::default(),
+            hints: sql::Hints::default(),
+        };
         store.init_schema()?;
         // A long log (runs that recorded many new leads) is merged before
         // this run starts, so that what this process folds stays small.
@@ -198,7 +209,14 @@ impl SqliteStore {
             let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).at(&self.shown)?;
             self.log.refresh(&tx, &self.shown)?;
             let now = self.clock.now_ms();
-            let ctx = Ctx { ids: &mut self.ids, log: &mut self.log, shown: &self.shown, upsert: &self.upsert_sql, now };
+            let ctx = Ctx {
+                ids: &mut self.ids,
+                log: &mut self.log,
+                hints: &mut self.hints,
+                shown: &self.shown,
+                upsert: &self.upsert_sql,
+                now,
+            };
             let value = f(&tx, ctx)?;
             tx.commit().at(&self.shown)?;
             Ok(value)
@@ -206,6 +224,7 @@ impl SqliteStore {
         if result.is_err() {
             self.ids = Ids::default();
             self.log = Log::default();
+            self.hints = sql::Hints::default();
         }
         result
     }
@@ -277,7 +296,15 @@ impl Store for SqliteStore {
             let run_id = sql::run_id(tx, c.ids, &claimant.run, c.shown)?;
             let until = now.saturating_add(lease_millis(lease));
             let me = sql::upsert_claimant(tx, run_id, claimant, until, now, c.shown)?;
-            let mut ops = SqliteClaim { conn: tx, ids: &mut *c.ids, log: &mut *c.log, scope_id, me, shown: c.shown };
+            let mut ops = SqliteClaim {
+                conn: tx,
+                ids: &mut *c.ids,
+                hints: &mut *c.hints,
+                log: &mut *c.log,
+                scope_id,
+                me,
+                shown: c.shown,
+            };
             let results = claims::claim_keys(&mut ops, c.shown, me, claimant, keys, now, mode)?;
             // Leads this run found in its input are seen today.
             let sightings: Vec<Record<'_>> =
@@ -295,14 +322,14 @@ impl Store for SqliteStore {
             let records: Vec<Record<'_>> = outcomes.iter().map(|r| Record::of(r.phone, &r.outcome)).collect();
             c.log.append(tx, scope_id, run_id, now, &records, c.shown)?;
             let keys: Vec<PhoneKey> = outcomes.iter().map(|r| r.phone).collect();
-            release_own(tx, scope_id, &keys, claimant, c.shown)?;
+            sql::release_own(tx, c.hints, scope_id, &keys, claimant, c.shown)?;
             Ok(())
         })
     }
 
     fn release(&mut self, scope: &Scope, keys: &[PhoneKey], claimant: &Claimant) -> Result<u64, LedgerError> {
         self.write(|tx, c| match sql::scope_id(tx, c.ids, scope, false, c.shown)? {
-            Some(scope_id) => release_own(tx, scope_id, keys, claimant, c.shown),
+            Some(scope_id) => sql::release_own(tx, c.hints, scope_id, keys, claimant, c.shown),
             None => Ok(0),
         })
     }
@@ -436,20 +463,4 @@ fn migrate_to_2(tx: &Transaction<'_>, upsert: &str, shown: &str) -> Result<(), L
     }
     tx.execute("UPDATE leadctl_meta SET value = ?1 WHERE key = ?2", params!["2", VERSION_KEY]).at(shown)?;
     Ok(())
-}
-
-/// Removes `keys` from the claimant's claims in the scope; returns how many went.
-fn release_own(
-    tx: &Transaction<'_>,
-    scope_id: i64,
-    keys: &[PhoneKey],
-    claimant: &Claimant,
-    shown: &str,
-) -> Result<u64, LedgerError> {
-    let Some(me) = sql::claimant_id(tx, claimant, shown)? else { return Ok(0) };
-    let (changed, removed) = claims::without_keys(sql::own_claims(tx, scope_id, me, shown)?, keys);
-    for (id, left) in changed {
-        sql::rewrite_claim(tx, id, &left, shown)?;
-    }
-    Ok(removed)
 }

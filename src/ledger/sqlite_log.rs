@@ -31,7 +31,7 @@ use super::LedgerError;
 use super::merge::{State, merge};
 use super::sqlite::At;
 use super::sqlite_sql::{self as sql, Ids};
-use super::types::{Known, KnownColumns, Outcome, PhoneKey, RunRef, outcome_columns};
+use super::types::{KeyMap, Known, KnownColumns, Outcome, PhoneKey, RunRef, outcome_columns};
 
 /// The record kind of a sighting (no outcome).
 const SEEN: u8 = 7;
@@ -55,28 +55,7 @@ fn place(slot: usize, at: u32) -> Place {
     ((slot as u64) << 32) | u64::from(at)
 }
 
-/// Hashes the packed keys of [`Log`] with one multiplication (they are
-/// spread already; SipHash would cost more than the lookup).
-#[derive(Default, Clone, Copy)]
-pub(super) struct KeyHasher(u64);
-
-impl std::hash::Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (n ^ (n >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type Keyed<V> = HashMap<Packed, V, std::hash::BuildHasherDefault<KeyHasher>>;
+type Keyed<V> = HashMap<Packed, V, std::hash::BuildHasherDefault<super::types::KeyHasher>>;
 
 /// One record to append.
 pub(super) struct Record<'a> {
@@ -297,11 +276,11 @@ impl Log {
         scope_id: i64,
         keys: &[PhoneKey],
         shown: &str,
-    ) -> Result<HashMap<PhoneKey, Known>, LedgerError> {
+    ) -> Result<KeyMap<Known>, LedgerError> {
         let mut found = if self.scope_has_entries(conn, scope_id, shown)? {
             sql::known_keys(conn, ids, scope_id, keys, shown)?
         } else {
-            HashMap::new()
+            KeyMap::default()
         };
         if self.last.is_empty() {
             return Ok(found);

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::claims::{self, ClaimRow, ClaimTx, ProcessStamp};
 use super::sqlite::At;
 use super::types::{
-    Entry, Holder, Known, KnownColumns, OutcomeKind, PhoneKey, RunRef, Scope, Stats, StatsGroup, from_millis,
+    Entry, Holder, KeyMap, Known, KnownColumns, OutcomeKind, PhoneKey, RunRef, Scope, Stats, StatsGroup, from_millis,
 };
 use super::{Claimant, LedgerError};
 
@@ -187,12 +187,12 @@ pub(super) fn known_keys(
     scope_id: i64,
     keys: &[PhoneKey],
     shown: &str,
-) -> Result<HashMap<PhoneKey, Known>, LedgerError> {
+) -> Result<KeyMap<Known>, LedgerError> {
     let sql = "SELECT phone, outcome, lead_id, initialized, reason, first_seen, last_seen, run_id \
                FROM leadctl_entries WHERE scope_id = ?1 AND phone IN rarray(?2)";
     let mut stmt = conn.prepare_cached(sql).at(shown)?;
     let mut rows = stmt.query(params![scope_id, key_array(keys)]).at(shown)?;
-    let mut found = HashMap::with_capacity(keys.len());
+    let mut found = KeyMap::with_capacity_and_hasher(keys.len(), Default::default());
     while let Some(row) = rows.next().at(shown)? {
         if let Some(phone) = PhoneKey::from_db(row.get(0).at(shown)?) {
             let columns = known_columns(row, 1).at(shown)?;
@@ -236,10 +236,86 @@ pub(super) fn rewrite_claim(conn: &Connection, id: i64, keys: &[PhoneKey], shown
     Ok(())
 }
 
+/// Which claim row of this store holds each key it claimed: releasing a
+/// batch's keys then rewrites the one or two rows that hold them, not every
+/// row of the run (thousands of keys in flight). A hint only: the rows are
+/// read back, and keys not where a hint says are looked for in all of the
+/// claimant's rows.
+#[derive(Debug, Default)]
+pub(super) struct Hints(HashMap<i64, KeyMap<i64>>);
+
+impl Hints {
+    fn note(&mut self, scope_id: i64, keys: &[PhoneKey], row: i64) {
+        let rows = self.0.entry(scope_id).or_default();
+        rows.extend(keys.iter().map(|k| (*k, row)));
+    }
+
+    /// The keys grouped by the row a hint names, and those without a hint.
+    fn take(&mut self, scope_id: i64, keys: &[PhoneKey]) -> (HashMap<i64, Vec<PhoneKey>>, Vec<PhoneKey>) {
+        let mut by_row: HashMap<i64, Vec<PhoneKey>> = HashMap::new();
+        let mut unhinted = Vec::new();
+        let rows = self.0.entry(scope_id).or_default();
+        for key in keys {
+            match rows.remove(key) {
+                Some(row) => by_row.entry(row).or_default().push(*key),
+                None => unhinted.push(*key),
+            }
+        }
+        (by_row, unhinted)
+    }
+}
+
+/// Removes `keys` from the claimant's claims in the scope (the rows the hints
+/// name first); returns how many went.
+pub(super) fn release_own(
+    conn: &Connection,
+    hints: &mut Hints,
+    scope_id: i64,
+    keys: &[PhoneKey],
+    claimant: &Claimant,
+    shown: &str,
+) -> Result<u64, LedgerError> {
+    let Some(me) = claimant_id(conn, claimant, shown)? else { return Ok(0) };
+    let (by_row, mut left) = hints.take(scope_id, keys);
+    let mut removed = 0;
+    let sql = "SELECT keys FROM leadctl_claims WHERE id = ?1 AND claimant_id = ?2 AND scope_id = ?3";
+    for (row, keys) in by_row {
+        let blob: Option<Vec<u8>> = conn
+            .prepare_cached(sql)
+            .at(shown)?
+            .query_row(params![row, me, scope_id], |r| r.get(0))
+            .optional()
+            .at(shown)?;
+        let Some(blob) = blob else {
+            left.extend(keys);
+            continue;
+        };
+        let held = claims::decode_keys(&blob).ok_or_else(|| damaged_claim(shown))?;
+        let (changed, gone) = claims::without_keys(vec![(row, held)], &keys);
+        removed += gone;
+        if (gone as usize) < keys.len() {
+            left.extend(keys);
+        }
+        for (id, rest) in changed {
+            rewrite_claim(conn, id, &rest, shown)?;
+        }
+    }
+    if !left.is_empty() {
+        // Keys without a (right) hint: in any of the claimant's rows.
+        let (changed, gone) = claims::without_keys(own_claims(conn, scope_id, me, shown)?, &left);
+        removed += gone;
+        for (id, rest) in changed {
+            rewrite_claim(conn, id, &rest, shown)?;
+        }
+    }
+    Ok(removed)
+}
+
 /// SQLite's side of the shared claim algorithm, inside a `BEGIN IMMEDIATE`.
 pub(super) struct SqliteClaim<'a> {
     pub conn: &'a Connection,
     pub ids: &'a mut Ids,
+    pub hints: &'a mut Hints,
     /// The log, read up to date in this transaction.
     pub log: &'a mut super::sqlite_log::Log,
     pub scope_id: i64,
@@ -276,7 +352,7 @@ impl ClaimTx for SqliteClaim<'_> {
         Ok(found)
     }
 
-    fn known(&mut self, keys: &[PhoneKey]) -> Result<HashMap<PhoneKey, Known>, LedgerError> {
+    fn known(&mut self, keys: &[PhoneKey]) -> Result<KeyMap<Known>, LedgerError> {
         self.log.known(self.conn, self.ids, self.scope_id, keys, self.shown)
     }
 
@@ -284,6 +360,7 @@ impl ClaimTx for SqliteClaim<'_> {
         let sql = "INSERT INTO leadctl_claims (scope_id, claimant_id, keys) VALUES (?1, ?2, ?3)";
         let args = params![self.scope_id, self.me, claims::encode_keys(keys)];
         self.conn.prepare_cached(sql).at(self.shown)?.execute(args).at(self.shown)?;
+        self.hints.note(self.scope_id, keys, self.conn.last_insert_rowid());
         Ok(())
     }
 

@@ -65,6 +65,33 @@ impl fmt::Display for PhoneKey {
     }
 }
 
+/// Hashes phone keys (and the log's packed keys) with one multiplication:
+/// they are spread already, and SipHash costs more than the lookup.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (n ^ (n >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A map keyed by phone, hashed cheaply.
+pub(crate) type KeyMap<V> = HashMap<PhoneKey, V, std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// A set of phone keys, hashed cheaply.
+pub(crate) type KeySet = std::collections::HashSet<PhoneKey, std::hash::BuildHasherDefault<KeyHasher>>;
+
 /// Where a lead lives on the server: the same phone is a different lead for
 /// another API, project or process.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -407,9 +434,9 @@ pub(crate) fn outcome_columns(outcome: &Outcome) -> (i16, Option<&str>, Option<b
 
 /// Answers in the order of `keys` from what a query found (a key given
 /// twice gets the same answer twice).
-pub(crate) fn in_key_order<T: Clone>(keys: &[PhoneKey], mut found: HashMap<PhoneKey, T>) -> Vec<Option<T>> {
+pub(crate) fn in_key_order<T: Clone>(keys: &[PhoneKey], mut found: KeyMap<T>) -> Vec<Option<T>> {
     let mut out: Vec<Option<T>> = Vec::with_capacity(keys.len());
-    let mut first_at: HashMap<PhoneKey, usize> = HashMap::new();
+    let mut first_at: KeyMap<usize> = KeyMap::default();
     for (i, key) in keys.iter().enumerate() {
         match found.remove(key) {
             Some(v) => {
@@ -428,7 +455,7 @@ pub(crate) fn in_key_order<T: Clone>(keys: &[PhoneKey], mut found: HashMap<Phone
 /// The outcomes to write, the last one winning when a key comes twice (a
 /// single PostgreSQL upsert cannot touch one row twice; both stores do the same).
 pub(crate) fn last_per_key(outcomes: &[Recorded]) -> Vec<&Recorded> {
-    let mut seen: HashMap<PhoneKey, usize> = HashMap::with_capacity(outcomes.len());
+    let mut seen: KeyMap<usize> = KeyMap::with_capacity_and_hasher(outcomes.len(), Default::default());
     let mut out: Vec<&Recorded> = Vec::with_capacity(outcomes.len());
     for r in outcomes {
         match seen.get(&r.phone) {

@@ -97,7 +97,7 @@ impl Lookups {
         let mut writes = Writes::default();
         for item in items.iter().filter(|i| i.claimed) {
             if let Some(key) = item.ledger_key() {
-                writes.release.push(((key.project.to_owned(), key.process.to_owned()), key.phone));
+                writes.release(key);
             }
         }
         if !writes.is_empty() {
