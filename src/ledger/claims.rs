@@ -18,9 +18,7 @@
 use std::collections::HashMap;
 
 use super::LedgerError;
-use super::types::{
-    ClaimMode, ClaimResult, Holder, KeyMap, KeySet, Known, PhoneKey, RunRef, Takeover, in_key_order, to_millis,
-};
+use super::types::{ClaimMode, ClaimResult, Holder, KeyMap, KeySet, Known, PhoneKey, RunRef, Takeover, to_millis};
 
 /// Identifies a process on a running kernel, across pid reuse.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -229,11 +227,13 @@ pub(crate) fn claim_keys(
     let mut distinct = keys.to_vec();
     distinct.sort_unstable();
     distinct.dedup();
-    let wanted: KeySet = distinct.iter().copied().collect();
     let rows = tx.claim_rows()?;
     let mut holder_of: KeyMap<usize> = KeyMap::default();
-    for (i, row) in rows.iter().enumerate() {
-        holder_of.extend(row.keys.iter().filter(|k| wanted.contains(k)).map(|k| (*k, i)));
+    if !rows.is_empty() {
+        let wanted: KeySet = distinct.iter().copied().collect();
+        for (i, row) in rows.iter().enumerate() {
+            holder_of.extend(row.keys.iter().filter(|k| wanted.contains(k)).map(|k| (*k, i)));
+        }
     }
     // Liveness once per row, and only for rows holding a wanted key.
     let mut verdicts: HashMap<usize, Judgement> = HashMap::new();
@@ -244,16 +244,18 @@ pub(crate) fn claim_keys(
         });
     }
     let mut known = tx.known(&distinct)?;
-    let mut answers: KeyMap<ClaimResult> = KeyMap::with_capacity_and_hasher(distinct.len(), Default::default());
+    // The answers of the distinct keys, in their (sorted) order.
+    let mut answers: Vec<ClaimResult> = Vec::with_capacity(distinct.len());
     let mut ours = Vec::new();
     let mut taken: HashMap<usize, KeySet> = HashMap::new();
-    for key in distinct {
-        let entry = known.remove(&key);
+    for &key in &distinct {
+        let entry = if known.is_empty() { None } else { known.remove(&key) };
         let may_exist = entry.as_ref().is_some_and(|k| !k.outcome.is_decided());
         let free = if may_exist { ClaimResult::MayExist } else { ClaimResult::Claimed };
+        let holder = if holder_of.is_empty() { None } else { holder_of.get(&key).copied() };
         let answer = match entry {
             Some(k) if !may_exist && !mode.claims_decided(&k) => ClaimResult::Known(k),
-            _ => match holder_of.get(&key).map(|&i| (i, verdicts.get(&i).copied())) {
+            _ => match holder.map(|i| (i, verdicts.get(&i).copied())) {
                 None => {
                     ours.push(key);
                     free
@@ -267,7 +269,7 @@ pub(crate) fn claim_keys(
                 Some((i, _)) => ClaimResult::HeldBy(rows[i].holder.clone()),
             },
         };
-        answers.insert(key, answer);
+        answers.push(answer);
     }
     for (i, gone) in taken {
         let left: Vec<PhoneKey> = rows[i].keys.iter().filter(|k| !gone.contains(k)).copied().collect();
@@ -276,10 +278,14 @@ pub(crate) fn claim_keys(
     if !ours.is_empty() {
         tx.insert_claim(&ours)?;
     }
-    in_key_order(keys, answers).into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| LedgerError::Database {
-        location: location.to_owned(),
-        detail: "a key was left without an answer (a bug in leadctl)".into(),
-    })
+    // Back in the order asked (a key asked twice is answered twice).
+    keys.iter()
+        .map(|k| distinct.binary_search(k).ok().map(|at| answers[at].clone()))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| LedgerError::Database {
+            location: location.to_owned(),
+            detail: "a key was left without an answer (a bug in leadctl)".into(),
+        })
 }
 
 /// The keys a claim found decided and last saw on a day before `now_ms`'s:

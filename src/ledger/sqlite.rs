@@ -43,14 +43,12 @@ pub(crate) struct SqliteStore {
     clock: Clock,
     /// What other processes appended to the log, folded per key.
     log: Log,
-    hints: sql::Hints,
 }
 
 /// What a write transaction works with besides the transaction itself.
 struct Ctx<'a> {
     ids: &'a mut Ids,
     log: &'a mut Log,
-    hints: &'a mut sql::Hints,
     shown: &'a str,
     upsert: &'a str,
     /// The store's clock, read once the write lock is held: a lease is
@@ -120,15 +118,11 @@ impl SqliteStore {
         // A lookup of a full ledger reads its whole index: map the file
         // rather than copy pages through SQLite's small default cache.
         conn.pragma_update(None, "mmap_size", 1_i64 << 30).at(&shown)?;
-        // Recording a batch of random phone numbers dirties about one page
-        // per key: room for a few batches, so that a transaction never
-        // spills to the WAL half-done, and a checkpoint (two fsyncs, and a
-        // copy of every page) about every 30 batches rather than after each.
-        // Measured on 300,000 keys: record 6.7 s with SQLite's default of
-        // 1000 pages, 4.8 s with 10,000, 3.2 s with 50,000; 32,768 caps the
-        // WAL at 128 MB, cut back to 64 MB after a checkpoint.
-        conn.pragma_update(None, "cache_size", -16_384).at(&shown)?;
-        conn.pragma_update(None, "wal_autocheckpoint", 32_768).at(&shown)?;
+        // A run appends to the log and reads its tail: SQLite's default
+        // page cache (2 MB) serves it. A merge (sorted writes) is one long
+        // transaction: a checkpoint about every 30 MB of WAL, and the WAL
+        // cut back to 64 MB after it.
+        conn.pragma_update(None, "wal_autocheckpoint", 8_192).at(&shown)?;
         conn.pragma_update(None, "journal_size_limit", 64_i64 << 20).at(&shown)?;
         conn.set_prepared_statement_cache_capacity(32);
         rusqlite::vtab::array::load_module(&conn).at(&shown)?;
@@ -139,17 +133,8 @@ impl SqliteStore {
         );
         let path = path.to_path_buf();
         let clock = options.clock.clone();
-        let mut store = SqliteStore {
-            conn,
-            location,
-            shown,
-            path,
-            ids: Ids::default(),
-            upsert_sql,
-            clock,
-            log: Log::default(),
-            hints: sql::Hints::default(),
-        };
+        let mut store =
+            SqliteStore { conn, location, shown, path, ids: Ids::default(), upsert_sql, clock, log: Log::default() };
         store.init_schema()?;
         // A long log (runs that recorded many new leads) is merged before
         // this run starts, so that what this process folds stays small.
@@ -209,14 +194,7 @@ impl SqliteStore {
             let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).at(&self.shown)?;
             self.log.refresh(&tx, &self.shown)?;
             let now = self.clock.now_ms();
-            let ctx = Ctx {
-                ids: &mut self.ids,
-                log: &mut self.log,
-                hints: &mut self.hints,
-                shown: &self.shown,
-                upsert: &self.upsert_sql,
-                now,
-            };
+            let ctx = Ctx { ids: &mut self.ids, log: &mut self.log, shown: &self.shown, upsert: &self.upsert_sql, now };
             let value = f(&tx, ctx)?;
             tx.commit().at(&self.shown)?;
             Ok(value)
@@ -224,7 +202,6 @@ impl SqliteStore {
         if result.is_err() {
             self.ids = Ids::default();
             self.log = Log::default();
-            self.hints = sql::Hints::default();
         }
         result
     }
@@ -296,15 +273,7 @@ impl Store for SqliteStore {
             let run_id = sql::run_id(tx, c.ids, &claimant.run, c.shown)?;
             let until = now.saturating_add(lease_millis(lease));
             let me = sql::upsert_claimant(tx, run_id, claimant, until, now, c.shown)?;
-            let mut ops = SqliteClaim {
-                conn: tx,
-                ids: &mut *c.ids,
-                hints: &mut *c.hints,
-                log: &mut *c.log,
-                scope_id,
-                me,
-                shown: c.shown,
-            };
+            let mut ops = SqliteClaim { conn: tx, ids: &mut *c.ids, log: &mut *c.log, scope_id, me, shown: c.shown };
             let results = claims::claim_keys(&mut ops, c.shown, me, claimant, keys, now, mode)?;
             // Leads this run found in its input are seen today.
             let sightings: Vec<Record<'_>> =
@@ -322,14 +291,14 @@ impl Store for SqliteStore {
             let records: Vec<Record<'_>> = outcomes.iter().map(|r| Record::of(r.phone, &r.outcome)).collect();
             c.log.append(tx, scope_id, run_id, now, &records, c.shown)?;
             let keys: Vec<PhoneKey> = outcomes.iter().map(|r| r.phone).collect();
-            sql::release_own(tx, c.hints, scope_id, &keys, claimant, c.shown)?;
+            sql::release_own(tx, scope_id, &keys, claimant, c.shown)?;
             Ok(())
         })
     }
 
     fn release(&mut self, scope: &Scope, keys: &[PhoneKey], claimant: &Claimant) -> Result<u64, LedgerError> {
         self.write(|tx, c| match sql::scope_id(tx, c.ids, scope, false, c.shown)? {
-            Some(scope_id) => sql::release_own(tx, c.hints, scope_id, keys, claimant, c.shown),
+            Some(scope_id) => sql::release_own(tx, scope_id, keys, claimant, c.shown),
             None => Ok(0),
         })
     }

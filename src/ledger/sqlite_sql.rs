@@ -203,24 +203,6 @@ pub(super) fn known_keys(
     Ok(found)
 }
 
-/// The claimant's own claim rows in a scope, with their keys.
-pub(super) fn own_claims(
-    conn: &Connection,
-    scope_id: i64,
-    me: i64,
-    shown: &str,
-) -> Result<Vec<(i64, Vec<PhoneKey>)>, LedgerError> {
-    let sql = "SELECT id, keys FROM leadctl_claims WHERE scope_id = ?1 AND claimant_id = ?2";
-    let mut stmt = conn.prepare_cached(sql).at(shown)?;
-    let mut rows = stmt.query([scope_id, me]).at(shown)?;
-    let mut own = Vec::new();
-    while let Some(row) = rows.next().at(shown)? {
-        let blob: Vec<u8> = row.get(1).at(shown)?;
-        own.push((row.get(0).at(shown)?, claims::decode_keys(&blob).ok_or_else(|| damaged_claim(shown))?));
-    }
-    Ok(own)
-}
-
 fn damaged_claim(shown: &str) -> LedgerError {
     LedgerError::Corrupt { location: shown.to_owned(), detail: "a claim holds keys that are no phone numbers".into() }
 }
@@ -236,77 +218,55 @@ pub(super) fn rewrite_claim(conn: &Connection, id: i64, keys: &[PhoneKey], shown
     Ok(())
 }
 
-/// Which claim row of this store holds each key it claimed: releasing a
-/// batch's keys then rewrites the one or two rows that hold them, not every
-/// row of the run (thousands of keys in flight). A hint only: the rows are
-/// read back, and keys not where a hint says are looked for in all of the
-/// claimant's rows.
-#[derive(Debug, Default)]
-pub(super) struct Hints(HashMap<i64, KeyMap<i64>>);
-
-impl Hints {
-    fn note(&mut self, scope_id: i64, keys: &[PhoneKey], row: i64) {
-        let rows = self.0.entry(scope_id).or_default();
-        rows.extend(keys.iter().map(|k| (*k, row)));
-    }
-
-    /// The keys grouped by the row a hint names, and those without a hint.
-    fn take(&mut self, scope_id: i64, keys: &[PhoneKey]) -> (HashMap<i64, Vec<PhoneKey>>, Vec<PhoneKey>) {
-        let mut by_row: HashMap<i64, Vec<PhoneKey>> = HashMap::new();
-        let mut unhinted = Vec::new();
-        let rows = self.0.entry(scope_id).or_default();
-        for key in keys {
-            match rows.remove(key) {
-                Some(row) => by_row.entry(row).or_default().push(*key),
-                None => unhinted.push(*key),
-            }
-        }
-        (by_row, unhinted)
-    }
-}
-
-/// Removes `keys` from the claimant's claims in the scope (the rows the hints
-/// name first); returns how many went.
+/// Removes `keys` from the claimant's claims in the scope; returns how many
+/// went. The claimant's rows are read oldest first, and only until every
+/// key is found: a run claims and answers leads in the order it read them,
+/// so a batch's keys lie in its oldest row or two, however many rows it
+/// holds (thousands of keys in flight).
 pub(super) fn release_own(
     conn: &Connection,
-    hints: &mut Hints,
     scope_id: i64,
     keys: &[PhoneKey],
     claimant: &Claimant,
     shown: &str,
 ) -> Result<u64, LedgerError> {
     let Some(me) = claimant_id(conn, claimant, shown)? else { return Ok(0) };
-    let (by_row, mut left) = hints.take(scope_id, keys);
+    let mut left: Vec<PhoneKey> = keys.to_vec();
+    left.sort_unstable();
+    left.dedup();
     let mut removed = 0;
-    let sql = "SELECT keys FROM leadctl_claims WHERE id = ?1 AND claimant_id = ?2 AND scope_id = ?3";
-    for (row, keys) in by_row {
-        let blob: Option<Vec<u8>> = conn
-            .prepare_cached(sql)
-            .at(shown)?
-            .query_row(params![row, me, scope_id], |r| r.get(0))
-            .optional()
-            .at(shown)?;
-        let Some(blob) = blob else {
-            left.extend(keys);
-            continue;
-        };
-        let held = claims::decode_keys(&blob).ok_or_else(|| damaged_claim(shown))?;
-        let (changed, gone) = claims::without_keys(vec![(row, held)], &keys);
-        removed += gone;
-        if (gone as usize) < keys.len() {
-            left.extend(keys);
-        }
-        for (id, rest) in changed {
-            rewrite_claim(conn, id, &rest, shown)?;
+    let mut changed = Vec::new();
+    {
+        let sql = "SELECT id, keys FROM leadctl_claims WHERE scope_id = ?1 AND claimant_id = ?2 ORDER BY id";
+        let mut stmt = conn.prepare_cached(sql).at(shown)?;
+        let mut rows = stmt.query([scope_id, me]).at(shown)?;
+        while !left.is_empty() {
+            let Some(row) = rows.next().at(shown)? else { break };
+            let id: i64 = row.get(0).at(shown)?;
+            let held = claims::decode_keys(row.get_ref(1).at(shown)?.as_blob().map_err(|_| damaged_claim(shown))?)
+                .ok_or_else(|| damaged_claim(shown))?;
+            let mut found = Vec::new();
+            let rest: Vec<PhoneKey> = held
+                .into_iter()
+                .filter(|k| {
+                    let ours = left.binary_search(k).is_ok();
+                    if ours {
+                        found.push(*k);
+                    }
+                    !ours
+                })
+                .collect();
+            if !found.is_empty() {
+                removed += found.len() as u64;
+                found.sort_unstable();
+                // Found here: not looked for further.
+                left.retain(|k| found.binary_search(k).is_err());
+                changed.push((id, rest));
+            }
         }
     }
-    if !left.is_empty() {
-        // Keys without a (right) hint: in any of the claimant's rows.
-        let (changed, gone) = claims::without_keys(own_claims(conn, scope_id, me, shown)?, &left);
-        removed += gone;
-        for (id, rest) in changed {
-            rewrite_claim(conn, id, &rest, shown)?;
-        }
+    for (id, rest) in changed {
+        rewrite_claim(conn, id, &rest, shown)?;
     }
     Ok(removed)
 }
@@ -315,7 +275,6 @@ pub(super) fn release_own(
 pub(super) struct SqliteClaim<'a> {
     pub conn: &'a Connection,
     pub ids: &'a mut Ids,
-    pub hints: &'a mut Hints,
     /// The log, read up to date in this transaction.
     pub log: &'a mut super::sqlite_log::Log,
     pub scope_id: i64,
@@ -360,7 +319,6 @@ impl ClaimTx for SqliteClaim<'_> {
         let sql = "INSERT INTO leadctl_claims (scope_id, claimant_id, keys) VALUES (?1, ?2, ?3)";
         let args = params![self.scope_id, self.me, claims::encode_keys(keys)];
         self.conn.prepare_cached(sql).at(self.shown)?.execute(args).at(self.shown)?;
-        self.hints.note(self.scope_id, keys, self.conn.last_insert_rowid());
         Ok(())
     }
 
