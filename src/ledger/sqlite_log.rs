@@ -180,9 +180,13 @@ pub(super) struct Log {
 }
 
 impl Log {
-    fn packed(&mut self, scope_id: i64, phone: PhoneKey) -> Packed {
+    /// The slot a scope's keys are packed with (asked once per row or call).
+    fn slot(&mut self, scope_id: i64) -> u64 {
         let next = self.scopes.len() as u64;
-        let slot = *self.scopes.entry(scope_id).or_insert(next);
+        *self.scopes.entry(scope_id).or_insert(next)
+    }
+
+    fn packed(slot: u64, phone: PhoneKey) -> Packed {
         (slot << 50) | phone.get()
     }
 
@@ -208,8 +212,9 @@ impl Log {
             let body = row.get_ref(4).at(shown)?.as_blob().map_err(|_| damaged(shown))?;
             let slot = self.rows.len();
             self.rows.push((id, run_id, at));
+            let scope = self.slot(scope_id);
             for d in decode(body).ok_or_else(|| damaged(shown))? {
-                let key = self.packed(scope_id, d.phone);
+                let key = Log::packed(scope, d.phone);
                 self.note(key, place(slot, d.at));
             }
             self.high = id;
@@ -242,8 +247,9 @@ impl Log {
         }
         let slot = self.rows.len();
         self.rows.push((id, run_id, at));
+        let scope = self.slot(scope_id);
         for (r, off) in records.iter().zip(offsets) {
-            let key = self.packed(scope_id, r.phone);
+            let key = Log::packed(scope, r.phone);
             self.note(key, place(slot, off));
         }
         self.high = id;
@@ -286,8 +292,9 @@ impl Log {
             return Ok(found);
         }
         let mut bodies: HashMap<usize, Vec<u8>> = HashMap::new();
+        let scope = self.slot(scope_id);
         for key in keys {
-            let packed = self.packed(scope_id, *key);
+            let packed = Log::packed(scope, *key);
             let places: Vec<Place> = match (self.more.get(&packed), self.last.get(&packed)) {
                 (Some(all), _) => all.clone(),
                 (None, Some(one)) => vec![*one],

@@ -77,6 +77,11 @@ impl Lookups {
                 }
             }
         }
+        // Most chunks: every lead is this run's to send, as it came.
+        let by_id = items.iter().any(|i| matches!(i.payload, Payload::Initialize { .. }));
+        if !by_id && away.iter().all(Option::is_none) {
+            return Ok((items, Vec::new()));
+        }
         let mut send = Vec::with_capacity(items.len());
         let mut sorted = Vec::new();
         for (item, away) in items.into_iter().zip(away) {
