@@ -220,7 +220,7 @@ impl WriterHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{LeadKey, Location, Outcome, PhoneKey, Recorded};
+    use crate::ledger::{LeadKey, Location, Outcome, PhoneKey};
     use crate::output::{FileKind, Layout, OutFormat};
     use crate::vocab::Note;
 
@@ -237,10 +237,8 @@ mod tests {
             Verdict::Accepted { lead_id: Some(format!("ld_{i}")), e164: Some(phone.into()), note: Note::Created };
         let key = PhoneKey::from_e164(phone).expect("a phone");
         let outcome = Outcome::Accepted { lead_id: Some(format!("ld_{i}")), initialized: false };
-        let writes = Writes {
-            record: vec![(("prj".into(), "proc".into()), Recorded { phone: key, outcome })],
-            ..Default::default()
-        };
+        let mut writes = Writes::default();
+        writes.record(LeadKey { project: "prj", process: "proc", phone: key }, outcome);
         Event::Sorted { rows: vec![(row, verdict)], answered: true, ledger: writes }
     }
 

@@ -13,7 +13,7 @@
 
 mod batch;
 pub mod budget;
-mod claims;
+pub(crate) mod claims;
 pub mod client;
 pub mod decide;
 mod item;

@@ -81,6 +81,9 @@ pub async fn upload(cfg: UploadConfig, resumed: Option<Resumed>) -> Result<Outco
     let (taken, run) = start.open(&cfg, &input, &record)?;
     let layout = run.layout.clone();
     let run_dir = taken.dir.path().to_path_buf();
+    // Claims name the run by the directory it got (a same-second run's has a suffix).
+    let ledger = ledger
+        .map(|s| s.for_run(&std::path::absolute(&run_dir).unwrap_or_else(|_| run_dir.clone()).display().to_string()));
     let dry_run = target.client.is_none();
 
     let ran = run_stages(&cfg, source, target, run, ledger).await?;
@@ -177,10 +180,15 @@ async fn run_stages(
         in_flight: run.in_flight,
         out: outbox.clone(),
         counters: Arc::clone(&counters),
-        ledger: ledger
-            .clone()
-            .filter(|_| cfg.ledger.as_ref().is_some_and(|c| !c.resend_known))
-            .map(|session| Lookups { session, initialize: common.initialize, seen: !dry_run }),
+        ledger: ledger.clone().map(|session| Lookups {
+            session,
+            // A run that sends claims its leads as it looks them up; a dry
+            // run only looks (no claims, nothing marked seen).
+            claim: !dry_run,
+            resend_known: cfg.ledger.as_ref().is_some_and(|c| c.resend_known),
+            initialize: common.initialize,
+            seen: !dry_run,
+        }),
     };
     let reader = spawn_reader(job, dry_run, outbox.clone(), items_tx);
     let (stop, requests) = match target.client {
