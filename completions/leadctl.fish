@@ -77,13 +77,13 @@ complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l max-rejected 
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l config -d 'Config file (TOML) [env: LEADCTL_CONFIG] [default: ./leadctl.toml, then $XDG_CONFIG_HOME/leadctl/config.toml]' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -s y -l yes -d 'Do not ask for confirmation before `--initialize`'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l sandbox -d 'Start the bundled sandbox in this process and upload to it (no risk)'
-complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l dry-run -d 'Check and batch, send nothing'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l dry-run -d 'Check and batch, send nothing: the rows that would be sent go to retryable ("not sent (--dry-run)"), and the exit code is 0, or 3 with rejected rows. With --ledger, leads are looked up (read only) and those it knows counted already_uploaded'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l no-ledger -d 'Use no ledger for this run: leads an earlier run sent are sent again'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l resend-known -d 'Send leads the ledger knows (and record their answers as usual)'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l existing -d 'FILE holds existing lead ids (one a line, or a leadId column): send `leadIds`'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l initialize -d 'Initialize the leads for calling: this starts real phone calls (`validate`: apply the one-call-per-phone rule)'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -l json -d 'Print the summary as one JSON object on stdout, and nothing else there'
-complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -s q -l quiet -d 'No progress and no final table on stderr (errors still show)'
+complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -s q -l quiet -d 'No progress and no final table on stderr. Errors and warnings still show, and with `--log-format json` so does the summary event: the run\'s record in a cron log'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -s v -l verbose -d 'More log detail on stderr: -v batches, -vv retries and the settings used, -vvv lead values'
 complete -c leadctl -n "__fish_leadctl_using_subcommand upload" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l process-id -d 'Process id for rows without their own processId' -r
@@ -116,7 +116,7 @@ complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l config -d '
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l existing -d 'FILE holds existing lead ids (one a line, or a leadId column): send `leadIds`'
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l initialize -d 'Initialize the leads for calling: this starts real phone calls (`validate`: apply the one-call-per-phone rule)'
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -l json -d 'Print the summary as one JSON object on stdout, and nothing else there'
-complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -s q -l quiet -d 'No progress and no final table on stderr (errors still show)'
+complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -s q -l quiet -d 'No progress and no final table on stderr. Errors and warnings still show, and with `--log-format json` so does the summary event: the run\'s record in a cron log'
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -s v -l verbose -d 'More log detail on stderr: -v batches, -vv retries and the settings used, -vvv lead values'
 complete -c leadctl -n "__fish_leadctl_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c leadctl -n "__fish_leadctl_using_subcommand sandbox" -l port -d 'Port on 127.0.0.1; 0 picks a free one (the first line on stdout says which)' -r
@@ -183,7 +183,7 @@ complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l max-rejected 
 complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l config -d 'Config file (TOML) [env: LEADCTL_CONFIG] [default: ./leadctl.toml, then $XDG_CONFIG_HOME/leadctl/config.toml]' -r -F
 complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -s y -l yes -d 'Accepted, so that an upload command line works as it is; doctor asks nothing'
 complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l sandbox -d 'Start the bundled sandbox in this process and upload to it (no risk)'
-complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l dry-run -d 'Check and batch, send nothing'
+complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l dry-run -d 'Check and batch, send nothing: the rows that would be sent go to retryable ("not sent (--dry-run)"), and the exit code is 0, or 3 with rejected rows. With --ledger, leads are looked up (read only) and those it knows counted already_uploaded'
 complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l no-ledger -d 'Use no ledger for this run: leads an earlier run sent are sent again'
 complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l resend-known -d 'Send leads the ledger knows (and record their answers as usual)'
 complete -c leadctl -n "__fish_leadctl_using_subcommand doctor" -l existing -d 'FILE holds existing lead ids (one a line, or a leadId column): send `leadIds`'

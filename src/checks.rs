@@ -98,6 +98,9 @@ pub struct CheckSettings {
     /// Whether a row needs a project (`missing_project`). `validate` with no
     /// project configured skips the rule: the rows will not be sent as they are.
     pub require_project: bool,
+    /// Whether a row needs a process (`missing_process`). `validate` with no
+    /// process anywhere (no `--process-id`, no process column) skips it.
+    pub require_process: bool,
 }
 
 /// What the checks made of one row.
@@ -225,17 +228,19 @@ impl Pre {
                 None
             }
             (None, None) => {
-                rejects.push(phone_reject(PhoneError::Missing, ""));
+                rejects.push(phone_reject(PhoneError::Missing, "", settings.default_region));
                 None
             }
             (Some(raw), None) => {
-                phone::parse(raw, settings.default_region).map_err(|e| rejects.push(phone_reject(e, raw))).ok()
+                let region = settings.default_region;
+                phone::parse(raw, region).map_err(|e| rejects.push(phone_reject(e, raw, region))).ok()
             }
         };
         let process: Option<String> = fields.process_id.take().or_else(|| settings.process_id.clone());
-        if process.is_none() {
+        if process.is_none() && settings.require_process {
             rejects.push(reject(code::MISSING_PROCESS, "no processId and no --process-id".into()));
         }
+        let process = process.or_else(|| (!settings.require_process).then(String::new));
         let own_project: Option<String> = fields.project_id.take();
         match (own_project.as_deref(), settings.project_id.as_deref()) {
             (None, None) if settings.require_project => {
@@ -278,13 +283,23 @@ fn reject(code: &'static str, message: String) -> Reject {
     Reject { code, message }
 }
 
-fn phone_reject(e: PhoneError, raw: &str) -> Reject {
+/// The rejection of a phone value; `region` is the one a number without a
+/// leading `+` is read in (`--default-region`), named when it decided.
+fn phone_reject(e: PhoneError, raw: &str, region: phone::Region) -> Reject {
     match e {
         PhoneError::Missing => reject(code::MISSING_PHONE, "no phone number".into()),
         PhoneError::Unparseable => reject(code::INVALID_PHONE, format!("\"{raw}\" is not a phone number")),
-        PhoneError::Invalid => {
-            reject(code::INVALID_PHONE, format!("\"{raw}\" is not a valid phone number for its region"))
+        PhoneError::Invalid if raw.trim_start().starts_with('+') => {
+            reject(code::INVALID_PHONE, format!("\"{raw}\" is not a valid phone number for its country code"))
         }
+        PhoneError::Invalid => reject(
+            code::INVALID_PHONE,
+            format!(
+                "\"{raw}\" is not a valid phone number in region {region} (a number without a leading + is read in \
+                 --default-region, here {region}); for numbers of another region pass --default-region CODE (GB, \
+                 DE, ...), or write the number with + and its country code"
+            ),
+        ),
         PhoneError::RepeatingDigits => {
             reject(code::REPEATING_DIGITS, format!("\"{raw}\" is a repeating digits pattern, which the API refuses"))
         }

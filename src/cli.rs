@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::settings::{CommonSettings, UploadSettings};
 
+// Every example line fits an 80-column terminal (clap wraps longer ones
+// inside the command); `tests/cli.rs` holds them to it.
 const UPLOAD_EXAMPLES: &str = "\
 Examples:
   Rehearse against the bundled sandbox (no key, no risk):
@@ -20,10 +22,19 @@ Examples:
     export LEADCTL_API_KEY=...
     leadctl upload leads.csv --project-id prj_1 --process-id proc_1
 
-  From cron: no bar, a summary object on stdout, exit code for alerting:
-    leadctl upload /data/export.csv --quiet --json > summary.json
+  Preview tonight's run: what the ledger knows, what would be sent:
+    leadctl upload export.csv --dry-run \\
+      --ledger ~/.local/share/leadctl/ledger.db
 
-  Send again the rows a run left retryable:
+  Nightly from cron (no environment there: settings in the config file,
+  ~/.config/leadctl/config.toml; see the README):
+    0 3 * * * leadctl upload /data/export.csv --quiet >>leadctl.log 2>&1
+
+  A CI smoke check: the summary on stdout, the exit code for the job:
+    leadctl upload sample.csv --limit 200 --max-rejected 5 --quiet --json
+
+  Send again the rows a run left retryable (fix rejected.csv and send it
+  the same way):
     leadctl upload leads.leadctl/20261129T030000Z/retryable.csv
 
   Continue a run that was interrupted (even by kill -9):
@@ -37,9 +48,13 @@ Examples:
 const LEDGER_EXAMPLES: &str = "\
 Examples:
   leadctl ledger stats
-  leadctl ledger import leads.leadctl/20261129T030000Z     # what an earlier run sent
-  leadctl ledger import --leads crm-export.csv --api-url https://api.vendor.example/v1 --project-id prj_1
-  leadctl ledger forget --phone +14155550123                # an erasure request
+  What an earlier run sent:
+    leadctl ledger import leads.leadctl/20261129T030000Z
+  Leads the vendor already has, from a CRM export:
+    leadctl ledger import --leads crm-export.csv \\
+      --api-url https://api.vendor.example/v1 --project-id prj_1
+  An erasure request:
+    leadctl ledger forget --phone +14155550123
   leadctl ledger prune --older-than 90d
   leadctl ledger export --format csv > ledger.csv";
 
@@ -133,7 +148,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// No progress and no final table on stderr (errors still show).
+    /// No progress and no final table on stderr. Errors and warnings still show, and with
+    /// `--log-format json` so does the summary event: the run's record in a cron log.
     #[arg(short, long)]
     pub quiet: bool,
 

@@ -53,6 +53,24 @@ impl Tolerance {
         }
     }
 
+    /// The most rejected rows it allows of `read` rows read.
+    pub fn max_rows(self, read: u64) -> u64 {
+        match self {
+            Tolerance::Rows(n) => n,
+            Tolerance::Percent(p) => {
+                // The largest n that `allows`, found from the float's guess.
+                let mut n = (p * read as f64 / 100.0).floor() as u64;
+                while n > 0 && !self.allows(n, read) {
+                    n -= 1;
+                }
+                while n < read && self.allows(n + 1, read) {
+                    n += 1;
+                }
+                n
+            }
+        }
+    }
+
     /// Whether `rejected` of `read` rows is within the tolerance.
     pub fn allows(self, rejected: u64, read: u64) -> bool {
         match self {
@@ -88,5 +106,9 @@ mod tests {
         assert!(Tolerance::Percent(2.0).allows(2, 100) && !Tolerance::Percent(2.0).allows(3, 100));
         assert!(Tolerance::Percent(0.0).allows(0, 0));
         assert_eq!(Tolerance::parse("2%").map(|t| t.to_string()), Some("2%".into()));
+        assert_eq!(Tolerance::Percent(60.0).max_rows(13), 7);
+        assert_eq!(Tolerance::Percent(2.0).max_rows(300), 6);
+        assert_eq!(Tolerance::Percent(100.0).max_rows(5), 5);
+        assert_eq!(Tolerance::Rows(25).max_rows(3), 25);
     }
 }

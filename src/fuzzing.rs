@@ -138,6 +138,7 @@ pub fn phone_checks(data: &[u8]) {
         initialize: control & 32 != 0,
         existing: false,
         require_project: true,
+        require_process: true,
     };
     let cell = if control & 16 != 0 { PhoneCell::Number } else { PhoneCell::Text };
     let text = String::from_utf8_lossy(rest);
@@ -156,7 +157,14 @@ pub fn phone_checks(data: &[u8]) {
                 phone_cell: cell,
                 ..Fields::default()
             };
-            Row { ordinal: n - 2, line: n, bytes: 0, raw: Raw::Csv(csv::ByteRecord::new()), fields: Ok(fields) }
+            Row {
+                ordinal: n - 2,
+                line: n,
+                bytes: 0,
+                raw: Raw::Csv(csv::ByteRecord::new()),
+                fields: Ok(fields),
+                provenance: None,
+            }
         })
         .collect();
 

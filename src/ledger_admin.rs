@@ -21,7 +21,7 @@ use crate::input::{InputSpec, Source, column_for};
 use crate::ledger::{
     self, Entry, Known, Location, OpenOptions, Outcome, PhoneKey, RejectCode, RunRef, Scope, ScopeFilter, Store,
 };
-use crate::output::{FileKind, OutFormat, file_path, record_fields};
+use crate::output::{FileKind, OutFormat, file_path, output_csv_reader, record_fields};
 use crate::phone::{self, Region};
 use crate::vocab::column;
 
@@ -190,8 +190,9 @@ fn export(store: &mut dyn Store, format: ExportFormat) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
-/// What an earlier run directory says it sent: its accepted rows, and its
-/// rows the server refused for good (the codes the ledger keeps).
+/// What an earlier run directory says it sent: its accepted rows, its rows
+/// the server refused for good (the codes the ledger keeps), and its rows
+/// whose answer was lost (they may exist).
 fn run_dir(dir: &Path) -> Result<Vec<Entry>> {
     let settings = RunSettings::read(dir)?;
     let run = Arc::new(RunRef {
@@ -200,7 +201,9 @@ fn run_dir(dir: &Path) -> Result<Vec<Entry>> {
     });
     let when = std::fs::metadata(dir.join("summary.json")).and_then(|m| m.modified()).unwrap_or(SystemTime::now());
     let mut entries = Vec::new();
-    for kind in [FileKind::Accepted, FileKind::Rejected] {
+    // Retryable rows whose answer was lost are kept as may-exist: the next
+    // run then sends them with the mark (`already exists` means accepted).
+    for kind in [FileKind::Accepted, FileKind::Rejected, FileKind::Retryable] {
         let path = file_path(dir, kind, settings.out_format);
         for row in output_rows(&path, settings.out_format)? {
             if let Some(e) = settings.entry(&row, kind, &run, when) {
@@ -288,10 +291,14 @@ impl RunSettings {
                 let lead_id = row.get(column::LEAD_ID).filter(|v| !v.is_empty()).cloned();
                 (phone, Outcome::Accepted { lead_id, initialized: self.initialize })
             }
-            _ => {
+            FileKind::Rejected => {
                 let code = RejectCode::parse(row.get(column::CODE)?)?;
                 let phone = phone_key(field("phoneNumber")?, self.region)?;
                 (phone, Outcome::Rejected { code, reason: row.get(column::REASON).cloned().unwrap_or_default() })
+            }
+            FileKind::Retryable => {
+                crate::vocab::has_may_exist_mark(row.get(column::REASON)?).then_some(())?;
+                (phone_key(field("phoneNumber")?, self.region)?, Outcome::MayExist)
             }
         };
         let known = Known { outcome, recorded_by: Arc::clone(run), first_seen: when, last_seen: when };
@@ -304,8 +311,9 @@ fn output_rows(path: &Path, format: OutFormat) -> Result<Vec<BTreeMap<String, St
     let cannot = || format!("cannot read {}", path.display());
     match format {
         OutFormat::Csv => {
-            // Flexible: a malformed row is written as read, not padded.
-            let mut r = csv::ReaderBuilder::new().flexible(true).from_path(path).with_context(cannot)?;
+            // In the file's own dialect; flexible: a malformed row is written as read, not padded.
+            let file = std::fs::File::open(path).with_context(cannot)?;
+            let mut r = output_csv_reader(std::io::BufReader::new(file)).with_context(cannot)?;
             let header = r.byte_headers().with_context(cannot)?.clone();
             let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
             r.byte_records()

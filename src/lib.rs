@@ -100,17 +100,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Upload(args) => {
             log::set_format(args.common.log_format.unwrap_or_default());
+            let early = || {
+                let (file, resume) = (args.file.as_deref(), args.resume.as_deref());
+                config::metrics_target(&args.common, args.run.config.as_deref(), file, resume, &env)
+            };
             // The run being resumed: its directory judged and taken by this
             // process first; its journal's settings record is a layer of the settings.
-            let resumed = args.resume.as_deref().map(run::Resumed::open).transpose()?;
-            let cfg = config::upload(&args, &env, resumed.as_ref().map(|r| &r.record))?;
+            let prepared = args.resume.as_deref().map(run::Resumed::open).transpose().and_then(|resumed| {
+                let cfg = config::upload(&args, &env, resumed.as_ref().map(|r| &r.record))?;
+                Ok((cfg, resumed))
+            });
+            let (cfg, resumed) = prepared.map_err(|e| failed_early(e, early(), started))?;
             let common = cfg.common.clone();
             start_logging(&common);
             finish(&common, run::upload(cfg, resumed).await, started)
         }
         Command::Validate(args) => {
             log::set_format(args.common.log_format.unwrap_or_default());
-            let cfg = config::validate(&args, &env)?;
+            let cfg = config::validate(&args, &env).map_err(|e| {
+                let early =
+                    config::metrics_target(&args.common, args.run.config.as_deref(), Some(&args.file), None, &env);
+                failed_early(e, early, started)
+            })?;
             let common = cfg.common.clone();
             start_logging(&common);
             finish(&common, run::validate(cfg).await, started)
@@ -159,12 +170,31 @@ fn finish(
         }
         Err(_) => (Exit::Error, metrics::Figures::failed(Exit::Error.code(), started.elapsed())),
     };
-    if let Some(m) = &common.metrics
-        && let Err(e) = figures.write(&m.path, &m.job)
-    {
-        log::error(&format!("cannot write the metrics file {}: {e}", m.path.display()));
+    if let Some(m) = &common.metrics {
+        write_metrics(m, &figures);
     }
     result.map(|_| exit)
+}
+
+/// A run that failed before its settings were whole (no API URL, a key
+/// file it cannot read, a run directory it cannot resume): the metrics file
+/// still says so, with the exit code the error gets. Returns the error.
+fn failed_early(
+    e: anyhow::Error,
+    metrics: Option<config::MetricsTarget>,
+    started: std::time::Instant,
+) -> anyhow::Error {
+    let code = if e.downcast_ref::<config::UsageError>().is_some() { Exit::Usage } else { Exit::Error };
+    if let Some(m) = metrics {
+        write_metrics(&m, &metrics::Figures::failed(code.code(), started.elapsed()));
+    }
+    e
+}
+
+fn write_metrics(m: &config::MetricsTarget, figures: &metrics::Figures) {
+    if let Err(e) = figures.write(&m.path, &m.job) {
+        log::error(&format!("cannot write the metrics file {}: {e}", m.path.display()));
+    }
 }
 
 /// Whether stderr gets colour: `--color`, with `auto` meaning a terminal
@@ -191,8 +221,9 @@ pub(crate) fn to_stdout(bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// The summary: JSON on stdout with `--json`, the table (or the summary
-/// event) on stderr unless `--quiet`. The run is over, so a failed write
-/// changes nothing but a word on stderr.
+/// event) on stderr. `--quiet` drops the table, not the JSON summary event:
+/// under cron that one line is the run's record in the log. The run is
+/// over, so a failed write changes nothing but a word on stderr.
 fn report(outcome: &run::Outcome, common: &config::Common) {
     if common.json {
         let written = serde_json::to_string(&outcome.summary)
@@ -202,7 +233,7 @@ fn report(outcome: &run::Outcome, common: &config::Common) {
             log::error(&e);
         }
     }
-    if !common.quiet {
-        log::summary(&outcome.summary, outcome.resend.as_deref(), stderr_color(common.color));
+    if !common.quiet || common.log_format == log::LogFormat::Json {
+        log::summary(&outcome.summary, stderr_color(common.color));
     }
 }

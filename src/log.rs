@@ -137,11 +137,12 @@ pub fn progress(status: &Status) {
     }
 }
 
-/// The end of a run: the table in text, a `summary` line in JSON.
-pub fn summary(summary: &Summary, resend: Option<&str>, color: bool) {
+/// The end of a run: the table in text, a `summary` line in JSON (the
+/// line a cron log keeps, `--quiet` or not).
+pub fn summary(summary: &Summary, color: bool) {
     match format() {
         LogFormat::Text => {
-            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), summary.table(resend, color).as_bytes());
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), summary.table(color).as_bytes());
         }
         LogFormat::Json => {
             let fields = json!({
@@ -151,7 +152,9 @@ pub fn summary(summary: &Summary, resend: Option<&str>, color: bool) {
                 "files": summary.files,
                 "run_dir": summary.run_dir,
                 "stopped": summary.stopped,
-                "resend_command": resend,
+                "tolerance": summary.tolerance_verdict(),
+                "dry_run": summary.dry_run,
+                "resend_command": summary.resend_command,
             });
             json_line(Level::Info, "summary", object(fields));
         }

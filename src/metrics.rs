@@ -1,6 +1,7 @@
 //! The run's figures for monitoring (`--metrics-file`): the Prometheus text
 //! exposition format that node_exporter's textfile collector reads, written
-//! at the end of every run, failed or interrupted ones included, to a
+//! at the end of every run, failed or interrupted ones included (also one
+//! that failed before its settings were whole: see `lib.rs`), to a
 //! temporary file in the same directory and renamed, so a scraper never
 //! reads half a file.
 

@@ -24,6 +24,10 @@ use crate::rundir::Dir;
 use crate::trust::Access;
 use crate::vocab::{self, Note, column};
 
+mod dialect;
+
+pub use dialect::{BOM, Dialect, leadctl_field, output_csv_reader, record_fields};
+
 /// Where a rejection was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -83,12 +87,15 @@ impl FileKind {
         }
     }
 
-    /// The columns leadctl adds after the input's own.
+    /// The columns leadctl adds after the input's own: where the row is
+    /// (its line here, the file and line it was first read from), then what
+    /// this file says of it. `leadctl_line` comes first in every file.
     pub fn extra_columns(self) -> &'static [&'static str] {
+        use column::{CODE, HTTP_STATUS, LEAD_ID, LINE, NOTE, ORIGIN_FILE, ORIGIN_LINE, PHONE_E164, REASON, SOURCE};
         match self {
-            FileKind::Accepted => &[column::LINE, column::LEAD_ID, column::PHONE_E164, column::NOTE],
-            FileKind::Rejected => &[column::LINE, column::CODE, column::REASON, column::SOURCE, column::HTTP_STATUS],
-            FileKind::Retryable => &[column::REASON],
+            FileKind::Accepted => &[LINE, ORIGIN_FILE, ORIGIN_LINE, LEAD_ID, PHONE_E164, NOTE],
+            FileKind::Rejected => &[LINE, ORIGIN_FILE, ORIGIN_LINE, CODE, REASON, SOURCE, HTTP_STATUS],
+            FileKind::Retryable => &[LINE, ORIGIN_FILE, ORIGIN_LINE, REASON],
         }
     }
 }
@@ -108,6 +115,17 @@ impl OutFormat {
             OutFormat::Ndjson => "ndjson",
         }
     }
+}
+
+/// What the output files look like: the format, the CSV dialect, the
+/// input's columns (CSV: the outputs' first columns), and the input's name
+/// as the origin of the rows first read from it.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub format: OutFormat,
+    pub dialect: Dialect,
+    pub columns: Vec<String>,
+    pub origin: std::sync::Arc<str>,
 }
 
 /// Name of one output file in a run directory.
@@ -132,12 +150,19 @@ struct Sink {
 }
 
 impl Sink {
-    fn new(file: File, kind: FileKind, format: OutFormat, columns: &[String], write_header: bool) -> io::Result<Sink> {
-        let writer = match format {
+    fn new(mut file: File, kind: FileKind, layout: &Layout, write_header: bool) -> io::Result<Sink> {
+        let writer = match layout.format {
             OutFormat::Csv => {
-                let mut w = csv::WriterBuilder::new().flexible(true).buffer_capacity(1 << 16).from_writer(file);
+                if write_header && layout.dialect.bom {
+                    file.write_all(BOM)?;
+                }
+                let mut w = csv::WriterBuilder::new()
+                    .delimiter(layout.dialect.delimiter)
+                    .flexible(true)
+                    .buffer_capacity(1 << 16)
+                    .from_writer(file);
                 if write_header {
-                    for c in columns {
+                    for c in &layout.columns {
                         w.write_field(c)?;
                     }
                     for c in kind.extra_columns() {
@@ -250,32 +275,6 @@ impl Sink {
     }
 }
 
-/// The value of leadctl's column `name` in a record of an output CSV whose
-/// header is `header`. leadctl's columns end the header, and a malformed
-/// row is written as read (its width is not the header's), so they are
-/// found by their place from the end of the record.
-pub fn leadctl_field<'r>(header: &csv::ByteRecord, record: &'r csv::ByteRecord, name: &str) -> Option<&'r [u8]> {
-    let from_end = header.len() - header.iter().rposition(|f| f == name.as_bytes())?;
-    record.get(record.len().checked_sub(from_end)?)
-}
-
-/// Each value of a record of an output CSV, by the header's columns: the
-/// input's columns by their place from the start (a short malformed row
-/// has fewer: the ones it lacks are `None`; a long one's values past the
-/// header are no column's), leadctl's by their place from the end.
-pub fn record_fields<'r>(header: &csv::ByteRecord, record: &'r csv::ByteRecord) -> Vec<Option<&'r [u8]>> {
-    let own = |h: &[u8]| std::str::from_utf8(h).is_ok_and(vocab::is_leadctl_column);
-    let extras = header.iter().rev().take_while(|h| own(h)).count();
-    let inputs = header.len() - extras;
-    let row_own = record.len().saturating_sub(extras);
-    (0..header.len())
-        .map(|i| match i < inputs {
-            true => record.get(i).filter(|_| i < row_own),
-            false => record.get((record.len() + i).checked_sub(header.len())?),
-        })
-        .collect()
-}
-
 /// A value as JSON, for rows whose raw form does not fit the output format.
 fn raw_json(raw: &Raw) -> Value {
     match raw {
@@ -335,6 +334,8 @@ impl Tally {
 /// The three open files of a run, and the tally of what went in them.
 pub struct Sinks {
     sinks: Vec<Sink>,
+    /// The input's name: the origin of rows first read from it.
+    origin: std::sync::Arc<str>,
     tally: Tally,
     /// Rows put in accepted or rejected since [`Sinks::take_done`], when
     /// the run keeps a journal that needs them.
@@ -342,14 +343,13 @@ pub struct Sinks {
 }
 
 impl Sinks {
-    /// Creates the given files (header rows for CSV) in the run directory;
-    /// `columns` are the input's kept columns (CSV) or empty (NDJSON).
-    pub fn create(dir: &Dir, format: OutFormat, columns: &[String], kinds: &[FileKind]) -> io::Result<Sinks> {
+    /// Creates the given files (header rows for CSV) in the run directory.
+    pub fn create(dir: &Dir, layout: &Layout, kinds: &[FileKind]) -> io::Result<Sinks> {
         let sinks = kinds
             .iter()
-            .map(|&k| Sink::new(dir.create_file(&file_name(k, format))?, k, format, columns, true))
+            .map(|&k| Sink::new(dir.create_file(&file_name(k, layout.format))?, k, layout, true))
             .collect::<io::Result<Vec<_>>>()?;
-        let mut s = Sinks { sinks, tally: Tally::default(), done: None };
+        let mut s = Sinks { sinks, origin: std::sync::Arc::clone(&layout.origin), tally: Tally::default(), done: None };
         s.flush(true)?;
         dir.sync()?;
         Ok(s)
@@ -358,10 +358,10 @@ impl Sinks {
     /// Reopens the files of an interrupted run (resume): accepted and
     /// rejected for appending, keeping their rows (`tally` counts them);
     /// the retryable file starts over, since its rows are sent again.
-    pub fn reopen(dir: &Dir, format: OutFormat, columns: &[String], tally: Tally) -> io::Result<Sinks> {
+    pub fn reopen(dir: &Dir, layout: &Layout, tally: Tally) -> io::Result<Sinks> {
         let mut sinks = Vec::new();
         for k in FileKind::ALL {
-            let name = file_name(k, format);
+            let name = file_name(k, layout.format);
             let (file, header) = if k == FileKind::Retryable {
                 let f = dir.open_file(&name, Access::ReadWrite)?;
                 f.set_len(0)?;
@@ -369,9 +369,9 @@ impl Sinks {
             } else {
                 (dir.open_file(&name, Access::Append)?, false)
             };
-            sinks.push(Sink::new(file, k, format, columns, header)?);
+            sinks.push(Sink::new(file, k, layout, header)?);
         }
-        Ok(Sinks { sinks, tally, done: None })
+        Ok(Sinks { sinks, origin: std::sync::Arc::clone(&layout.origin), tally, done: None })
     }
 
     /// Keeps the rows put in accepted or rejected, for the journal.
@@ -408,6 +408,12 @@ impl Sinks {
     /// Writes one row to the file its verdict names, and counts it.
     pub fn sort(&mut self, row: &Row, verdict: &Verdict) -> io::Result<()> {
         let line = Some(row.line);
+        let (origin_file, origin_line) = match &row.provenance {
+            Some(p) => (&*p.file, p.line),
+            None => (&*self.origin, row.line),
+        };
+        let origin_file = Extra::Str(column::ORIGIN_FILE, origin_file);
+        let origin_line = Extra::Num(column::ORIGIN_LINE, Some(origin_line));
         let write = |sinks: &mut [Sink], kind: FileKind, extras: &[Extra<'_>]| match sinks
             .iter_mut()
             .find(|s| s.kind == kind)
@@ -424,6 +430,8 @@ impl Sinks {
                 let note = note.text();
                 let extras = [
                     Extra::Num(column::LINE, line),
+                    origin_file,
+                    origin_line,
                     Extra::Str(column::LEAD_ID, lead_id.as_deref().unwrap_or("")),
                     Extra::Str(column::PHONE_E164, e164.as_deref().unwrap_or("")),
                     Extra::Str(column::NOTE, &note),
@@ -437,6 +445,8 @@ impl Sinks {
                 }
                 let extras = [
                     Extra::Num(column::LINE, line),
+                    origin_file,
+                    origin_line,
                     Extra::Str(column::CODE, code),
                     Extra::Str(column::REASON, reason),
                     Extra::Str(column::SOURCE, origin.as_str()),
@@ -451,7 +461,9 @@ impl Sinks {
                 } else {
                     Cow::Borrowed(reason)
                 };
-                write(&mut self.sinks, FileKind::Retryable, &[Extra::Str(column::REASON, &reason)])
+                let extras =
+                    [Extra::Num(column::LINE, line), origin_file, origin_line, Extra::Str(column::REASON, &reason)];
+                write(&mut self.sinks, FileKind::Retryable, &extras)
             }
         }
     }
@@ -470,7 +482,7 @@ mod tests {
 
     fn row(ordinal: u64, fields: &[&str]) -> Row {
         let raw = Raw::Csv(csv::ByteRecord::from(fields.to_vec()));
-        Row { ordinal, line: ordinal + 2, bytes: 10, raw, fields: Err("malformed".into()) }
+        Row { ordinal, line: ordinal + 2, bytes: 10, raw, fields: Err("malformed".into()), provenance: None }
     }
 
     #[test]
@@ -478,7 +490,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let columns: Vec<String> = ["phone", "plan", "note"].map(String::from).into();
         let run_dir = crate::rundir::Dir::open(dir.path()).expect("run dir");
-        let mut sinks = Sinks::create(&run_dir, OutFormat::Csv, &columns, &FileKind::ALL).expect("sinks");
+        let layout = Layout { format: OutFormat::Csv, dialect: Dialect::default(), columns, origin: "in.csv".into() };
+        let mut sinks = Sinks::create(&run_dir, &layout, &FileKind::ALL).expect("sinks");
         let rejected = |code: &'static str| Verdict::Rejected {
             code: code.into(),
             reason: "why".into(),
@@ -494,13 +507,16 @@ mod tests {
         let header = reader.byte_headers().expect("header").clone();
         let records: Vec<csv::ByteRecord> = reader.byte_records().map(|r| r.expect("record")).collect();
         let widths: Vec<usize> = records.iter().map(csv::ByteRecord::len).collect();
-        assert_eq!(widths, [8, 6, 10], "each row as read, then leadctl's five columns");
+        assert_eq!(widths, [10, 8, 12], "each row as read, then leadctl's seven columns");
         let codes: Vec<&[u8]> =
             records.iter().map(|r| leadctl_field(&header, r, column::CODE).expect("a code")).collect();
         assert_eq!(codes, [b"a", b"b", b"c"]);
+        let origins: Vec<&[u8]> =
+            records.iter().map(|r| leadctl_field(&header, r, column::ORIGIN_LINE).expect("a line")).collect();
+        assert_eq!(origins, [b"2", b"3", b"4"], "first read here: the origin is the line");
         let short = record_fields(&header, &records[1]);
         assert_eq!(&short[..4], [Some(&b"+2"[..]), None, None, Some(&b"3"[..])], "phone, plan, note, line");
         let long = record_fields(&header, &records[2]);
-        assert_eq!((long[2], long[4]), (Some(&b"n"[..]), Some(&b"c"[..])));
+        assert_eq!((long[2], long[4], long[6]), (Some(&b"n"[..]), Some(&b"in.csv"[..]), Some(&b"c"[..])));
     }
 }

@@ -82,7 +82,12 @@ impl Dir {
         });
         let made = loop {
             let Some(candidate) = tries.next() else {
-                bail!("{} and {MAX_SAME_SECOND} names after it are taken", path.display());
+                bail!(
+                    "{} and {} names after it are taken (runs started in the same second); pass --out-dir DIR to \
+                     put this run elsewhere",
+                    path.display(),
+                    MAX_SAME_SECOND - 1
+                );
             };
             if make_dir(&parent_fd, &candidate).with_context(|| format!("cannot create {}", path.display()))? {
                 break Some(candidate);

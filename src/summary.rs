@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::output::{FileKind, OutFormat, Tally, file_path};
+use crate::output::{Dialect, FileKind, OutFormat, Tally, file_path};
 
 /// Identity of the input, as the summary reports it.
 #[derive(Debug, Clone, Serialize)]
@@ -64,8 +64,33 @@ pub struct Requests {
 #[derive(Debug, Clone, Serialize)]
 pub struct ToleranceInfo {
     pub max_rejected: String,
+    /// The most rejected rows it allows in this run (a share, of the rows read).
+    pub max_rejected_rows: u64,
     /// Whether the rejected rows were within it.
     pub within: bool,
+}
+
+/// What the output files were written as: the format, and for CSV the
+/// dialect (see `output::Dialect`). JSON outputs are always UTF-8.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputsInfo {
+    pub format: OutFormat,
+    pub encoding: &'static str,
+    pub bom: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+}
+
+impl OutputsInfo {
+    pub fn of(format: OutFormat, dialect: Dialect) -> OutputsInfo {
+        let csv = format == OutFormat::Csv;
+        OutputsInfo {
+            format,
+            encoding: "UTF-8",
+            bom: csv && dialect.bom,
+            delimiter: csv.then(|| char::from(dialect.delimiter).to_string()),
+        }
+    }
 }
 
 /// Everything `summary.json` holds. Never the key.
@@ -79,6 +104,10 @@ pub struct Summary {
     pub input: InputInfo,
     pub run_dir: PathBuf,
     pub files: BTreeMap<&'static str, PathBuf>,
+    /// How the files were written (CSV: delimiter, byte order mark).
+    pub outputs: OutputsInfo,
+    /// `--dry-run`: nothing was sent; the retryable rows are what would be.
+    pub dry_run: bool,
     pub counts: Counts,
     pub rejected_by_code: BTreeMap<String, u64>,
     /// The delivery ledger used (`null`: none), without any password.
@@ -90,6 +119,8 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tolerance: Option<ToleranceInfo>,
     pub requests: Requests,
+    /// The command that sends the retryable rows again (`null`: none to send).
+    pub resend_command: Option<String>,
     pub started_at: String,
     pub finished_at: String,
     pub elapsed_s: f64,
@@ -129,7 +160,7 @@ impl Summary {
     }
 
     /// The table shown on stderr at the end; `color` paints the counts.
-    pub fn table(&self, resend: Option<&str>, color: bool) -> String {
+    pub fn table(&self, color: bool) -> String {
         let paint = |name: &str, text: String| -> String {
             let styled = console::style(text);
             let styled = match name {
@@ -186,9 +217,39 @@ impl Summary {
         if let Some(stop) = &self.stopped {
             let _ = writeln!(s, "stopped early: {stop}");
         }
-        if let Some(cmd) = resend {
+        if let Some(verdict) = self.tolerance_verdict() {
+            let _ = writeln!(s, "{verdict}");
+        }
+        if self.dry_run {
+            let _ = writeln!(
+                s,
+                "dry run: would send {} leads (in the retryable file); nothing was sent. Run again without \
+                 --dry-run to send them",
+                c.retryable
+            );
+        }
+        if let Some(cmd) = &self.resend_command {
             let _ = writeln!(s, "send the retryable rows again with:\n  {cmd}");
         }
         s
+    }
+
+    /// What `--max-rejected` decided, when it was set and the run finished:
+    /// `8 rejected > 60% of 13 (7 rows): exit 3`.
+    pub fn tolerance_verdict(&self) -> Option<String> {
+        let t = self.tolerance.as_ref()?;
+        let c = &self.counts;
+        let limit = match t.max_rejected.strip_suffix('%') {
+            Some(_) => format!("{} of {} ({} rows)", t.max_rejected, c.read, t.max_rejected_rows),
+            None => t.max_rejected.clone(),
+        };
+        let compared = format!("{} rejected {} {limit}", c.rejected, if t.within { "<=" } else { ">" });
+        let exit = self.exit_code;
+        match exit {
+            4 => Some(format!("{compared}, but {} retryable rows are never tolerated: exit 4", c.retryable)),
+            0 | 3 => Some(format!("{compared}: exit {exit}")),
+            // An error or an interruption decided the exit code, not the tolerance.
+            _ => None,
+        }
     }
 }

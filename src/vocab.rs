@@ -15,6 +15,12 @@ pub const PREFIX: &str = "leadctl_";
 pub mod column {
     /// The line of the input where the row's record starts (for people).
     pub const LINE: &str = "leadctl_line";
+    /// The file the row was first read from: the input, or, for a row of a
+    /// leadctl output fed back (a resend), the file its origin names. Not
+    /// `leadctl_source_*`: `leadctl_source` says `local` or `server`.
+    pub const ORIGIN_FILE: &str = "leadctl_origin_file";
+    /// The line of [`ORIGIN_FILE`] the row was first read from.
+    pub const ORIGIN_LINE: &str = "leadctl_origin_line";
     /// Accepted: the lead id the API gave (or the ledger remembered).
     pub const LEAD_ID: &str = "leadctl_lead_id";
     /// Accepted: the phone number as sent, in E.164.
@@ -65,6 +71,16 @@ pub fn inert_in_spreadsheet(value: &str) -> Cow<'_, str> {
     match value.chars().next() {
         Some(c) if FORMULA_STARTS.contains(&c) && !is_plain_number(value) => Cow::Owned(format!("'{value}")),
         _ => Cow::Borrowed(value),
+    }
+}
+
+/// One of leadctl's own values as written by [`inert_in_spreadsheet`],
+/// read back: the `'` it put in front goes (a value a person typed with a
+/// `'` of their own, which would not have needed one, stays as it is).
+pub fn from_spreadsheet(value: &str) -> &str {
+    match value.strip_prefix('\'') {
+        Some(rest) if inert_in_spreadsheet(rest).len() > rest.len() => rest,
+        _ => value,
     }
 }
 
@@ -144,6 +160,10 @@ mod tests {
         }
         for plain in ["+14155550123", "-3", "12", "-0.5", "", "Invalid phone number format", "'=x", " =1"] {
             assert_eq!(inert_in_spreadsheet(plain), plain, "{plain:?}");
+        }
+        // ("'=x" would not come back: written as is, it reads as "=x" made inert.)
+        for value in ["=1+1", "-", "/data/export.csv", "'plain", "+14155550123", ""] {
+            assert_eq!(from_spreadsheet(&inert_in_spreadsheet(value)), value, "{value:?}");
         }
     }
 

@@ -220,8 +220,8 @@ impl WriterHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{LeadKey, Location, Outcome, PhoneKey, Recorded};
-    use crate::output::{FileKind, OutFormat};
+    use crate::ledger::{LeadKey, Location, Outcome, PhoneKey};
+    use crate::output::{FileKind, Layout, OutFormat};
     use crate::vocab::Note;
 
     fn answered(i: u64, phone: &str) -> Event {
@@ -231,22 +231,27 @@ mod tests {
             bytes: 20,
             raw: crate::input::Raw::Csv(csv::ByteRecord::from(vec![phone])),
             fields: Ok(Default::default()),
+            provenance: None,
         };
         let verdict =
             Verdict::Accepted { lead_id: Some(format!("ld_{i}")), e164: Some(phone.into()), note: Note::Created };
         let key = PhoneKey::from_e164(phone).expect("a phone");
         let outcome = Outcome::Accepted { lead_id: Some(format!("ld_{i}")), initialized: false };
-        let writes = Writes {
-            record: vec![(("prj".into(), "proc".into()), Recorded { phone: key, outcome })],
-            ..Default::default()
-        };
+        let mut writes = Writes::default();
+        writes.record(LeadKey { project: "prj", process: "proc", phone: key }, outcome);
         Event::Sorted { rows: vec![(row, verdict)], answered: true, ledger: writes }
     }
 
     fn sinks(dir: &std::path::Path) -> Sinks {
         let kinds = [FileKind::Accepted, FileKind::Rejected, FileKind::Retryable];
         let run_dir = crate::rundir::Dir::open(dir).expect("run dir");
-        Sinks::create(&run_dir, OutFormat::Csv, &["phone".to_owned()], &kinds).expect("sinks")
+        let layout = Layout {
+            format: OutFormat::Csv,
+            dialect: Default::default(),
+            columns: vec!["phone".to_owned()],
+            origin: "leads.csv".into(),
+        };
+        Sinks::create(&run_dir, &layout, &kinds).expect("sinks")
     }
 
     fn journal(dir: &std::path::Path) -> Journal {

@@ -277,3 +277,67 @@ fn upload_without_a_project_anywhere_stops_before_sending() {
     assert!(run.stderr.contains("--project-id") && run.stderr.contains("LEADCTL_PROJECT_ID"), "{}", run.stderr);
     assert!(world.state().requests.is_empty() && !world.path("out").exists());
 }
+
+/// No process anywhere (no `--process-id`, no process column) stops before
+/// anything is read on or sent, saying how to give one; `validate` skips
+/// the rule and says so, as it does for the project.
+#[test]
+fn no_process_anywhere_stops_before_sending_and_says_how_to_give_one() {
+    let world = World::with_sandbox(|_| {});
+    let mut csv = String::from("external_id,phone\n");
+    for i in 0..5 {
+        csv.push_str(&format!("crm-{i},{}\n", common::valid_phone(i)));
+    }
+    let file = world.file("export.csv", csv);
+    let f = file.to_str().expect("utf-8");
+    let run = world.upload(&file, &[]);
+    run.assert_code(1);
+    for needle in ["no process", "--process-id", "process-id", "--map processId=COLUMN", "export.csv"] {
+        assert!(run.stderr.contains(needle), "{needle} is missing from: {}", run.stderr);
+    }
+    assert!(world.state().requests.is_empty() && !run.out.exists(), "nothing sent, no run directory");
+    assert_eq!(run.stderr.lines().count(), 1, "one message, not a rejection per row: {}", run.stderr);
+    // With a process, the same file goes.
+    world.upload(&file, &["--process-id", "proc_sales", "--quiet"]).assert_code(0);
+    let run = Run { out: world.path("v"), ..world.leadctl(&["validate", f, "--out-dir", "v"]) };
+    run.assert_code(0);
+    assert_eq!(run.summary()["checks_skipped"], serde_json::json!(["process"]));
+    assert!(run.stderr.contains("no process configured"), "{}", run.stderr);
+}
+
+/// The help's examples survive an 80-column terminal: no example is broken
+/// inside a command, and `upload --help` shows the README's crontab line.
+#[test]
+fn help_examples_fit_80_columns_and_the_cron_line_is_the_readme_s() {
+    let world = World::new();
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README");
+    let cron = readme.split("```crontab\n").nth(1).and_then(|b| b.lines().next()).expect("the README's crontab line");
+    for command in ["ledger", "validate", "sandbox", "upload"] {
+        let help = |columns: &str| {
+            let run = Run::from(world.cmd().env("COLUMNS", columns).args([command, "--help"]).output().expect("help"));
+            run.assert_code(0);
+            run
+        };
+        let (run, wide) = (help("80"), help("200"));
+        let examples = run.stdout.split("Examples:").nth(1).unwrap_or_default();
+        // Nothing wrapped at 80 columns: the lines are the ones a wide terminal shows.
+        assert_eq!(examples, wide.stdout.split("Examples:").nth(1).unwrap_or_default(), "{command} --help");
+        for line in examples.lines() {
+            assert!(line.chars().count() <= 80, "{command} --help: {line:?}");
+        }
+        if command == "upload" {
+            assert!(run.stdout.contains(cron), "upload --help lacks the README's crontab line {cron:?}");
+            // `--dry-run` says what it leaves and how it exits.
+            let dry: String = run
+                .stdout
+                .lines()
+                .skip_while(|l| !l.trim_start().starts_with("--dry-run"))
+                .take_while(|l| !l.trim_start().starts_with("--batch-size"))
+                .collect();
+            for needle in ["retryable", "exit", "ledger"] {
+                assert!(dry.contains(needle), "--dry-run's help lacks {needle}: {dry}");
+            }
+        }
+    }
+}

@@ -147,10 +147,11 @@ fn a_malformed_row_is_written_as_read_not_padded_to_the_header() {
     for record in reader.records() {
         let record = record.expect("a record");
         let fields: Vec<&str> = record.iter().collect();
-        let [id, _phone, process, line, code, reason, source, status] = fields[..] else {
-            panic!("a row written as read, then leadctl's five columns: {fields:?}");
+        let [id, _phone, process, line, origin_file, origin_line, code, reason, source, status] = fields[..] else {
+            panic!("a row written as read, then leadctl's seven columns: {fields:?}");
         };
         assert!(id.starts_with("crm-") && process == "proc_sales", "{fields:?}");
+        assert!(origin_file.ends_with("short.csv") && origin_line == line, "{fields:?}");
         assert_eq!((code, source, status), ("malformed_row", "local", ""));
         assert!(line.parse::<u64>().is_ok() && reason.contains("the header has 16000"), "{fields:?}");
         rows += 1;

@@ -108,6 +108,7 @@ fn settings(initialize: bool) -> CheckSettings {
         initialize,
         existing: false,
         require_project: true,
+        require_process: true,
     }
 }
 

@@ -30,6 +30,8 @@ on_both_stores!(
     initialize_keeps_the_leads_scope,
     two_resend_known_runs_at_once_send_each_lead_once,
     kill_9_between_any_two_writes_then_resume_keeps_the_promise,
+    an_import_keeps_the_lost_answers_of_a_run_made_without_the_ledger,
+    runs_started_in_the_same_second_claim_under_their_own_names,
 );
 
 /// Issue: lost answers became `server_duplicate` rejections the next night.
@@ -255,10 +257,86 @@ fn kill_9_between_any_two_writes_then_resume_keeps_the_promise(ledger: &str) {
         let state = world.state();
         assert!(state.no_lead_created_twice(), "{point}");
         assert_eq!(state.leads.len(), 100, "{point}");
+        // What the crash can replay is what was in flight: two batches, and
+        // the one whose answer the crash interrupted.
+        let leads_sent: usize = state.requests.iter().map(|r| r.lead_count).sum();
+        assert!(leads_sent <= 100 + 3 * 10, "{point}: {leads_sent} leads sent for 100");
         let sent = state.requests.len();
         let next = upload(&world, &file, "next", ledger, &[]);
         next.assert_code(0);
         assert_eq!(world.state().requests.len(), sent, "{point}: the ledger knows every lead");
         assert_eq!(next.summary()["counts"]["already_uploaded"], 100, "{point}");
+    }
+}
+
+/// A run made without the ledger (or on another host) whose answers were
+/// lost: `ledger import RUN_DIR` keeps those leads as may-exist, so the next
+/// run takes `already exists` for accepted, not `server_duplicate`.
+fn an_import_keeps_the_lost_answers_of_a_run_made_without_the_ledger(ledger: &str) {
+    let world = World::with_sandbox(|c| {
+        c.lost_rate = 0.5;
+        c.seed = 13;
+        c.block_threshold = 1_000_000;
+    });
+    let file = world.file("export.csv", leads_csv(100, "proc_sales"));
+    let f = file.to_str().expect("utf-8");
+    let first = world.leadctl(&[
+        "upload",
+        f,
+        "--out-dir",
+        "old",
+        "--no-ledger",
+        "--batch-size",
+        "10",
+        "--max-attempts",
+        "1",
+        "--quiet",
+    ]);
+    first.assert_code(4);
+    ledger_cmd(&world, ledger, &["import", world.path("old").to_str().expect("utf-8")]).assert_code(0);
+    let may_exist = entries(&world, ledger).iter().filter(|e| e["outcome"] == "may_exist").count();
+    assert!(may_exist >= 20, "the lost answers are kept: {may_exist}");
+    let next =
+        upload(&world, &file, "next", ledger, &["--batch-size", "10", "--max-attempts", "20", "--retry-base-ms", "1"]);
+    next.assert_code(0);
+    assert!(next.csv("rejected").is_empty(), "{:?}", next.csv("rejected"));
+}
+
+/// Two runs of one file started in the same second get two run directories
+/// (`...Z` and `...Z-2`); each claims and records under its own.
+fn runs_started_in_the_same_second_claim_under_their_own_names(ledger: &str) {
+    let world = World::with_sandbox(|c| c.latency = Duration::from_millis(200));
+    let both = world.file("both/l.csv", leads_csv(20, "proc_sales"));
+    let spawn_here = |args: &[&str]| {
+        let mut cmd = world.cmd();
+        cmd.env("LEADCTL_API_URL", world.sandbox().url())
+            .env("LEADCTL_API_KEY", world.sandbox().api_key())
+            .env("LEADCTL_PROJECT_ID", world.sandbox().project_id())
+            .args(["upload", both.to_str().expect("utf-8"), "--ledger", ledger, "--quiet"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        cmd.spawn().expect("spawn")
+    };
+    let (one, two) = (spawn_here(&["--limit", "10"]), spawn_here(&[]));
+    for run in [one, two] {
+        let out = run.wait_with_output().expect("a run");
+        assert!(matches!(out.status.code(), Some(0 | 4)), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let dirs: Vec<std::path::PathBuf> = std::fs::read_dir(world.path("both/l.leadctl"))
+        .expect("the runs' directories")
+        .map(|d| d.expect("entry").path())
+        .collect();
+    assert_eq!(dirs.len(), 2, "{dirs:?}");
+    let recorded_by: std::collections::BTreeMap<String, String> = entries(&world, ledger)
+        .iter()
+        .map(|e| (e["phone"].as_str().unwrap_or("").to_owned(), e["run"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    for dir in dirs {
+        let name = std::path::absolute(&dir).expect("path").display().to_string();
+        let sent = Run { out: dir, code: 0, stdout: String::new(), stderr: String::new() }.csv("accepted");
+        for row in sent.iter().filter(|r| !r["leadctl_note"].starts_with("already uploaded")) {
+            assert_eq!(recorded_by.get(&row["leadctl_phone_e164"]), Some(&name), "recorded under the run that sent it");
+        }
     }
 }

@@ -139,6 +139,8 @@ fn two_runs_at_once_create_every_lead_once(ledger: &str) {
     eprintln!("two runs at once: {} accepted by their sender, {held} left retryable as held", accepted.len());
     assert_eq!(state.leads.len(), 400, "each lead was sent by the run that claimed it");
     assert_eq!(accepted.len(), 400);
+    let sent: usize = state.requests.iter().map(|r| r.lead_count).sum();
+    assert_eq!(sent, 400, "no lead was sent by both runs (with the mark or without)");
 }
 
 fn a_new_run_right_after_kill_9_creates_nothing_twice_and_does_not_wait(ledger: &str) {

@@ -7,6 +7,7 @@
 //! out of reach, it fails. Below the suite: what only one store has (file
 //! modes, TLS) and what no store may do (show a password).
 
+mod common;
 #[path = "common/ledger_admin.rs"]
 mod ledger_admin;
 #[path = "common/ledger_backends.rs"]
@@ -15,6 +16,8 @@ mod ledger_backends;
 mod ledger_behaviour;
 #[path = "common/ledger_faults.rs"]
 mod ledger_faults;
+#[path = "common/ledger_runs.rs"]
+mod ledger_runs;
 
 use leadctl::ledger::{LedgerError, Location, OpenOptions};
 use ledger_backends::{Backend, PgBackend, SqliteBackend};
@@ -54,6 +57,8 @@ suite! {
     ledger_faults::a_lease_that_ran_out_is_not_renewed,
     ledger_faults::a_live_holder_keeps_its_claims_when_the_clock_jumps,
     ledger_faults::a_lapse_is_final_for_the_handle,
+    ledger_faults::a_busy_spell_shorter_than_the_lease_only_pauses,
+    ledger_faults::a_claim_does_not_revive_a_lease_that_ran_out,
     ledger_faults::a_request_needs_more_lease_than_its_timeout,
     ledger_faults::a_reconnect_verifies_the_claims_before_more_is_sent,
     ledger_faults::a_lead_that_may_exist_is_kept_and_claimed_with_the_mark,
@@ -160,6 +165,12 @@ fn postgres_tls_modes() {
     assert!(matches!(err, LedgerError::Unavailable { .. }), "{err:?}");
     assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
     eprintln!("verify-full refused the test server: {err}");
+}
+
+/// SQLite reads the clock for a renewal once it holds the write lock.
+#[test]
+fn sqlite_renewal_that_waited_for_the_lock_past_its_lease_is_lapsed() {
+    ledger_faults::a_renewal_that_waited_for_the_lock_past_its_lease_is_lapsed(&SqliteBackend::new());
 }
 
 /// A connection the server (or a pooler) drops is replaced on the next call.

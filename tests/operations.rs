@@ -229,3 +229,164 @@ fn max_rejected_tolerates_rejections_but_never_retryable_rows() {
     run.assert_code(1);
     assert!(run.stderr.contains("--max-rejected"), "{}", run.stderr);
 }
+
+/// The first fenced block of `lang` in the README's section `heading`.
+fn readme_block(heading: &str, lang: &str) -> String {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README");
+    let section = readme.split("\n## ").find(|s| s.starts_with(heading)).expect("the README section");
+    let fence = format!("```{lang}\n");
+    let start = section.find(&fence).map(|i| i + fence.len()).expect("the block");
+    let len = section[start..].find("```").expect("the block's end");
+    section[start..start + len].to_owned()
+}
+
+/// The README's cron job, pasted as is: its config file in the place the
+/// README names, its crontab line run as cron runs it (`%` handling, `sh
+/// -c`, no environment but HOME, LOGNAME, SHELL and PATH, in the home
+/// directory). The log holds the night's summary event and nothing that is
+/// not JSON; the metrics file is written; one bad row pages nobody.
+#[test]
+fn the_readme_s_cron_job_runs_under_cron_s_bare_environment() {
+    let world = World::with_sandbox(|c| {
+        c.project_id = "prj_1".into();
+        c.process_ids = vec!["proc_1".into()];
+    });
+    let home = world.dir.path();
+    let config = readme_block("Running unattended", "toml")
+        .replace("https://api.vendor.example/v1", &world.sandbox().url())
+        .replace("/home/leads", &home.display().to_string())
+        .replace("/var/lib/node_exporter/textfile", &home.join("textfile").display().to_string());
+    let config_path = world.file(".config/leadctl/config.toml", config);
+    let key = world.file(".config/leadctl/api-key", world.sandbox().api_key());
+    for f in [&config_path, &key] {
+        std::fs::set_permissions(f, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    }
+    std::fs::create_dir_all(home.join("textfile")).expect("mkdir");
+    // A CRM export: no process column (the config file gives it), one bad row in 60.
+    let mut export = String::from("external_id,first_name,phone\n");
+    for i in 0..59 {
+        export.push_str(&format!("crm-{i},Lead{i},{}\n", common::valid_phone(i)));
+    }
+    export.push_str("crm-bad,Bad,123\n");
+    world.file("data/export.csv", export);
+
+    let line = readme_block("Running unattended", "crontab");
+    let line = line.trim_end();
+    assert_eq!(line.lines().count(), 1, "one crontab line: {line:?}");
+    // Cron turns an unescaped `%` into a new line.
+    assert!(!line.replace("\\%", "").contains('%'), "an unescaped % on the crontab line: {line}");
+    let command: String = line.splitn(6, ' ').nth(5).expect("five time fields, then the command").into();
+    let command = command.replace("\\%", "%").replace("/data/", &format!("{}/data/", home.display()));
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_leadctl")).parent().expect("bin dir").display().to_string();
+    let status = std::process::Command::new("/bin/sh")
+        .args(["-c", &command])
+        .env_clear()
+        .env("HOME", home)
+        .env("LOGNAME", "leads")
+        .env("SHELL", "/bin/sh")
+        .env("PATH", format!("{bin_dir}:/usr/bin:/bin"))
+        .current_dir(home)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .expect("sh runs");
+    let log = std::fs::read_to_string(home.join("leadctl.log")).unwrap_or_default();
+    assert_eq!(status.code(), Some(0), "one bad row in 60 is within 2%\n--- leadctl.log\n{log}");
+    let lines = json_lines(&log);
+    let summary =
+        lines.iter().find(|l| l["message"] == "summary").unwrap_or_else(|| panic!("no summary event: {log:?}"));
+    assert_eq!(summary["exit_code"], 0);
+    assert_eq!(summary["counts"]["read"], 60);
+    assert_eq!(summary["counts"]["accepted"], 59);
+    let run_dir = summary["run_dir"].as_str().expect("the run directory");
+    assert!(Path::new(run_dir).join("summary.json").is_file(), "{run_dir}");
+    assert_eq!(world.state().leads.len(), 59, "sent to the API the config file names");
+    let s = samples(&std::fs::read_to_string(home.join("textfile/leadctl.prom")).expect("the metrics file"));
+    assert_eq!(s["leadctl_last_run_exit_code{job=\"nightly\"}"], "0");
+}
+
+/// Once the flags are parsed, every exit writes the metrics file: an
+/// expired or unreadable key must not show only as a stale timestamp.
+#[test]
+fn every_exit_after_the_flags_writes_the_metrics_file() {
+    let world = World::new();
+    let file = world.file("nightly.csv", leads_csv(3, "proc_sales"));
+    let f = file.to_str().expect("utf-8");
+    let damaged = world.file("damaged.db", "not a ledger at all, not even close");
+    std::fs::set_permissions(&damaged, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    let url = ("LEADCTL_API_URL", "https://api.vendor.example/v1");
+    let key = ("LEADCTL_API_KEY", "sk_test");
+    type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        ("no API URL", vec!["upload", f], vec![key], "1"),
+        ("an unreadable key file", vec!["upload", f, "--api-key-file", "no-such-key"], vec![url], "1"),
+        ("a ledger location that is no ledger", vec!["upload", f, "--ledger", "mysql://db/leads"], vec![url, key], "1"),
+        ("a damaged ledger", vec!["upload", f, "--project-id", "p", "--ledger", "damaged.db"], vec![url, key], "1"),
+        ("a password on the command line", vec!["upload", f, "--ledger", "postgres://u:pw@db/l"], vec![url, key], "2"),
+        ("a run directory that is not one", vec!["upload", "--resume", "nowhere.leadctl/x"], vec![url, key], "1"),
+        ("a bad config file", vec!["validate", f, "--config", "missing.toml"], vec![], "1"),
+    ];
+    for (i, (what, args, env, code)) in cases.into_iter().enumerate() {
+        let metrics = world.path(&format!("m{i}.prom"));
+        let mut cmd = world.cmd();
+        cmd.args(&args).arg("--metrics-file").arg(&metrics).envs(env);
+        let run = Run::from(cmd.output().expect("runs"));
+        run.assert_code(code.parse().expect("a code"));
+        let text =
+            std::fs::read_to_string(&metrics).unwrap_or_else(|_| panic!("{what}: no metrics file\n{}", run.stderr));
+        let s = samples(&text);
+        let job = if what.contains("run directory") { "nowhere" } else { "nightly" };
+        assert_eq!(s[&format!("leadctl_last_run_exit_code{{job=\"{job}\"}}")], code, "{what}");
+        assert_eq!(s[&format!("leadctl_rows{{job=\"{job}\",outcome=\"read\"}}")], "0", "{what}");
+        assert!(s.contains_key(&format!("leadctl_last_run_timestamp_seconds{{job=\"{job}\"}}")), "{what}");
+    }
+}
+
+/// At `-vvv`, each lead is logged as sent: every field a `--map` produced
+/// (here names from columns of other names), not only phone and process.
+#[test]
+fn lead_values_at_vvv_show_every_field_a_map_produced() {
+    let world = World::with_sandbox(|_| {});
+    let file =
+        world.file("l.csv", format!("Handy,Vorname,Nachname,Kundennr\n{},Ada,Lovelace,K-1\n", common::valid_phone(0)));
+    let maps = ["--map", "phoneNumber=Handy", "--map", "firstName=Vorname", "--map", "lastName=Nachname"];
+    let run = world.upload(&file, &[&maps[..], &["--process-id", "proc_sales", "--quiet", "-vvv"]].concat());
+    run.assert_code(0);
+    let lead =
+        run.stderr.lines().find(|l| l.contains(&common::valid_phone(0)) && l.contains("lead")).expect("a lead line");
+    for needle in ["Ada", "Lovelace", "K-1", "proc_sales"] {
+        assert!(lead.contains(needle), "{needle} is missing from the -vvv lead line: {lead}");
+    }
+    // A dry run shows the leads it would send, the way an operator checks a --map.
+    let run = world.leadctl(
+        &[
+            &["upload", file.to_str().expect("utf-8"), "--dry-run", "--out-dir", "dry"][..],
+            &maps,
+            &["--process-id", "proc_sales", "-vvv"],
+        ]
+        .concat(),
+    );
+    run.assert_code(0);
+    assert!(run.stderr.lines().any(|l| l.contains("Lovelace")), "{}", run.stderr);
+}
+
+/// `summary.json` carries the command that resends the retryable rows,
+/// the same string the end table and the JSON summary event print.
+#[test]
+fn summary_json_holds_the_resend_command_the_logs_print() {
+    let world = World::with_sandbox(|c| c.fail_rate = 1.0);
+    let file = world.file("l.csv", leads_csv(3, "proc_sales"));
+    let run = world.upload(&file, &["--max-attempts", "1", "--log-format", "json"]);
+    run.assert_code(4);
+    let event = json_lines(&run.stderr).into_iter().find(|l| l["message"] == "summary").expect("summary event");
+    let printed = event["resend_command"].as_str().expect("a resend command");
+    assert!(printed.contains("retryable.csv"), "{printed}");
+    assert_eq!(run.summary()["resend_command"], printed);
+    // The text table prints it too; a second run, in its own directory.
+    let out = world.path("o2");
+    let run = world.leadctl(&["upload", file.to_str().expect("utf-8"), "--max-attempts", "1", "--out-dir", "o2"]);
+    let run = Run { out, ..run };
+    run.assert_code(4);
+    let in_table = run.stderr.lines().skip_while(|l| !l.starts_with("send the retryable rows again")).nth(1);
+    let in_table = in_table.expect("the resend command in the table").trim();
+    assert_eq!(run.summary()["resend_command"].as_str(), Some(in_table));
+}

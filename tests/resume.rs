@@ -265,9 +265,12 @@ fn two_resumes_of_one_run_directory_at_once_the_second_stops_at_once_naming_the_
 }
 
 /// Entries in an SQLite ledger file.
+/// How many leads the ledger at `ledger` knows (through the store, which
+/// counts what its log holds too).
 fn entries(ledger: &Path) -> i64 {
-    let conn = rusqlite::Connection::open(ledger).expect("open the ledger");
-    conn.query_row("SELECT count(*) FROM leadctl_entries", [], |r| r.get(0)).expect("count")
+    let location = leadctl::ledger::Location::Sqlite(ledger.to_path_buf());
+    let mut store = leadctl::ledger::open(&location, &Default::default()).expect("open the ledger");
+    store.stats().expect("stats").entries as i64
 }
 
 #[test]

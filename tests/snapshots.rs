@@ -62,6 +62,24 @@ fn the_end_table_with_retryable_rows_and_the_resend_command() {
     insta::assert_snapshot!(filtered(&world, &run.stderr));
 }
 
+/// `--max-rejected` says its verdict: the comparison and the exit code.
+#[test]
+fn the_end_table_says_the_tolerance_verdict() {
+    let world = World::with_sandbox(|c| c.fail_rate = 0.0);
+    let mut csv = leads_csv(5, "proc_sales");
+    for i in 0..8 {
+        csv.push_str(&format!("bad{i},Bad,12{i},proc_sales\n"));
+    }
+    let file = world.file("leads.csv", csv);
+    let over = world.upload(&file, &["--max-rejected", "60%"]);
+    over.assert_code(3);
+    let within = world.leadctl(&["upload", file.to_str().expect("utf-8"), "--out-dir", "o2", "--max-rejected", "8"]);
+    within.assert_code(0);
+    assert!(over.stderr.contains("8 rejected > 60% of 13 (7 rows): exit 3"), "{}", over.stderr);
+    let both = format!("## --max-rejected 60%\n{}## --max-rejected 8\n{}", over.stderr, within.stderr);
+    insta::assert_snapshot!(filtered(&world, &both));
+}
+
 #[test]
 fn a_plain_progress_line() {
     let world = World::with_sandbox(|c| c.latency = Duration::from_millis(400));

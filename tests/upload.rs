@@ -317,3 +317,27 @@ fn the_client_side_rate_cap_spaces_requests() {
     let span = times.last().copied().unwrap_or(0) - times.first().copied().unwrap_or(0);
     assert!(span >= 900, "6 requests within {span} ms: {times:?}");
 }
+
+/// A phone rejection names the region a number without `+` was read in,
+/// and how to change it; with `--default-region GB` the same number goes.
+#[test]
+fn a_phone_rejection_names_its_region_and_how_to_change_it() {
+    let world = World::with_sandbox(|_| {});
+    let file = world.file("uk.csv", "phone,process_id\n020 7946 0018,proc_sales\n+44 20 7946 001,proc_sales\n");
+    let run = world.upload(&file, &["--quiet"]);
+    run.assert_code(3);
+    let rejected = run.csv("rejected");
+    assert_eq!(codes(&rejected).get("invalid_phone"), Some(&2), "reason codes stay");
+    let national = &rejected[0]["leadctl_reason"];
+    for needle in ["\"020 7946 0018\"", "US", "--default-region"] {
+        assert!(national.contains(needle), "{needle} is missing from: {national}");
+    }
+    let international = &rejected[1]["leadctl_reason"];
+    assert!(international.contains("+44") && !international.contains("US"), "{international}");
+    let out = world.path("gb");
+    let gb = world.leadctl(&["upload", file.to_str().expect("utf-8"), "--default-region", "GB", "--out-dir", "gb"]);
+    gb.assert_code(3);
+    let accepted = common::read_csv(&out.join("accepted.csv"));
+    assert_eq!(accepted.len(), 1, "{}", gb.stderr);
+    assert_eq!(accepted[0]["leadctl_phone_e164"], "+442079460018");
+}

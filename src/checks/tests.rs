@@ -20,6 +20,7 @@ fn settings() -> CheckSettings {
         initialize: false,
         existing: false,
         require_project: true,
+        require_process: true,
     }
 }
 
@@ -47,7 +48,7 @@ fn row(line: u64, fields: Value) -> Row {
             other => panic!("unknown test key {other}"),
         }
     }
-    Row { ordinal: 0, line, bytes: 0, raw: Raw::Json(Map::new()), fields: Ok(f) }
+    Row { ordinal: 0, line, bytes: 0, raw: Raw::Json(Map::new()), fields: Ok(f), provenance: None }
 }
 
 fn good(line: u64, phone: &str) -> Row {
@@ -101,6 +102,7 @@ fn every_stateless_code() {
             bytes: 1,
             raw: Raw::Other(json!(1)),
             fields: Err("a JSON number, not an object".into()),
+            provenance: None,
         },
         row(3, json!({"process": "proc_1"})),
         row(4, json!({"phone": "hello", "process": "proc_1"})),

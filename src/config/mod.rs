@@ -14,6 +14,7 @@ mod file;
 mod inspect;
 mod key;
 mod ledger;
+mod metrics;
 mod pgpass;
 mod proxy;
 mod resume;
@@ -21,6 +22,7 @@ mod resume;
 pub use inspect::{Inspection, KeyFound, Remote, SettingInEffect, inspect};
 pub use key::ApiKey;
 pub use ledger::ledger_command;
+pub use metrics::{MetricsTarget, metrics_target};
 pub use proxy::{ProxyUrl, Route};
 
 use file::{ConfigFile, load_file};
@@ -50,8 +52,10 @@ pub enum Destination {
     Sandbox,
     /// A real API: base URL (no trailing `/`), key, and how to reach it.
     Remote { api_url: String, api_key: ApiKey, route: Route },
-    /// `--dry-run`: nothing is sent.
-    DryRun,
+    /// `--dry-run`: nothing is sent. A dry run with a ledger looks leads up
+    /// by the API they would go to: `api_url` as configured (checked then;
+    /// no key needed), or the sandbox's identity with `--sandbox`.
+    DryRun { api_url: Option<String>, sandbox: bool },
 }
 
 /// Settings shared by `upload` and `validate`.
@@ -91,13 +95,6 @@ pub struct Common {
     pub record: RunRecord,
     /// `key = value (source)` lines of every setting, for `-vv`.
     pub dump: String,
-}
-
-/// `--metrics-file` and its `job` label.
-#[derive(Debug, Clone)]
-pub struct MetricsTarget {
-    pub path: PathBuf,
-    pub job: String,
 }
 
 /// Everything `upload` needs, validated.
@@ -292,7 +289,7 @@ fn destination(
     common: &mut Common,
 ) -> Result<Destination> {
     if u.dry_run {
-        return Ok(Destination::DryRun);
+        return Ok(Destination::DryRun { api_url: u.api_url.clone(), sandbox: u.sandbox });
     }
     if u.sandbox {
         return Ok(Destination::Sandbox);

@@ -143,23 +143,7 @@ impl Engine {
         let leads = hand.pieces.last().map_or(0, Vec::len);
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         tracing::info!(leads, attempt, key, "sending batch");
-        if tracing::enabled!(tracing::Level::TRACE) {
-            // Lead values (personal data) only at -vvv.
-            for item in hand.pieces.last().into_iter().flatten() {
-                match &item.payload {
-                    Payload::Lead(l) => tracing::trace!(
-                        line = item.row.line,
-                        phone = %l.phone_number,
-                        process = %l.process_id,
-                        external_id = l.external_id.as_deref(),
-                        "lead"
-                    ),
-                    Payload::Existing(id) | Payload::Initialize { lead_id: id, .. } => {
-                        tracing::trace!(line = item.row.line, lead_id = %id, "lead")
-                    }
-                }
-            }
-        }
+        hand.pieces.last().into_iter().flatten().for_each(super::trace_lead);
         let started = std::time::Instant::now();
         let answer = self.client.send(body, leads, key).await;
         self.stats.count_answer(&answer);

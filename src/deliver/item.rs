@@ -17,6 +17,24 @@ pub enum Payload {
     Initialize { lead_id: String, project_id: String, process_id: String, phone: String },
 }
 
+/// Logs one lead as it is (or, in a dry run, would be) sent, at `-vvv`
+/// only (lead values are personal data): every field, as the API gets it,
+/// so an operator sees what a `--map` made of the columns.
+pub fn trace_lead(item: &Item) {
+    if !tracing::enabled!(tracing::Level::TRACE) {
+        return;
+    }
+    match &item.payload {
+        Payload::Lead(l) => {
+            let lead = serde_json::to_string(l).unwrap_or_default();
+            tracing::trace!(line = item.row.line, lead = %lead, "lead")
+        }
+        Payload::Existing(id) | Payload::Initialize { lead_id: id, .. } => {
+            tracing::trace!(line = item.row.line, lead_id = %id, "lead")
+        }
+    }
+}
+
 /// One valid row on its way to the server.
 #[derive(Debug)]
 pub struct Item {
@@ -26,11 +44,15 @@ pub struct Item {
     pub may_exist: bool,
     /// The run holds the ledger's claim on it (so it must record or release it).
     pub claimed: bool,
+    /// The phone as the ledger keys it (read once: the ledger asks often).
+    phone_key: Option<PhoneKey>,
 }
 
 impl Item {
     pub fn new(row: Row, payload: Payload, may_exist: bool) -> Item {
-        Item { row, payload, may_exist, claimed: false }
+        let mut item = Item { row, payload, may_exist, claimed: false, phone_key: None };
+        item.phone_key = item.e164().and_then(PhoneKey::from_e164);
+        item
     }
 
     /// About how many input bytes the row took.
@@ -76,7 +98,9 @@ impl Item {
             Payload::Initialize { project_id, .. } => project_id,
             Payload::Existing(_) => return None,
         };
-        Some(LeadKey { project, process: self.process_id()?, phone: PhoneKey::from_e164(self.e164()?)? })
+        // A lead re-routed by its id keeps its phone.
+        let phone = self.phone_key.or_else(|| PhoneKey::from_e164(self.e164()?))?;
+        Some(LeadKey { project, process: self.process_id()?, phone })
     }
 
     /// What identifies the item in an answer without `index`.
@@ -106,7 +130,6 @@ impl Item {
     pub(super) fn ledger_write(&self, verdict: &Verdict, initialize: bool, writes: &mut Writes) {
         let may_exist = matches!(verdict, Verdict::Retryable { may_exist: true, .. });
         let Some(key) = self.ledger_key().filter(|_| self.claimed || may_exist) else { return };
-        let scope = (key.project.to_owned(), key.process.to_owned());
         let outcome = match verdict {
             Verdict::Accepted { lead_id, .. } => {
                 let initialized = initialize || matches!(self.payload, Payload::Initialize { .. });
@@ -119,8 +142,8 @@ impl Item {
             Verdict::Retryable { may_exist: false, .. } => None,
         };
         match outcome {
-            Some(outcome) => writes.record.push((scope, crate::ledger::Recorded { phone: key.phone, outcome })),
-            None if self.claimed => writes.release.push((scope, key.phone)),
+            Some(outcome) => writes.record(key, outcome),
+            None if self.claimed => writes.release(key),
             None => {}
         }
     }

@@ -13,7 +13,7 @@
 
 mod batch;
 pub mod budget;
-mod claims;
+pub(crate) mod claims;
 pub mod client;
 pub mod decide;
 mod item;
@@ -38,7 +38,7 @@ use crate::writer::{LedgerFailure, Outbox};
 
 pub use budget::RetryBudget;
 pub use client::Client;
-pub use item::{Item, Payload};
+pub use item::{Item, Payload, trace_lead};
 pub use pacing::Pacer;
 
 /// A batch also ends once its rows took this many input bytes, so the

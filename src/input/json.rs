@@ -20,7 +20,7 @@ use super::facts::InputFacts;
 use super::headers::{ColumnRole, Field, KeyCache};
 use super::lines::NonBlankLines;
 use super::table::set_field;
-use super::{Fields, InputError, MAX_ROW_BYTES, Raw, Row};
+use super::{Fields, InputError, MAX_ROW_BYTES, Provenance, Raw, Row};
 
 /// How many distinct keys are remembered for a "not a lead file" message.
 const KEYS_SHOWN: usize = 21;
@@ -57,12 +57,13 @@ impl ObjectMapper {
         let bytes = u32::try_from(text.len()).unwrap_or(u32::MAX);
         let mut row = match value {
             Value::Object(object) => {
+                let provenance = provenance(&object);
                 let (raw, fields) = self.object(object);
-                Row { ordinal: 0, line, bytes, raw: Raw::Json(raw), fields }
+                Row { ordinal: 0, line, bytes, raw: Raw::Json(raw), fields, provenance }
             }
             other => {
                 let reason = format!("a JSON {}, not an object", kind(&other));
-                Row { ordinal: 0, line, bytes, raw: Raw::Other(other), fields: Err(reason) }
+                Row { ordinal: 0, line, bytes, raw: Raw::Other(other), fields: Err(reason), provenance: None }
             }
         };
         if row.fields.is_ok() && self.facts.decodes() && memchr::memmem::find(text, REPLACEMENT).is_some() {
@@ -136,6 +137,19 @@ impl ObjectMapper {
     }
 }
 
+/// The origin an object of a file leadctl wrote carries (its
+/// `leadctl_origin_file` and `leadctl_origin_line` keys), if it has one.
+fn provenance(object: &Map<String, Value>) -> Option<Provenance> {
+    // By the exact names leadctl writes: one lookup a row.
+    let get = |name: &str| object.get(name);
+    let line = match get(crate::vocab::column::ORIGIN_LINE)? {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => return None,
+    };
+    Provenance::read(get(crate::vocab::column::ORIGIN_FILE)?.as_str()?, &line)
+}
+
 fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -160,6 +174,7 @@ fn too_large(line: u64, size: u64, start: &[u8]) -> Row {
         bytes: u32::try_from(size).unwrap_or(u32::MAX),
         raw: Raw::Other(Value::String(format!("{}...", start.trim_end()))),
         fields: Err(super::table::too_large_reason(size, "")),
+        provenance: None,
     }
 }
 
@@ -349,6 +364,7 @@ impl ArrayReader {
                 bytes: u32::try_from(self.element.len()).unwrap_or(u32::MAX),
                 raw: Raw::Other(Value::String(String::from_utf8_lossy(&self.element).trim_end().to_owned())),
                 fields: Err(parse_error(&e, first_line)),
+                provenance: None,
             },
         };
         Ok(Some(row))
@@ -417,6 +433,7 @@ impl NdjsonReader {
                 bytes: u32::try_from(text.len()).unwrap_or(u32::MAX),
                 raw: Raw::Other(Value::String(String::from_utf8_lossy(text.trim_ascii_end()).into_owned())),
                 fields: Err(parse_error(&e, line)),
+                provenance: None,
             },
         }
     }

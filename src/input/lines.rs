@@ -104,7 +104,7 @@ impl LinesReader {
                 _ => Err(format!("column \"{COLUMN}\" has {}", bad_bytes(decoded))),
             };
             let bytes = u32::try_from(text.len()).unwrap_or(u32::MAX);
-            return Ok(Some(Row { ordinal: 0, line, bytes, raw: Raw::Csv(raw), fields }));
+            return Ok(Some(Row { ordinal: 0, line, bytes, raw: Raw::Csv(raw), fields, provenance: None }));
         }
     }
 }

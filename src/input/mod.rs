@@ -128,6 +128,28 @@ pub struct Row {
     pub raw: Raw,
     /// The lead's fields, or why the row is malformed (`malformed_row`).
     pub fields: Result<Fields, String>,
+    /// For a row of a file leadctl wrote (a resend): the file and line it
+    /// was first read from, as that file's `leadctl_origin_*` columns say.
+    /// `None`: the row is first read here, from this input at `line`.
+    pub provenance: Option<Provenance>,
+}
+
+/// Where a row was first read: a file (as the run that read it recorded
+/// its path) and the line there. Kept through every resend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub file: std::sync::Arc<str>,
+    pub line: u64,
+}
+
+impl Provenance {
+    /// The provenance from the `leadctl_origin_file` and `leadctl_origin_line`
+    /// values of a file leadctl wrote (made inert for spreadsheets there);
+    /// `None` when the line is no line number (a person emptied it).
+    pub(crate) fn read(file: &str, line: &str) -> Option<Provenance> {
+        let line = crate::vocab::from_spreadsheet(line.trim()).parse::<u64>().ok().filter(|&l| l > 0)?;
+        Some(Provenance { file: crate::vocab::from_spreadsheet(file).into(), line })
+    }
 }
 
 /// The values of a row as read.

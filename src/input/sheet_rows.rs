@@ -306,7 +306,7 @@ fn past_last(line: u64, bytes: usize, col: u32) -> Row {
         indicatif::HumanCount(MAX_COLUMNS as u64)
     );
     let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
-    Row { ordinal: 0, line, bytes, raw: super::Raw::Csv(ByteRecord::new()), fields: Err(reason) }
+    Row { ordinal: 0, line, bytes, raw: super::Raw::Csv(ByteRecord::new()), fields: Err(reason), provenance: None }
 }
 
 /// A 0-based column as a spreadsheet names it, and its number from 1:

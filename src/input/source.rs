@@ -57,8 +57,9 @@ pub struct Source {
     regular: bool,
     delimiter: Option<DelimiterUsed>,
     sheet: Option<String>,
-    /// See [`Source::has_project_column`].
+    /// See [`Source::has_project_column`] and [`Source::has_process_column`].
     project_column: Option<bool>,
+    process_column: Option<bool>,
     facts: Arc<InputFacts>,
     /// Rows read at open to judge the file, served first.
     queued: VecDeque<Row>,
@@ -109,6 +110,7 @@ impl Source {
             let map = MapSpec::parse(&spec.map)?;
             let plan = super::headers::plan_columns(columns, &map, &source.name)?;
             source.project_column = Some(plan.contains(&super::headers::ColumnRole::Field(Field::ProjectId)));
+            source.process_column = Some(plan.contains(&super::headers::ColumnRole::Field(Field::ProcessId)));
         }
         Ok(source)
     }
@@ -198,6 +200,7 @@ impl Source {
             delimiter: None,
             sheet: None,
             project_column: None,
+            process_column: None,
             facts: Arc::clone(facts),
             queued: VecDeque::new(),
             error: None,
@@ -309,6 +312,12 @@ impl Source {
     /// rows' `projectId`. `None` for JSON, whose objects each say it.
     pub fn has_project_column(&self) -> Option<bool> {
         self.project_column
+    }
+
+    /// Header-based inputs (CSV, TSV, sheets): whether a column feeds the
+    /// rows' `processId` (after `--map`). `None` for JSON.
+    pub fn has_process_column(&self) -> Option<bool> {
+        self.process_column
     }
 
     /// Spreadsheets: phone cells read so far that held a number, not text.

@@ -17,7 +17,7 @@ use super::decode::REPLACEMENT;
 use super::error::{self, NotLeadFile};
 use super::facts::InputFacts;
 use super::headers::{self, ColumnRole, Field, MapSpec};
-use super::{Fields, InputError, MAX_COLUMNS, Raw, Row};
+use super::{Fields, InputError, MAX_COLUMNS, Provenance, Raw, Row};
 
 /// At most this many extra values are quoted in a malformed row's reason
 /// (the row itself keeps them all).
@@ -33,6 +33,8 @@ pub(super) struct Table {
     keep: Option<Vec<usize>>,
     /// The `leadctl_reason` column of a file leadctl wrote, if any.
     reason: Option<usize>,
+    /// Its `leadctl_origin_file` and `leadctl_origin_line` columns, if it has both.
+    origin: Option<(usize, usize)>,
     /// Whether values are decoded from another encoding, so that U+FFFD
     /// stands for a sequence that was not valid in it.
     facts: Arc<InputFacts>,
@@ -67,8 +69,10 @@ impl Table {
         }
         let kept: Vec<usize> = (0..header.len()).filter(|&i| !crate::vocab::is_leadctl_column(&header[i])).collect();
         let keep = (kept.len() != header.len()).then_some(kept);
-        let reason = header.iter().position(|h| h.eq_ignore_ascii_case(crate::vocab::column::REASON));
-        Ok(Table { header, plan, keep, reason, facts: Arc::clone(facts) })
+        let find = |name: &str| header.iter().position(|h| h.eq_ignore_ascii_case(name));
+        let reason = find(crate::vocab::column::REASON);
+        let origin = find(crate::vocab::column::ORIGIN_FILE).zip(find(crate::vocab::column::ORIGIN_LINE));
+        Ok(Table { header, plan, keep, reason, origin, facts: Arc::clone(facts) })
     }
 
     /// The header names kept in the rows as read (`leadctl_*` removed).
@@ -93,6 +97,10 @@ impl Table {
             record.truncate(width);
         }
         let fields = self.fields(&record);
+        let provenance = self.origin.and_then(|(file, line)| {
+            let text = |i| self.leadctl_value(&record, i).and_then(|v| std::str::from_utf8(v).ok());
+            Provenance::read(text(file)?, text(line)?)
+        });
         let raw = match &self.keep {
             None => record,
             Some(keep) => {
@@ -109,7 +117,19 @@ impl Table {
                 kept
             }
         };
-        Row { ordinal: 0, line, bytes, raw: Raw::Csv(raw), fields }
+        Row { ordinal: 0, line, bytes, raw: Raw::Csv(raw), fields, provenance }
+    }
+
+    /// The value of the header's column `i`, one of leadctl's own columns:
+    /// by its place in a record of the header's width, else (a malformed
+    /// row, written as read) by its place from the end, where leadctl puts
+    /// its columns.
+    fn leadctl_value<'r>(&self, record: &'r ByteRecord, i: usize) -> Option<&'r [u8]> {
+        let width = self.header.len();
+        if record.len() == width {
+            return record.get(i);
+        }
+        record.get(record.len().checked_sub(width - i)?)
     }
 
     fn fields(&self, record: &ByteRecord) -> Result<Fields, String> {
@@ -171,7 +191,7 @@ impl Table {
 pub(super) fn too_large(line: u64, bytes: u64, detail: &str) -> Row {
     let reason = too_large_reason(bytes, detail);
     let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
-    Row { ordinal: 0, line, bytes, raw: Raw::Csv(ByteRecord::new()), fields: Err(reason) }
+    Row { ordinal: 0, line, bytes, raw: Raw::Csv(ByteRecord::new()), fields: Err(reason), provenance: None }
 }
 
 /// The reason of a row that is too large.

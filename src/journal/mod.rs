@@ -34,8 +34,11 @@ use crate::trust::Access;
 /// The journal's file name inside a run directory.
 pub const FILE_NAME: &str = "journal.ndjson";
 
-/// The version of the journal's format this binary writes and reads.
-pub const VERSION: u32 = 2;
+/// The version of the journal's format this binary writes and reads (3:
+/// the output files gained the `leadctl_origin_*` columns, and CSV outputs
+/// follow the input's dialect; a run from an older leadctl is resumed with
+/// that leadctl).
+pub const VERSION: u32 = 3;
 
 /// Identity of the input, to check on resume that it is the same file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

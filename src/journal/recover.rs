@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use super::{Entry, FILE_NAME, InputId, RangeSet, VERSION};
-use crate::output::{FileKind, OutFormat, Tally, file_name, leadctl_field};
+use crate::output::{FileKind, OutFormat, Tally, file_name, leadctl_field, output_csv_reader};
 use crate::rundir::Dir;
 use crate::settings::RunRecord;
 use crate::trust::Access;
@@ -200,7 +200,7 @@ fn count_rows(mut file: &File, format: OutFormat, kind: FileKind, tally: &mut Ta
     };
     match format {
         OutFormat::Csv => {
-            let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(BufReader::new(file));
+            let mut rdr = output_csv_reader(BufReader::new(file))?;
             let header = rdr.byte_headers()?.clone();
             let mut rec = csv::ByteRecord::new();
             while rdr.read_byte_record(&mut rec)? {

@@ -15,10 +15,10 @@
 //! store's primitives ([`claim_keys`]) is shared by both stores, so that they
 //! cannot disagree.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::LedgerError;
-use super::types::{ClaimMode, ClaimResult, Holder, Known, PhoneKey, RunRef, Takeover, in_key_order, to_millis};
+use super::types::{ClaimMode, ClaimResult, Holder, KeyMap, KeySet, Known, PhoneKey, RunRef, Takeover, to_millis};
 
 /// Identifies a process on a running kernel, across pid reuse.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -131,8 +131,11 @@ fn parse_start_ticks(stat: &str) -> Option<u64> {
 pub(crate) enum Liveness {
     Alive,
     Gone,
-    /// Another machine or namespace, or no stamp: only the lease can tell.
+    /// On this machine, but its `/proc` entry cannot be read (`hidepid`, a
+    /// security module): only the lease can tell.
     Unknown,
+    /// Another machine or namespace, or no stamp: only the lease can tell.
+    Elsewhere,
 }
 
 /// Looks the holder up in `/proc` when it ran in this pid namespace on this boot.
@@ -141,7 +144,7 @@ pub(crate) fn liveness(holder_pid: u32, holder: Option<&ProcessStamp>, me: Optio
         (Some(h), Some(m)) if h.boot_id == m.boot_id && h.pid_ns == m.pid_ns => {
             read_liveness(holder_pid, h.start_ticks)
         }
-        _ => Liveness::Unknown,
+        _ => Liveness::Elsewhere,
     }
 }
 
@@ -182,9 +185,10 @@ pub(crate) fn judge(me_id: i64, me: &Claimant, row: &ClaimRow, now_ms: i64, aliv
         Judgement::Take(Takeover::ProcessGone)
     } else if row.lease_until_ms <= now_ms {
         Judgement::Take(Takeover::LeaseExpired)
-    } else if row.holder.run == me.run {
-        // The same run (a resume) whose earlier process cannot be seen: the
-        // run directory's lock says that process has ended.
+    } else if row.holder.run == me.run && alive == Liveness::Unknown {
+        // The same run (a resume) on this machine, whose earlier process
+        // cannot be seen: the run directory's lock says it has ended. (On
+        // another machine, a run of the same name may well be alive.)
         Judgement::Take(Takeover::SameRun)
     } else {
         Judgement::Held
@@ -200,7 +204,7 @@ pub(crate) trait ClaimTx {
     /// would cost every claim more than the claim itself).
     fn claim_rows(&mut self) -> Result<Vec<ClaimRow>, LedgerError>;
     /// The recorded outcomes among `keys` (sorted, distinct).
-    fn known(&mut self, keys: &[PhoneKey]) -> Result<HashMap<PhoneKey, Known>, LedgerError>;
+    fn known(&mut self, keys: &[PhoneKey]) -> Result<KeyMap<Known>, LedgerError>;
     /// Stores a new claim row of ours.
     fn insert_claim(&mut self, keys: &[PhoneKey]) -> Result<(), LedgerError>;
     /// Replaces a claim row's keys, deleting the row when none are left.
@@ -223,11 +227,13 @@ pub(crate) fn claim_keys(
     let mut distinct = keys.to_vec();
     distinct.sort_unstable();
     distinct.dedup();
-    let wanted: HashSet<PhoneKey> = distinct.iter().copied().collect();
     let rows = tx.claim_rows()?;
-    let mut holder_of: HashMap<PhoneKey, usize> = HashMap::new();
-    for (i, row) in rows.iter().enumerate() {
-        holder_of.extend(row.keys.iter().filter(|k| wanted.contains(k)).map(|k| (*k, i)));
+    let mut holder_of: KeyMap<usize> = KeyMap::default();
+    if !rows.is_empty() {
+        let wanted: KeySet = distinct.iter().copied().collect();
+        for (i, row) in rows.iter().enumerate() {
+            holder_of.extend(row.keys.iter().filter(|k| wanted.contains(k)).map(|k| (*k, i)));
+        }
     }
     // Liveness once per row, and only for rows holding a wanted key.
     let mut verdicts: HashMap<usize, Judgement> = HashMap::new();
@@ -238,16 +244,18 @@ pub(crate) fn claim_keys(
         });
     }
     let mut known = tx.known(&distinct)?;
-    let mut answers: HashMap<PhoneKey, ClaimResult> = HashMap::with_capacity(distinct.len());
+    // The answers of the distinct keys, in their (sorted) order.
+    let mut answers: Vec<ClaimResult> = Vec::with_capacity(distinct.len());
     let mut ours = Vec::new();
-    let mut taken: HashMap<usize, HashSet<PhoneKey>> = HashMap::new();
-    for key in distinct {
-        let entry = known.remove(&key);
+    let mut taken: HashMap<usize, KeySet> = HashMap::new();
+    for &key in &distinct {
+        let entry = if known.is_empty() { None } else { known.remove(&key) };
         let may_exist = entry.as_ref().is_some_and(|k| !k.outcome.is_decided());
         let free = if may_exist { ClaimResult::MayExist } else { ClaimResult::Claimed };
+        let holder = if holder_of.is_empty() { None } else { holder_of.get(&key).copied() };
         let answer = match entry {
-            Some(k) if !may_exist && !mode.claims_decided(to_millis(k.last_seen)) => ClaimResult::Known(k),
-            _ => match holder_of.get(&key).map(|&i| (i, verdicts.get(&i).copied())) {
+            Some(k) if !may_exist && !mode.claims_decided(&k) => ClaimResult::Known(k),
+            _ => match holder.map(|i| (i, verdicts.get(&i).copied())) {
                 None => {
                     ours.push(key);
                     free
@@ -261,7 +269,7 @@ pub(crate) fn claim_keys(
                 Some((i, _)) => ClaimResult::HeldBy(rows[i].holder.clone()),
             },
         };
-        answers.insert(key, answer);
+        answers.push(answer);
     }
     for (i, gone) in taken {
         let left: Vec<PhoneKey> = rows[i].keys.iter().filter(|k| !gone.contains(k)).copied().collect();
@@ -270,16 +278,40 @@ pub(crate) fn claim_keys(
     if !ours.is_empty() {
         tx.insert_claim(&ours)?;
     }
-    in_key_order(keys, answers).into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| LedgerError::Database {
-        location: location.to_owned(),
-        detail: "a key was left without an answer (a bug in leadctl)".into(),
-    })
+    // Back in the order asked (a key asked twice is answered twice).
+    keys.iter()
+        .map(|k| distinct.binary_search(k).ok().map(|at| answers[at].clone()))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| LedgerError::Database {
+            location: location.to_owned(),
+            detail: "a key was left without an answer (a bug in leadctl)".into(),
+        })
+}
+
+/// The keys a claim found decided and last saw on a day before `now_ms`'s:
+/// the claim marks them seen today (a run found them in its input).
+pub(crate) fn to_mark_seen(keys: &[PhoneKey], results: &[ClaimResult], now_ms: i64) -> Vec<PhoneKey> {
+    let found = keys.iter().zip(results).filter_map(|(key, result)| match result {
+        ClaimResult::Known(k) => Some((*key, k)),
+        _ => None,
+    });
+    seen_before(found, now_ms)
+}
+
+/// The keys among `found` last seen on a day before `now_ms`'s, sorted.
+pub(crate) fn seen_before<'a>(found: impl IntoIterator<Item = (PhoneKey, &'a Known)>, now_ms: i64) -> Vec<PhoneKey> {
+    let today = now_ms - now_ms.rem_euclid(super::types::DAY_MS);
+    let mut stale: Vec<PhoneKey> =
+        found.into_iter().filter(|(_, k)| to_millis(k.last_seen) < today).map(|(key, _)| key).collect();
+    stale.sort_unstable();
+    stale.dedup();
+    stale
 }
 
 /// Removes `keys` from the given claim rows (the claimant's own); returns
 /// the rows that changed, with their remaining keys, and how many keys went.
 pub(crate) fn without_keys(rows: Vec<(i64, Vec<PhoneKey>)>, keys: &[PhoneKey]) -> (Vec<(i64, Vec<PhoneKey>)>, u64) {
-    let gone: HashSet<PhoneKey> = keys.iter().copied().collect();
+    let gone: KeySet = keys.iter().copied().collect();
     let mut removed = 0;
     let mut changed = Vec::new();
     for (id, held) in rows {
@@ -331,6 +363,10 @@ mod tests {
         let cases = [
             (1, "r1", 0, Unknown, Mine),
             (2, "r2", 2_000, Unknown, Held),
+            (2, "r2", 2_000, Elsewhere, Held),
+            (2, "r2", 999, Elsewhere, Take(Takeover::LeaseExpired)),
+            // The same run's name elsewhere is not this run's own.
+            (2, "r1", 2_000, Elsewhere, Held),
             (2, "r2", 2_000, Alive, Held),
             // A live process on this machine keeps its claims even when the
             // clock says its lease ran out (a suspend, an NTP step).
@@ -353,7 +389,7 @@ mod tests {
         let me = claimant("r1");
         let mut other = held(2, "r1", 2_000);
         other.holder.run.host = "elsewhere".into();
-        assert_eq!(judge(1, &me, &other, 1_000, Liveness::Unknown), Judgement::Held);
+        assert_eq!(judge(1, &me, &other, 1_000, Liveness::Elsewhere), Judgement::Held);
     }
 
     #[test]
@@ -413,7 +449,7 @@ mod tests {
         let reused = ProcessStamp { start_ticks: me.start_ticks + 1, ..me.clone() };
         assert_eq!(liveness(std::process::id(), Some(&reused), Some(&me)), Liveness::Gone);
         let elsewhere = ProcessStamp { boot_id: "other-boot".into(), ..me.clone() };
-        assert_eq!(liveness(std::process::id(), Some(&elsewhere), Some(&me)), Liveness::Unknown);
-        assert_eq!(liveness(std::process::id(), None, Some(&me)), Liveness::Unknown);
+        assert_eq!(liveness(std::process::id(), Some(&elsewhere), Some(&me)), Liveness::Elsewhere);
+        assert_eq!(liveness(std::process::id(), None, Some(&me)), Liveness::Elsewhere);
     }
 }

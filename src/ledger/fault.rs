@@ -186,6 +186,14 @@ impl Store for FaultyStore {
         self.inner.import(entries)
     }
 
+    fn now_ms(&mut self) -> Result<i64, LedgerError> {
+        self.inner.now_ms()
+    }
+
+    fn claimed_count(&mut self, claimant: &Claimant) -> Result<u64, LedgerError> {
+        self.inner.claimed_count(claimant)
+    }
+
     fn reconnected(&mut self) -> bool {
         let seam = std::mem::take(&mut self.faults.plan().reconnected);
         self.inner.reconnected() || seam

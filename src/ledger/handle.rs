@@ -14,12 +14,16 @@
 //! - the lease is measured on the boot clock (it counts a suspend, and no
 //!   clock step moves it), from the moment before the store was asked, so
 //!   the handle never believes in more lease than the store granted;
-//! - a lease that ran out, or that the store says ran out, is lapsed for
-//!   good: another run may have taken the keys, so nothing more is sent
-//!   under them, and later claims are refused;
+//! - a lease the store says ran out (when a renewal or a claim comes to it)
+//!   is lapsed for good: another run may have taken the keys, so nothing
+//!   more is sent under them, and later claims are refused;
+//! - a lease the handle could not renew in time (a busy or unreachable
+//!   ledger) only pauses sending: no request starts without enough lease,
+//!   and the store judges, when it answers again, whether it had run out;
 //! - after the store lost its connection and made a new one, the claims are
-//!   unverified until a renewal found them still there.
-use std::collections::{HashMap, HashSet};
+//!   unverified (sending pauses) until a renewal finds the claimant's lease
+//!   running and every key it holds still claimed.
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -29,7 +33,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::oneshot;
 
-use super::types::{ClaimMode, ClaimResult, Entry, Known, PhoneKey, Recorded, Renewal, Scope, Stats};
+use super::types::{ClaimMode, ClaimResult, Entry, KeySet, Known, PhoneKey, Recorded, Renewal, Scope, Stats};
 use super::{Claimant, LedgerError, Location, OpenOptions, ScopeFilter, Store};
 
 /// How a [`Ledger`] opens its store and keeps its claims.
@@ -186,20 +190,24 @@ impl Ledger {
         self.lease.lock().map(|g| *g).unwrap_or(LeaseState { lapsed: true, ..LeaseState::default() })
     }
 
-    /// False once claims are held that may no longer be ours: their lease
-    /// lapsed, or was not renewed in time, or a reconnect left them
-    /// unverified. Another run may send them: stop sending.
+    /// False once the claims held may no longer be ours for good: the
+    /// store said their lease had run out (another run may have taken them),
+    /// or a verification found some missing. The run must stop sending.
+    /// (A lease the handle could not renew in time, or claims a reconnect
+    /// left unverified, only pause sending: see [`Ledger::ensure_lease`].)
     pub fn claims_safe(&self) -> bool {
-        let state = self.lease_state();
-        !state.lapsed && !state.unverified && state.safe_until.is_none_or(|until| Moment::now() < until)
+        !self.lease_state().lapsed
     }
 
     /// How much lease the claims held have left (`None` while nothing is
-    /// held), or the reason they may no longer be ours.
+    /// held; zero while unverified), or `Lapsed`.
     pub fn lease_left(&self) -> Result<Option<Duration>, LedgerError> {
         let state = self.lease_state();
-        if state.lapsed || state.unverified {
+        if state.lapsed {
             return Err(self.lapsed());
+        }
+        if state.unverified {
+            return Ok(Some(Duration::ZERO));
         }
         Ok(state.safe_until.map(|until| Moment::now().until(until)))
     }
@@ -210,7 +218,10 @@ impl Ledger {
 
     /// Makes sure the claims held have at least `needed` of lease left
     /// (a request is started only if it ends before the lease can), renewing
-    /// now when they have less. Fails when they lapsed or cannot be renewed.
+    /// (and verifying) now when they have less. `Lapsed` when the store says
+    /// they may be another run's; `Busy` when they could not be renewed yet
+    /// (a busy or unreachable ledger: the caller waits and asks again, as
+    /// for any busy ledger).
     pub fn ensure_lease(&self, needed: Duration) -> Reply<()> {
         match self.lease_left() {
             Ok(None) => return Reply::ready(Ok(())),
@@ -220,17 +231,18 @@ impl Ledger {
         }
         let shown = self.location.to_string();
         self.call(move |a| {
-            a.renew_all();
+            let failure = a.renew_all();
             let state = a.state();
             match state.safe_until {
-                _ if state.lapsed || state.unverified => Err(LedgerError::Lapsed { location: shown }),
-                Some(until) if Moment::now().until(until) >= needed => Ok(()),
+                _ if state.lapsed => Err(LedgerError::Lapsed { location: shown }),
+                Some(until) if !state.unverified && Moment::now().until(until) >= needed => Ok(()),
                 None => Ok(()),
-                Some(_) => Err(LedgerError::Unavailable {
+                Some(_) => Err(LedgerError::Busy {
                     location: shown,
                     detail: format!(
-                        "the claims' lease could not be renewed to last the {}s a request may take",
-                        needed.as_secs()
+                        "the claims' lease could not be renewed to last the {}s a request may take ({})",
+                        needed.as_secs(),
+                        failure.unwrap_or_else(|| "not long enough".into())
                     ),
                 }),
             }
@@ -274,8 +286,8 @@ impl Ledger {
         self.call(move |a| a.claim(scope, keys, claimant, mode))
     }
 
-    pub fn record(&self, scope: &Scope, outcomes: Vec<Recorded>, claimant: &Claimant) -> Reply<()> {
-        let (scope, claimant) = (scope.clone(), claimant.clone());
+    pub fn record(&self, scope: &Scope, outcomes: impl Into<Arc<[Recorded]>>, claimant: &Claimant) -> Reply<()> {
+        let (scope, claimant, outcomes) = (scope.clone(), claimant.clone(), outcomes.into());
         self.call(move |a| {
             a.store.record(&scope, &outcomes, &claimant)?;
             a.forget_held(&claimant, &scope, outcomes.iter().map(|r| r.phone));
@@ -290,6 +302,11 @@ impl Ledger {
             a.forget_held(&claimant, &scope, keys.iter().copied());
             Ok(released)
         })
+    }
+
+    /// The store's clock now (milliseconds since the epoch).
+    pub fn now_ms(&self) -> Reply<i64> {
+        self.call(|a| a.store.now_ms())
     }
 
     pub fn stats(&self) -> Reply<Stats> {
@@ -336,7 +353,7 @@ fn spawn(
 struct Actor {
     store: Box<dyn Store>,
     lease: Duration,
-    held: HashMap<Claimant, HashMap<Scope, HashSet<PhoneKey>>>,
+    held: HashMap<Claimant, HashMap<Scope, KeySet>>,
     shared: Arc<Mutex<LeaseState>>,
     shown: String,
 }
@@ -384,11 +401,22 @@ impl Actor {
         mode: ClaimMode,
     ) -> Result<Vec<ClaimResult>, LedgerError> {
         let state = self.state();
-        let expired = state.safe_until.is_some_and(|until| Moment::now() >= until);
-        if state.lapsed || expired {
-            // Keys held may be another run's now: the run sends no more.
-            self.update(|s| s.lapsed = true);
+        if state.lapsed {
             return Err(LedgerError::Lapsed { location: self.shown.clone() });
+        }
+        let expired = state.safe_until.is_some_and(|until| Moment::now() >= until);
+        if expired || state.unverified {
+            // Keys held are not known to be ours now: renew (and verify)
+            // before claiming more; the store says whether they lapsed.
+            let failure = self.renew_all();
+            let state = self.state();
+            if state.lapsed {
+                return Err(LedgerError::Lapsed { location: self.shown.clone() });
+            }
+            if state.unverified || state.safe_until.is_some_and(|until| Moment::now() >= until) {
+                let detail = failure.unwrap_or_else(|| "the claims' lease could not be renewed".into());
+                return Err(LedgerError::Busy { location: self.shown.clone(), detail });
+            }
         }
         let started = Moment::now();
         let results = self.store.claim(&scope, &keys, &claimant, self.lease, mode)?;
@@ -430,7 +458,7 @@ impl Actor {
     }
 
     /// After the store reconnected while keys were held, they are not known
-    /// to be ours until a renewal finds them: renew at once.
+    /// to be ours until a renewal finds them: renew (and verify) at once.
     fn verify_after_reconnect(&mut self) {
         if self.store.reconnected() && !self.held.is_empty() {
             tracing::warn!("the ledger {} reconnected: verifying this run's claims before sending more", self.shown);
@@ -439,44 +467,58 @@ impl Actor {
         }
     }
 
-    /// Renews every claimant's lease. A lease found lapsed is final; one
-    /// that cannot be renewed now keeps its old end (and runs out unless a
-    /// later renewal succeeds in time).
-    fn renew_all(&mut self) {
+    /// Renews every claimant's lease; returns why it could not, if it could
+    /// not. A lease the store says ran out is lapsed, for good; one that
+    /// cannot be renewed now keeps its old end (sending pauses once that
+    /// passes, until a renewal succeeds). Unverified claims are verified:
+    /// the store must still hold every key held here.
+    fn renew_all(&mut self) -> Option<String> {
         if self.held.is_empty() || self.state().lapsed {
-            return;
+            return None;
         }
         let started = Moment::now();
-        if self.state().safe_until.is_some_and(|until| started >= until) {
-            tracing::warn!("the lease of this run's claims in the ledger {} ran out before it was renewed", self.shown);
-            self.update(|s| s.lapsed = true);
-            return;
-        }
-        let mut all_renewed = true;
-        for claimant in self.held.keys() {
-            match self.store.renew(claimant, self.lease) {
+        let mut failure = None;
+        let verify = self.state().unverified;
+        let claimants: Vec<(Claimant, u64)> =
+            self.held.iter().map(|(c, scopes)| (c.clone(), scopes.values().map(|k| k.len() as u64).sum())).collect();
+        for (claimant, held) in claimants {
+            match self.store.renew(&claimant, self.lease) {
                 Ok(Renewal::Renewed) => {}
-                Ok(Renewal::Lapsed) => {
-                    tracing::warn!(
-                        "the ledger {} says the lease of run {} ran out: its claims may be another run's now",
-                        self.shown,
-                        claimant.run.run
-                    );
-                    self.update(|s| s.lapsed = true);
-                    return;
-                }
+                Ok(Renewal::Lapsed) => return self.lapse(&claimant, "its lease had run out"),
                 Err(e) => {
-                    all_renewed = false;
                     tracing::warn!("cannot renew the ledger lease of run {}: {e}", claimant.run.run);
+                    failure = Some(e.to_string());
+                    continue;
+                }
+            }
+            if verify {
+                match self.store.claimed_count(&claimant) {
+                    Ok(found) if found < held => {
+                        return self.lapse(&claimant, &format!("it holds {found} of the {held} claims it made"));
+                    }
+                    Ok(_) => {}
+                    Err(e) => failure = Some(e.to_string()),
                 }
             }
         }
-        if all_renewed {
+        if failure.is_none() {
             self.update(|s| {
                 s.safe_until = Some(started.after(self.lease));
                 s.unverified = false;
             });
         }
+        failure
+    }
+
+    /// The claims of `claimant` may be another run's: final.
+    fn lapse(&mut self, claimant: &Claimant, why: &str) -> Option<String> {
+        tracing::warn!(
+            "the ledger {} says run {}'s claims may be another run's now ({why}): no more is sent under them",
+            self.shown,
+            claimant.run.run
+        );
+        self.update(|s| s.lapsed = true);
+        Some(why.to_owned())
     }
 }
 

@@ -48,6 +48,7 @@ mod claims;
 pub mod fault;
 mod handle;
 mod location;
+mod merge;
 mod pg_conn;
 mod pg_rows;
 mod pg_sql;
@@ -56,6 +57,7 @@ mod schema;
 mod session;
 mod sqlite;
 mod sqlite_file;
+mod sqlite_log;
 mod sqlite_sql;
 mod tls;
 mod types;
@@ -171,6 +173,14 @@ pub trait Store: Send {
     /// Records entries from elsewhere (earlier run directories, a CRM export)
     /// in one transaction, merged as `record` merges; returns how many.
     fn import(&mut self, entries: &[Entry]) -> Result<u64, LedgerError>;
+
+    /// The store's clock now, in milliseconds since the epoch (the clock
+    /// leases and dates are judged by).
+    fn now_ms(&mut self) -> Result<i64, LedgerError>;
+
+    /// How many keys the claimant's claims hold in the store (to verify,
+    /// after a reconnect, that none were lost).
+    fn claimed_count(&mut self, claimant: &Claimant) -> Result<u64, LedgerError>;
 
     /// Whether the store lost its connection and made a new one since the
     /// last time it was asked (PostgreSQL): claims held before must then be

@@ -63,6 +63,15 @@ impl PgConn {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.connect_timeout);
         }
+        // A connection that dies silently (a host gone, a NAT that forgot
+        // it) is noticed in about half a minute, not TCP's quarter of an
+        // hour: the one ledger thread would hang there, and with it the
+        // run's records and renewals.
+        config.keepalives(true);
+        config.keepalives_idle(std::time::Duration::from_secs(10));
+        config.keepalives_interval(std::time::Duration::from_secs(5));
+        config.keepalives_retries(3);
+        config.tcp_user_timeout(std::time::Duration::from_secs(30));
         let tls = match pg.sslmode {
             SslMode::Disable => {
                 config.ssl_mode(postgres::config::SslMode::Disable);

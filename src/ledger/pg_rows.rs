@@ -1,8 +1,6 @@
 //! The PostgreSQL store's reads and writes of entries: lookups, the batch
 //! upsert, stats and export pages.
 
-use std::collections::HashMap;
-
 use ::postgres::types::{ToSql, Type};
 use ::postgres::{Client, Row};
 
@@ -10,7 +8,7 @@ use super::LedgerError;
 use super::pg_conn::TxError;
 use super::pg_sql::{Ids, cache_runs, keys_param, now_ms_sql};
 use super::schema::MERGE_SET;
-use super::types::{Entry, Known, KnownColumns, OutcomeKind, PhoneKey, Scope, Stats, StatsGroup, from_millis};
+use super::types::{Entry, KeyMap, Known, KnownColumns, OutcomeKind, PhoneKey, Scope, Stats, StatsGroup, from_millis};
 
 type Param<'a> = (&'a (dyn ToSql + Sync), Type);
 
@@ -58,7 +56,7 @@ pub(super) fn known_keys(
     scope_id: i64,
     keys: &[PhoneKey],
     shown: &str,
-) -> Result<HashMap<PhoneKey, Known>, TxError> {
+) -> Result<KeyMap<Known>, TxError> {
     let sql = "SELECT e.* FROM unnest($2::int8[]) AS k(phone) CROSS JOIN LATERAL ( \
                SELECT e.phone, e.outcome, e.lead_id, e.initialized, e.reason, e.first_seen, e.last_seen, e.run_id \
                FROM leadctl_entries e WHERE e.scope_id = $1 AND e.phone = k.phone LIMIT 1) AS e";

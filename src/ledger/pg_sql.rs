@@ -12,7 +12,7 @@ use ::postgres::{Client, Row};
 use super::claims::{self, ClaimRow, ClaimTx, ProcessStamp};
 use super::pg_conn::{TxError, pg_error};
 use super::pg_rows::known_keys;
-use super::types::{Holder, Known, PhoneKey, Renewal, RunRef, Scope};
+use super::types::{Holder, KeyMap, Known, PhoneKey, Renewal, RunRef, Scope};
 use super::{Claimant, LedgerError};
 
 /// The server's clock in milliseconds since the epoch.
@@ -137,8 +137,23 @@ pub(super) fn upsert_claimant(
     claimant: &Claimant,
     lease_ms: i64,
     offset_ms: i64,
+    shown: &str,
 ) -> Result<(i64, i64), TxError> {
     let now = now_ms_sql(offset_ms);
+    let (pid, stamp) = (i64::from(claimant.pid), ProcessStamp::encode(claimant.stamp.as_ref()));
+    // A claimant whose lease ran out while it held claims is not revived:
+    // another run may have taken them.
+    let sql = format!(
+        "SELECT c.lease_until <= {now}, EXISTS (SELECT 1 FROM leadctl_claims WHERE claimant_id = c.id) \
+         FROM leadctl_claimants c WHERE c.run_id = $1 AND c.pid = $2 AND c.stamp = $3 FOR UPDATE"
+    );
+    let args: [Param<'_>; 3] = [(&run_id, Type::INT8), (&pid, Type::INT8), (&stamp, Type::TEXT)];
+    if let Some(row) = client.query_typed_opt(&sql, &args)?
+        && row.try_get::<_, bool>(0)?
+        && row.try_get::<_, bool>(1)?
+    {
+        return Err(TxError::Ledger(LedgerError::Lapsed { location: shown.to_owned() }));
+    }
     let sql = format!(
         "WITH n AS (SELECT {now} AS now) \
          INSERT INTO leadctl_claimants (run_id, pid, stamp, lease_until) SELECT $1, $2, $3, n.now + $4 FROM n \
@@ -146,11 +161,18 @@ pub(super) fn upsert_claimant(
          DO UPDATE SET lease_until = GREATEST(leadctl_claimants.lease_until, excluded.lease_until) \
          RETURNING id, (SELECT now FROM n)"
     );
-    let (pid, stamp) = (i64::from(claimant.pid), ProcessStamp::encode(claimant.stamp.as_ref()));
     let args: [Param<'_>; 4] =
         [(&run_id, Type::INT8), (&pid, Type::INT8), (&stamp, Type::TEXT), (&lease_ms, Type::INT8)];
     let row = client.query_typed_one(&sql, &args)?;
     Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
+/// How many keys the claimant's claim rows hold.
+pub(super) fn claimed_count(client: &mut Client, claimant: &Claimant) -> Result<u64, TxError> {
+    let Some(me) = claimant_id(client, claimant)? else { return Ok(0) };
+    let sql = "SELECT (COALESCE(sum(octet_length(keys)), 0) / 8)::int8 FROM leadctl_claims WHERE claimant_id = $1";
+    let n: i64 = client.query_typed_one(sql, &[(&me, Type::INT8)])?.try_get(0)?;
+    Ok(n as u64)
 }
 
 /// Extends the claimant's lease; false when it is unknown here.
@@ -264,7 +286,7 @@ impl ClaimTx for PgClaim<'_> {
         rows.iter().map(|row| claim_row(row, self.shown).map_err(|e| self.fail(e))).collect()
     }
 
-    fn known(&mut self, keys: &[PhoneKey]) -> Result<HashMap<PhoneKey, Known>, LedgerError> {
+    fn known(&mut self, keys: &[PhoneKey]) -> Result<KeyMap<Known>, LedgerError> {
         known_keys(self.client, self.ids, self.scope_id, keys, self.shown).map_err(|e| self.fail(e))
     }
 

@@ -19,8 +19,8 @@ use super::pg_rows::{self as rows, Rows};
 use super::pg_sql::{self as sql, Ids, PgClaim, now_ms_sql};
 use super::schema::{self, MERGE_SET, PG_TABLES, VERSION_KEY};
 use super::types::{
-    ClaimMode, ClaimResult, Entry, Known, PhoneKey, Recorded, Renewal, Scope, Stats, in_key_order, last_per_key,
-    lease_millis, outcome_columns, to_millis,
+    ClaimMode, ClaimResult, Entry, KeyMap, Known, PhoneKey, Recorded, Renewal, Scope, Stats, in_key_order,
+    last_per_key, lease_millis, outcome_columns, to_millis,
 };
 use super::{Claimant, Clock, LedgerError, Location, OpenOptions, ScopeFilter, Store};
 use crate::ledger::location::PgLocation;
@@ -105,7 +105,7 @@ impl Store for PgStore {
         let ids = &mut self.ids;
         let mut scope_id = None;
         let found = self.conn.read(|client, shown| match sql::scope_id(client, ids, scope, false)? {
-            None => Ok(HashMap::new()),
+            None => Ok(KeyMap::default()),
             Some(id) => {
                 scope_id = Some(id);
                 rows::known_keys(client, ids, id, keys, shown)
@@ -133,14 +133,31 @@ impl Store for PgStore {
         // Durable like every write: a server crash must not drop a claim
         // that a run then sends under.
         let offset = self.clock.offset_ms();
-        self.write(|client, ids, shown| {
+        let mut attempts = 0;
+        let results = self.write(|client, ids, shown| {
+            attempts += 1;
             let scope_id = sql::scope_id(client, ids, scope, true)?.unwrap_or(0);
             let run_id = sql::run_id(client, ids, &claimant.run)?;
             sql::lock_scope(client, scope_id)?;
-            let (me, now) = sql::upsert_claimant(client, run_id, claimant, lease_millis(lease), offset)?;
+            let (me, now) = sql::upsert_claimant(client, run_id, claimant, lease_millis(lease), offset, shown)?;
             let mut ops = PgClaim { client, ids, scope_id, me, shown };
-            Ok(claims::claim_keys(&mut ops, shown, me, claimant, keys, now, mode)?)
-        })
+            let results = claims::claim_keys(&mut ops, shown, me, claimant, keys, now, mode)?;
+            let seen: Vec<i64> = claims::to_mark_seen(keys, &results, now).iter().map(|k| k.to_db()).collect();
+            if !seen.is_empty() {
+                rows::mark_seen(client, scope_id, &seen, offset)?;
+            }
+            Ok(results)
+        })?;
+        // An attempt before this one may have committed (its answer lost
+        // with the connection) and taken keys over from a dead run; this one
+        // then found them ours. They may exist, as a takeover's do.
+        if attempts > 1 {
+            return Ok(results
+                .into_iter()
+                .map(|r| if r == ClaimResult::Claimed { ClaimResult::MayExist } else { r })
+                .collect());
+        }
+        Ok(results)
     }
 
     fn record(&mut self, scope: &Scope, outcomes: &[Recorded], claimant: &Claimant) -> Result<(), LedgerError> {
@@ -261,6 +278,15 @@ impl Store for PgStore {
 
     fn reconnected(&mut self) -> bool {
         self.conn.take_reconnected()
+    }
+
+    fn now_ms(&mut self) -> Result<i64, LedgerError> {
+        let sql = format!("SELECT {}", now_ms_sql(self.clock.offset_ms()));
+        self.conn.read(|client, _| Ok(client.query_typed_one(&sql, &[])?.try_get(0)?))
+    }
+
+    fn claimed_count(&mut self, claimant: &Claimant) -> Result<u64, LedgerError> {
+        self.conn.read(|client, _| sql::claimed_count(client, claimant))
     }
 }
 

@@ -27,7 +27,8 @@ use super::LedgerError;
 /// - 1: the first.
 /// - 2: outcome 6, "may exist" (a lead whose answer was lost); scope URLs
 ///   in their one normal form (`types::api_url_key`), so scopes that an
-///   older binary kept under two spellings of one API are merged.
+///   older binary kept under two spellings of one API are merged; SQLite
+///   records answers in a log first (`leadctl_log`, see `sqlite_log.rs`).
 pub const SCHEMA_VERSION: i64 = 2;
 
 /// SQLite's `application_id` for a ledger file ("LDCT"): refusing a file
@@ -56,6 +57,14 @@ CREATE TABLE leadctl_entries (
 CREATE TABLE leadctl_claims (
     id INTEGER PRIMARY KEY, scope_id INTEGER NOT NULL, claimant_id INTEGER NOT NULL, keys BLOB NOT NULL);
 CREATE INDEX leadctl_claims_by_scope ON leadctl_claims (scope_id);
+";
+
+/// The SQLite store's log (see `sqlite_log.rs`): created with the tables,
+/// and by the migration from version 1.
+pub(crate) const SQLITE_LOG_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS leadctl_log (
+    id INTEGER PRIMARY KEY, scope_id INTEGER NOT NULL, run_id INTEGER NOT NULL, at INTEGER NOT NULL,
+    n INTEGER NOT NULL, body BLOB NOT NULL);
 ";
 
 pub(crate) const PG_TABLES: &str = "

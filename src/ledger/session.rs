@@ -3,7 +3,6 @@
 //! and mix of projects and processes, and go to the store one scope at a
 //! time; answers come back in the order of the keys.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::{
@@ -20,12 +19,13 @@ pub struct LeadKey<'a> {
 }
 
 /// What a sorted batch leaves to write: answers to record, and claims to
-/// give back (leads that ended retryable).
+/// give back (leads that ended retryable). Leads name their (project,
+/// process) by its place in `scopes` (a batch has one or a few).
 #[derive(Debug, Default)]
 pub struct Writes {
-    /// (project, process) and the answer.
-    pub record: Vec<((String, String), Recorded)>,
-    pub release: Vec<((String, String), PhoneKey)>,
+    scopes: Vec<(String, String)>,
+    record: Vec<(usize, Recorded)>,
+    release: Vec<(usize, PhoneKey)>,
 }
 
 impl Writes {
@@ -38,12 +38,44 @@ impl Writes {
         self.record.len() + self.release.len()
     }
 
-    /// Adds later writes (kept in order: the last answer for a key wins).
-    pub fn append(&mut self, mut later: Writes) {
-        self.record.append(&mut later.record);
-        self.release.append(&mut later.release);
+    fn scope_at(&mut self, project: &str, process: &str) -> usize {
+        match self.scopes.iter().position(|(p, q)| p == project && q == process) {
+            Some(at) => at,
+            None => {
+                self.scopes.push((project.to_owned(), process.to_owned()));
+                self.scopes.len() - 1
+            }
+        }
+    }
+
+    /// An answer to record for the lead `key`.
+    pub fn record(&mut self, key: LeadKey<'_>, outcome: super::Outcome) {
+        let at = self.scope_at(key.project, key.process);
+        self.record.push((at, Recorded { phone: key.phone, outcome }));
+    }
+
+    /// A claim on `key` to give back.
+    pub fn release(&mut self, key: LeadKey<'_>) {
+        let at = self.scope_at(key.project, key.process);
+        self.release.push((at, key.phone));
+    }
+
+    /// The writes by scope: answers, then claims, each in order (the last
+    /// answer for a key wins).
+    fn by_scope(self) -> Vec<ScopeWrites> {
+        let mut out: Vec<ScopeWrites> = self.scopes.into_iter().map(|s| (s, Vec::new(), Vec::new())).collect();
+        for (at, r) in self.record {
+            out[at].1.push(r);
+        }
+        for (at, k) in self.release {
+            out[at].2.push(k);
+        }
+        out
     }
 }
+
+/// One scope's (project, process) writes: answers and claims to give back.
+type ScopeWrites = ((String, String), Vec<Recorded>, Vec<PhoneKey>);
 
 /// How a run uses the ledger.
 #[derive(Debug, Clone)]
@@ -71,9 +103,15 @@ impl Default for SessionOptions {
 
 impl SessionOptions {
     /// The lease: at least a minute, and long enough that a request started
-    /// just after a renewal ends with a renewal's worth to spare.
-    fn ledger_options(&self) -> LedgerOptions {
-        let lease = Duration::from_secs(60).max(self.request_timeout * 2 + Duration::from_secs(20));
+    /// just after a renewal ends with a renewal's worth to spare. On SQLite
+    /// also as long as a busy ledger is waited for: a renewal needs the
+    /// write lock that another process may hold that long (and on one host
+    /// a run's liveness, not its lease, decides a takeover anyway).
+    fn ledger_options(&self, location: &Location) -> LedgerOptions {
+        let mut lease = Duration::from_secs(60).max(self.request_timeout * 2 + Duration::from_secs(20));
+        if matches!(location, Location::Sqlite(_)) {
+            lease = lease.max(self.busy_wait + Duration::from_secs(20));
+        }
         let open = OpenOptions { busy_timeout: self.busy_timeout.min(self.busy_wait), ..OpenOptions::default() };
         LedgerOptions { open, lease, renew_every: lease / 3 }
     }
@@ -91,8 +129,9 @@ pub struct Session {
     claimant: Claimant,
     api_url: String,
     options: SessionOptions,
-    /// When the run began using the ledger (milliseconds since the epoch):
-    /// what `--resend-known` resends was recorded before it.
+    /// When the run began using the ledger (milliseconds since the epoch,
+    /// the store's clock): what `--resend-known` resends was recorded (or
+    /// last seen) before it.
     started_ms: i64,
 }
 
@@ -106,8 +145,12 @@ impl Session {
         host: &str,
         options: SessionOptions,
     ) -> Result<Session, LedgerError> {
-        let ledger = Ledger::open(location, options.ledger_options()).wait()?;
-        Ok(Session::over(ledger, Claimant::this_process(run, host), api_url, options))
+        let ledger_options = options.ledger_options(&location);
+        let ledger = Ledger::open(location, ledger_options).wait()?;
+        let started_ms = ledger.now_ms().wait()?;
+        let mut session = Session::over(ledger, Claimant::this_process(run, host), api_url, options);
+        session.started_ms = started_ms;
+        Ok(session)
     }
 
     /// A session over a ledger already open (tests: a store behind a fault seam).
@@ -120,6 +163,14 @@ impl Session {
     /// started (`--resend-known`).
     pub fn known_before_now(&self) -> ClaimMode {
         ClaimMode::AnyBefore(self.started_ms)
+    }
+
+    /// The same session for the run named `run` (its directory, once made:
+    /// the ledger opens before the directory is, so that a refused ledger
+    /// leaves none behind, and a same-second run's directory gets a suffix).
+    pub fn for_run(self, run: &str) -> Session {
+        let host = self.claimant.run.host.clone();
+        Session { claimant: Claimant::this_process(run, host), ..self }
     }
 
     /// Where the ledger is, without any password.
@@ -135,8 +186,10 @@ impl Session {
 
     /// Makes sure the claims held outlast a request started now (see
     /// [`Ledger::ensure_lease`]).
+    /// A lease that could not be renewed yet (a busy ledger) is waited for
+    /// as any busy ledger is.
     pub async fn ready_to_send(&self) -> Result<(), LedgerError> {
-        self.ledger.ensure_lease(self.options.lease_needed()).await
+        self.await_busy(|| self.ledger.ensure_lease(self.options.lease_needed())).await
     }
 
     fn scope(&self, project: &str, process: &str) -> Scope {
@@ -170,28 +223,36 @@ impl Session {
                 out[i] = Some(a);
             }
         }
-        // The store answers every key it is given.
-        Ok(out.into_iter().map(|a| a.unwrap_or(ClaimResult::Claimed)).collect())
+        every_answer(out, self.location())
+    }
+
+    /// Claims the keys for this run, in the keys' order, from a plain thread
+    /// (the read stage). Blocks.
+    pub fn claim_wait(&self, keys: &[LeadKey<'_>], mode: ClaimMode) -> Result<Vec<ClaimResult>, LedgerError> {
+        let mut out: Vec<Option<ClaimResult>> = vec![None; keys.len()];
+        for ((project, process), at) in by_scope(keys) {
+            let scope = self.scope(project, process);
+            let phones: Vec<PhoneKey> = at.iter().map(|&i| keys[i].phone).collect();
+            let answers = self.wait_busy(|| self.ledger.claim(&scope, phones.clone(), &self.claimant, mode))?;
+            for (i, a) in at.into_iter().zip(answers) {
+                out[i] = Some(a);
+            }
+        }
+        every_answer(out, self.location())
     }
 
     /// Records answers and gives back claims, one store transaction per
     /// scope. Blocks (a busy ledger is waited for).
     pub fn write(&self, writes: Writes) -> Result<(), LedgerError> {
-        let mut record: BTreeMap<(String, String), Vec<Recorded>> = BTreeMap::new();
-        for (scope, r) in writes.record {
-            record.entry(scope).or_default().push(r);
-        }
-        for ((project, process), outcomes) in record {
+        for ((project, process), outcomes, keys) in writes.by_scope() {
             let scope = self.scope(&project, &process);
-            self.wait_busy(|| self.ledger.record(&scope, outcomes.clone(), &self.claimant))?;
-        }
-        let mut release: BTreeMap<(String, String), Vec<PhoneKey>> = BTreeMap::new();
-        for (scope, k) in writes.release {
-            release.entry(scope).or_default().push(k);
-        }
-        for ((project, process), keys) in release {
-            let scope = self.scope(&project, &process);
-            self.wait_busy(|| self.ledger.release(&scope, keys.clone(), &self.claimant))?;
+            if !outcomes.is_empty() {
+                let outcomes: std::sync::Arc<[Recorded]> = outcomes.into();
+                self.wait_busy(|| self.ledger.record(&scope, std::sync::Arc::clone(&outcomes), &self.claimant))?;
+            }
+            if !keys.is_empty() {
+                self.wait_busy(|| self.ledger.release(&scope, keys.clone(), &self.claimant))?;
+            }
         }
         Ok(())
     }
@@ -251,6 +312,15 @@ impl<'a> BusyWaits<'a> {
         );
         Ok(wait)
     }
+}
+
+/// The answers, one per key (the store answers every key it is given: a
+/// missing one is a bug, never a claim).
+fn every_answer(answers: Vec<Option<ClaimResult>>, location: &str) -> Result<Vec<ClaimResult>, LedgerError> {
+    answers.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| LedgerError::Database {
+        location: location.to_owned(),
+        detail: "a key was left without an answer (a bug in leadctl)".into(),
+    })
 }
 
 /// The indices of the keys of each (project, process), in first-seen order.

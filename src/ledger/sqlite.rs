@@ -24,10 +24,11 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction,
 use super::claims;
 use super::schema::{self, MERGE_SET, SQLITE_APPLICATION_ID, SQLITE_TABLES, VERSION_KEY};
 use super::sqlite_file;
+use super::sqlite_log::{self, Log, Record};
 use super::sqlite_sql::{self as sql, Ids, SqliteClaim};
 use super::types::{
-    ClaimMode, ClaimResult, Entry, Known, PhoneKey, Recorded, Renewal, Scope, Stats, in_key_order, last_per_key,
-    lease_millis, outcome_columns, to_millis,
+    ClaimMode, ClaimResult, Entry, Known, PhoneKey, Recorded, Renewal, Scope, Stats, in_key_order, lease_millis,
+    outcome_columns, to_millis,
 };
 use super::{Claimant, Clock, LedgerError, Location, OpenOptions, ScopeFilter, Store};
 
@@ -40,10 +41,21 @@ pub(crate) struct SqliteStore {
     ids: Ids,
     upsert_sql: String,
     clock: Clock,
+    /// What other processes appended to the log, folded per key.
+    log: Log,
 }
 
-/// A day in milliseconds: "seen" is kept at day granularity.
-pub(super) const DAY_MS: i64 = 86_400_000;
+/// What a write transaction works with besides the transaction itself.
+struct Ctx<'a> {
+    ids: &'a mut Ids,
+    log: &'a mut Log,
+    shown: &'a str,
+    upsert: &'a str,
+    /// The store's clock, read once the write lock is held: a lease is
+    /// judged as of the moment the transaction runs, not as of a wait for
+    /// the lock before it.
+    now: i64,
+}
 
 /// Maps rusqlite's errors to the ledger's, naming the location.
 pub(super) trait At<T> {
@@ -106,15 +118,11 @@ impl SqliteStore {
         // A lookup of a full ledger reads its whole index: map the file
         // rather than copy pages through SQLite's small default cache.
         conn.pragma_update(None, "mmap_size", 1_i64 << 30).at(&shown)?;
-        // Recording a batch of random phone numbers dirties about one page
-        // per key: room for a few batches, so that a transaction never
-        // spills to the WAL half-done, and a checkpoint (two fsyncs, and a
-        // copy of every page) about every 30 batches rather than after each.
-        // Measured on 300,000 keys: record 6.7 s with SQLite's default of
-        // 1000 pages, 4.8 s with 10,000, 3.2 s with 50,000; 32,768 caps the
-        // WAL at 128 MB, cut back to 64 MB after a checkpoint.
-        conn.pragma_update(None, "cache_size", -16_384).at(&shown)?;
-        conn.pragma_update(None, "wal_autocheckpoint", 32_768).at(&shown)?;
+        // A run appends to the log and reads its tail: SQLite's default
+        // page cache (2 MB) serves it. A merge (sorted writes) is one long
+        // transaction: a checkpoint about every 30 MB of WAL, and the WAL
+        // cut back to 64 MB after it.
+        conn.pragma_update(None, "wal_autocheckpoint", 8_192).at(&shown)?;
         conn.pragma_update(None, "journal_size_limit", 64_i64 << 20).at(&shown)?;
         conn.set_prepared_statement_cache_capacity(32);
         rusqlite::vtab::array::load_module(&conn).at(&shown)?;
@@ -125,8 +133,14 @@ impl SqliteStore {
         );
         let path = path.to_path_buf();
         let clock = options.clock.clone();
-        let mut store = SqliteStore { conn, location, shown, path, ids: Ids::default(), upsert_sql, clock };
+        let mut store =
+            SqliteStore { conn, location, shown, path, ids: Ids::default(), upsert_sql, clock, log: Log::default() };
         store.init_schema()?;
+        // A long log (runs that recorded many new leads) is merged before
+        // this run starts, so that what this process folds stays small.
+        if sqlite_log::pending(&store.conn, &store.shown)? > sqlite_log::MERGE_AT {
+            store.merge()?;
+        }
         Ok(store)
     }
 
@@ -158,6 +172,7 @@ impl SqliteStore {
             });
         } else {
             tx.execute_batch(SQLITE_TABLES).at(shown)?;
+            tx.execute_batch(schema::SQLITE_LOG_TABLE).at(shown)?;
             let created = to_millis(SystemTime::now()).to_string();
             let sql = "INSERT INTO leadctl_meta (key, value) VALUES (?1, ?2), ('created_at', ?3)";
             tx.execute(sql, params![VERSION_KEY, schema::SCHEMA_VERSION.to_string(), created]).at(shown)?;
@@ -166,23 +181,35 @@ impl SqliteStore {
         tx.commit().at(shown)
     }
 
-    /// Runs a write in one `BEGIN IMMEDIATE` transaction. Ids cached during a
-    /// transaction that fails are forgotten: a rolled-back scope's id could be
-    /// handed to another scope later.
+    /// Runs a write in one `BEGIN IMMEDIATE` transaction, the log read up
+    /// to date in it first. Ids cached during a transaction that fails are
+    /// forgotten (a rolled-back scope's id could be handed to another scope
+    /// later), and so is the folded log (a rolled-back row's id will be
+    /// another's).
     fn write<T>(
         &mut self,
-        f: impl FnOnce(&Transaction<'_>, &mut Ids, &str, &str) -> Result<T, LedgerError>,
+        f: impl FnOnce(&Transaction<'_>, Ctx<'_>) -> Result<T, LedgerError>,
     ) -> Result<T, LedgerError> {
         let result = (|| {
             let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).at(&self.shown)?;
-            let value = f(&tx, &mut self.ids, &self.shown, &self.upsert_sql)?;
+            self.log.refresh(&tx, &self.shown)?;
+            let now = self.clock.now_ms();
+            let ctx = Ctx { ids: &mut self.ids, log: &mut self.log, shown: &self.shown, upsert: &self.upsert_sql, now };
+            let value = f(&tx, ctx)?;
             tx.commit().at(&self.shown)?;
             Ok(value)
         })();
         if result.is_err() {
             self.ids = Ids::default();
+            self.log = Log::default();
         }
         result
+    }
+
+    /// Merges the log into the entries (see `sqlite_log.rs`); `leadctl
+    /// ledger` does it before it reads or changes entries.
+    fn merge(&mut self) -> Result<u64, LedgerError> {
+        self.write(|tx, c| sqlite_log::merge_all(tx, c.upsert, c.shown))
     }
 }
 
@@ -192,28 +219,43 @@ impl Store for SqliteStore {
     }
 
     fn lookup(&mut self, scope: &Scope, keys: &[PhoneKey], seen: bool) -> Result<Vec<Option<Known>>, LedgerError> {
-        let shown = &self.shown;
-        let Some(scope_id) = sql::scope_id(&self.conn, &mut self.ids, scope, false, shown)? else {
+        if seen {
+            // Marks what it finds seen: a write.
+            return self.write(|tx, c| {
+                let now = c.now;
+                let Some(scope_id) = sql::scope_id(tx, c.ids, scope, false, c.shown)? else {
+                    return Ok(vec![None; keys.len()]);
+                };
+                let found = c.log.known(tx, c.ids, scope_id, keys, c.shown)?;
+                let stale = claims::seen_before(found.iter().map(|(k, v)| (*k, v)), now);
+                let sightings: Vec<Record<'_>> = stale.into_iter().map(Record::seen).collect();
+                c.log.append(
+                    tx,
+                    scope_id,
+                    sql::run_id(tx, c.ids, &super::RunRef::default(), c.shown)?,
+                    now,
+                    &sightings,
+                    c.shown,
+                )?;
+                Ok(in_key_order(keys, found))
+            });
+        }
+        // One read transaction: the log and the entries as of one moment.
+        let tx = self.conn.transaction().at(&self.shown)?;
+        let Some(scope_id) = sql::scope_id(&tx, &mut self.ids, scope, false, &self.shown)? else {
             return Ok(vec![None; keys.len()]);
         };
-        let found = sql::known_keys(&self.conn, &mut self.ids, scope_id, keys, shown)?;
-        if seen {
-            // Only keys last seen on an earlier day are written: a rerun on
-            // the same day writes nothing.
-            let now = self.clock.now_ms();
-            let today = now - now.rem_euclid(DAY_MS);
-            let stale: Vec<PhoneKey> =
-                found.iter().filter(|(_, k)| to_millis(k.last_seen) < today).map(|(p, _)| *p).collect();
-            if !stale.is_empty() {
-                self.write(|tx, _, shown, _| {
-                    let sql = "UPDATE leadctl_entries SET last_seen = ?1 \
-                               WHERE scope_id = ?2 AND phone IN rarray(?3) AND last_seen < ?4";
-                    let args = params![now, scope_id, sql::key_array(&stale), today];
-                    tx.prepare_cached(sql).at(shown)?.execute(args).at(shown)?;
-                    Ok(())
-                })?;
+        let found = self
+            .log
+            .refresh(&tx, &self.shown)
+            .and_then(|()| self.log.known(&tx, &mut self.ids, scope_id, keys, &self.shown));
+        let found = match found {
+            Ok(found) => found,
+            Err(e) => {
+                self.log = Log::default();
+                return Err(e);
             }
-        }
+        };
         Ok(in_key_order(keys, found))
     }
 
@@ -225,44 +267,45 @@ impl Store for SqliteStore {
         lease: Duration,
         mode: ClaimMode,
     ) -> Result<Vec<ClaimResult>, LedgerError> {
-        let now = self.clock.now_ms();
-        self.write(|tx, ids, shown, _| {
-            let scope_id = sql::scope_id(tx, ids, scope, true, shown)?.unwrap_or(0);
-            let run_id = sql::run_id(tx, ids, &claimant.run, shown)?;
-            let me = sql::upsert_claimant(tx, run_id, claimant, now.saturating_add(lease_millis(lease)), shown)?;
-            let mut ops = SqliteClaim { conn: tx, ids, scope_id, me, shown };
-            claims::claim_keys(&mut ops, shown, me, claimant, keys, now, mode)
+        self.write(|tx, c| {
+            let now = c.now;
+            let scope_id = sql::scope_id(tx, c.ids, scope, true, c.shown)?.unwrap_or(0);
+            let run_id = sql::run_id(tx, c.ids, &claimant.run, c.shown)?;
+            let until = now.saturating_add(lease_millis(lease));
+            let me = sql::upsert_claimant(tx, run_id, claimant, until, now, c.shown)?;
+            let mut ops = SqliteClaim { conn: tx, ids: &mut *c.ids, log: &mut *c.log, scope_id, me, shown: c.shown };
+            let results = claims::claim_keys(&mut ops, c.shown, me, claimant, keys, now, mode)?;
+            // Leads this run found in its input are seen today.
+            let sightings: Vec<Record<'_>> =
+                claims::to_mark_seen(keys, &results, now).into_iter().map(Record::seen).collect();
+            c.log.append(tx, scope_id, run_id, now, &sightings, c.shown)?;
+            Ok(results)
         })
     }
 
     fn record(&mut self, scope: &Scope, outcomes: &[Recorded], claimant: &Claimant) -> Result<(), LedgerError> {
-        let now = self.clock.now_ms();
-        self.write(|tx, ids, shown, upsert| {
-            let scope_id = sql::scope_id(tx, ids, scope, true, shown)?.unwrap_or(0);
-            let run_id = sql::run_id(tx, ids, &claimant.run, shown)?;
-            let outcomes = last_per_key(outcomes);
-            let mut stmt = tx.prepare_cached(upsert).at(shown)?;
-            for r in &outcomes {
-                let (outcome, lead_id, initialized, reason) = outcome_columns(&r.outcome);
-                let row = params![scope_id, r.phone.to_db(), outcome, lead_id, initialized, reason, run_id, now, now];
-                stmt.execute(row).at(shown)?;
-            }
+        self.write(|tx, c| {
+            let now = c.now;
+            let scope_id = sql::scope_id(tx, c.ids, scope, true, c.shown)?.unwrap_or(0);
+            let run_id = sql::run_id(tx, c.ids, &claimant.run, c.shown)?;
+            let records: Vec<Record<'_>> = outcomes.iter().map(|r| Record::of(r.phone, &r.outcome)).collect();
+            c.log.append(tx, scope_id, run_id, now, &records, c.shown)?;
             let keys: Vec<PhoneKey> = outcomes.iter().map(|r| r.phone).collect();
-            release_own(tx, scope_id, &keys, claimant, shown)?;
+            sql::release_own(tx, scope_id, &keys, claimant, c.shown)?;
             Ok(())
         })
     }
 
     fn release(&mut self, scope: &Scope, keys: &[PhoneKey], claimant: &Claimant) -> Result<u64, LedgerError> {
-        self.write(|tx, ids, shown, _| match sql::scope_id(tx, ids, scope, false, shown)? {
-            Some(scope_id) => release_own(tx, scope_id, keys, claimant, shown),
+        self.write(|tx, c| match sql::scope_id(tx, c.ids, scope, false, c.shown)? {
+            Some(scope_id) => sql::release_own(tx, scope_id, keys, claimant, c.shown),
             None => Ok(0),
         })
     }
 
     fn renew(&mut self, claimant: &Claimant, lease: Duration) -> Result<Renewal, LedgerError> {
-        let now = self.clock.now_ms();
-        self.write(|tx, _, shown, _| {
+        self.write(|tx, c| {
+            let (shown, now) = (c.shown, c.now);
             let until = now.saturating_add(lease_millis(lease));
             // A lease that already ran out is not renewed: its keys may be
             // another run's now.
@@ -275,7 +318,16 @@ impl Store for SqliteStore {
         })
     }
 
+    fn now_ms(&mut self) -> Result<i64, LedgerError> {
+        Ok(self.clock.now_ms())
+    }
+
+    fn claimed_count(&mut self, claimant: &Claimant) -> Result<u64, LedgerError> {
+        sql::claimed_count(&self.conn, claimant, &self.shown)
+    }
+
     fn stats(&mut self) -> Result<Stats, LedgerError> {
+        self.merge()?;
         let mut stats = sql::stats(&self.conn, &self.shown)?;
         let wal = PathBuf::from(format!("{}-wal", self.path.display()));
         stats.size_bytes = [&self.path, &wal].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
@@ -283,7 +335,9 @@ impl Store for SqliteStore {
     }
 
     fn forget(&mut self, phone: PhoneKey, which: &ScopeFilter) -> Result<u64, LedgerError> {
-        self.write(|tx, _, shown, _| {
+        self.merge()?;
+        self.write(|tx, c| {
+            let shown = c.shown;
             let mut removed = 0;
             for (scope_id, scope) in sql::scopes(tx, shown)? {
                 if !which.matches(&scope) {
@@ -302,7 +356,9 @@ impl Store for SqliteStore {
 
     fn prune(&mut self, older_than: SystemTime) -> Result<u64, LedgerError> {
         let cutoff = to_millis(older_than);
-        self.write(|tx, _, shown, _| {
+        self.merge()?;
+        self.write(|tx, c| {
+            let shown = c.shown;
             let removed = tx.execute("DELETE FROM leadctl_entries WHERE last_seen < ?1", [cutoff]).at(shown)?;
             for statement in sql::PRUNE_CLAIMS {
                 tx.execute(statement, [cutoff]).at(shown)?;
@@ -312,6 +368,7 @@ impl Store for SqliteStore {
     }
 
     fn export(&mut self, each: &mut dyn FnMut(Entry) -> anyhow::Result<()>) -> Result<u64, LedgerError> {
+        self.merge()?;
         let mut after = (i64::MIN, i64::MIN);
         let mut count = 0;
         loop {
@@ -327,8 +384,10 @@ impl Store for SqliteStore {
     }
 
     fn import(&mut self, entries: &[Entry]) -> Result<u64, LedgerError> {
-        self.write(|tx, ids, shown, upsert| {
-            let mut stmt = tx.prepare_cached(upsert).at(shown)?;
+        self.merge()?;
+        self.write(|tx, c| {
+            let (ids, shown) = (&mut *c.ids, c.shown);
+            let mut stmt = tx.prepare_cached(c.upsert).at(shown)?;
             for e in entries {
                 let scope_id = sql::scope_id(tx, ids, &e.scope, true, shown)?.unwrap_or(0);
                 let run_id = sql::run_id(tx, ids, &e.known.recorded_by, shown)?;
@@ -347,6 +406,7 @@ impl Store for SqliteStore {
 /// older binary kept under two spellings of one API), then the version.
 /// Outcome 6 (may exist) needs no change to the tables.
 fn migrate_to_2(tx: &Transaction<'_>, upsert: &str, shown: &str) -> Result<(), LedgerError> {
+    tx.execute_batch(schema::SQLITE_LOG_TABLE).at(shown)?;
     // Columns in the order the upsert statement binds them.
     let copy = "SELECT ?1, phone, outcome, lead_id, initialized, reason, run_id, first_seen, last_seen \
                 FROM leadctl_entries WHERE scope_id = ?2";
@@ -372,20 +432,4 @@ fn migrate_to_2(tx: &Transaction<'_>, upsert: &str, shown: &str) -> Result<(), L
     }
     tx.execute("UPDATE leadctl_meta SET value = ?1 WHERE key = ?2", params!["2", VERSION_KEY]).at(shown)?;
     Ok(())
-}
-
-/// Removes `keys` from the claimant's claims in the scope; returns how many went.
-fn release_own(
-    tx: &Transaction<'_>,
-    scope_id: i64,
-    keys: &[PhoneKey],
-    claimant: &Claimant,
-    shown: &str,
-) -> Result<u64, LedgerError> {
-    let Some(me) = sql::claimant_id(tx, claimant, shown)? else { return Ok(0) };
-    let (changed, removed) = claims::without_keys(sql::own_claims(tx, scope_id, me, shown)?, keys);
-    for (id, left) in changed {
-        sql::rewrite_claim(tx, id, &left, shown)?;
-    }
-    Ok(removed)
 }

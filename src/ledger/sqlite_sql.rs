@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::claims::{self, ClaimRow, ClaimTx, ProcessStamp};
 use super::sqlite::At;
 use super::types::{
-    Entry, Holder, Known, KnownColumns, OutcomeKind, PhoneKey, RunRef, Scope, Stats, StatsGroup, from_millis,
+    Entry, Holder, KeyMap, Known, KnownColumns, OutcomeKind, PhoneKey, RunRef, Scope, Stats, StatsGroup, from_millis,
 };
 use super::{Claimant, LedgerError};
 
@@ -104,7 +104,7 @@ pub(super) fn run_id(conn: &Connection, ids: &mut Ids, run: &RunRef, shown: &str
 }
 
 /// The run behind an id, read once per store.
-fn run_ref(conn: &Connection, ids: &mut Ids, id: i64, shown: &str) -> Result<Arc<RunRef>, LedgerError> {
+pub(super) fn run_ref(conn: &Connection, ids: &mut Ids, id: i64, shown: &str) -> Result<Arc<RunRef>, LedgerError> {
     if let Some(run) = ids.run_refs.get(&id) {
         return Ok(run.clone());
     }
@@ -129,20 +129,42 @@ pub(super) fn claimant_id(conn: &Connection, claimant: &Claimant, shown: &str) -
     conn.prepare_cached(sql).at(shown)?.query_row(args, |r| r.get(0)).optional().at(shown)
 }
 
-/// Registers the claimant (or finds it) and extends its lease; returns its id.
+/// Registers the claimant (or finds it) and extends its lease; returns its
+/// id. A claimant whose lease ran out while it held claims is not revived
+/// (another run may have taken them): `Lapsed`.
 pub(super) fn upsert_claimant(
     conn: &Connection,
     run_id: i64,
     claimant: &Claimant,
     lease_until: i64,
+    now: i64,
     shown: &str,
 ) -> Result<i64, LedgerError> {
+    let sql = "SELECT c.lease_until, EXISTS (SELECT 1 FROM leadctl_claims WHERE claimant_id = c.id) \
+               FROM leadctl_claimants c WHERE c.run_id = ?1 AND c.pid = ?2 AND c.stamp = ?3";
+    let stamp = ProcessStamp::encode(claimant.stamp.as_ref());
+    let before: Option<(i64, bool)> = conn
+        .prepare_cached(sql)
+        .at(shown)?
+        .query_row(params![run_id, claimant.pid, stamp], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .at(shown)?;
+    if before.is_some_and(|(until, holds)| holds && until <= now) {
+        return Err(LedgerError::Lapsed { location: shown.to_owned() });
+    }
     let sql = "INSERT INTO leadctl_claimants (run_id, pid, stamp, lease_until) VALUES (?1, ?2, ?3, ?4) \
                ON CONFLICT (run_id, pid, stamp) DO UPDATE SET lease_until = max(lease_until, excluded.lease_until) \
                RETURNING id";
-    let stamp = ProcessStamp::encode(claimant.stamp.as_ref());
     let args = params![run_id, claimant.pid, stamp, lease_until];
     conn.prepare_cached(sql).at(shown)?.query_row(args, |r| r.get(0)).at(shown)
+}
+
+/// How many keys the claimant's claim rows hold.
+pub(super) fn claimed_count(conn: &Connection, claimant: &Claimant, shown: &str) -> Result<u64, LedgerError> {
+    let Some(me) = claimant_id(conn, claimant, shown)? else { return Ok(0) };
+    let sql = "SELECT COALESCE(sum(length(keys)), 0) / 8 FROM leadctl_claims WHERE claimant_id = ?1";
+    let n: i64 = conn.prepare_cached(sql).at(shown)?.query_row([me], |r| r.get(0)).at(shown)?;
+    Ok(n as u64)
 }
 
 /// Reads the entry columns from column `at` on.
@@ -165,12 +187,12 @@ pub(super) fn known_keys(
     scope_id: i64,
     keys: &[PhoneKey],
     shown: &str,
-) -> Result<HashMap<PhoneKey, Known>, LedgerError> {
+) -> Result<KeyMap<Known>, LedgerError> {
     let sql = "SELECT phone, outcome, lead_id, initialized, reason, first_seen, last_seen, run_id \
                FROM leadctl_entries WHERE scope_id = ?1 AND phone IN rarray(?2)";
     let mut stmt = conn.prepare_cached(sql).at(shown)?;
     let mut rows = stmt.query(params![scope_id, key_array(keys)]).at(shown)?;
-    let mut found = HashMap::with_capacity(keys.len());
+    let mut found = KeyMap::with_capacity_and_hasher(keys.len(), Default::default());
     while let Some(row) = rows.next().at(shown)? {
         if let Some(phone) = PhoneKey::from_db(row.get(0).at(shown)?) {
             let columns = known_columns(row, 1).at(shown)?;
@@ -179,24 +201,6 @@ pub(super) fn known_keys(
         }
     }
     Ok(found)
-}
-
-/// The claimant's own claim rows in a scope, with their keys.
-pub(super) fn own_claims(
-    conn: &Connection,
-    scope_id: i64,
-    me: i64,
-    shown: &str,
-) -> Result<Vec<(i64, Vec<PhoneKey>)>, LedgerError> {
-    let sql = "SELECT id, keys FROM leadctl_claims WHERE scope_id = ?1 AND claimant_id = ?2";
-    let mut stmt = conn.prepare_cached(sql).at(shown)?;
-    let mut rows = stmt.query([scope_id, me]).at(shown)?;
-    let mut own = Vec::new();
-    while let Some(row) = rows.next().at(shown)? {
-        let blob: Vec<u8> = row.get(1).at(shown)?;
-        own.push((row.get(0).at(shown)?, claims::decode_keys(&blob).ok_or_else(|| damaged_claim(shown))?));
-    }
-    Ok(own)
 }
 
 fn damaged_claim(shown: &str) -> LedgerError {
@@ -214,10 +218,65 @@ pub(super) fn rewrite_claim(conn: &Connection, id: i64, keys: &[PhoneKey], shown
     Ok(())
 }
 
+/// Removes `keys` from the claimant's claims in the scope; returns how many
+/// went. The claimant's rows are read oldest first, and only until every
+/// key is found: a run claims and answers leads in the order it read them,
+/// so a batch's keys lie in its oldest row or two, however many rows it
+/// holds (thousands of keys in flight).
+pub(super) fn release_own(
+    conn: &Connection,
+    scope_id: i64,
+    keys: &[PhoneKey],
+    claimant: &Claimant,
+    shown: &str,
+) -> Result<u64, LedgerError> {
+    let Some(me) = claimant_id(conn, claimant, shown)? else { return Ok(0) };
+    let mut left: Vec<PhoneKey> = keys.to_vec();
+    left.sort_unstable();
+    left.dedup();
+    let mut removed = 0;
+    let mut changed = Vec::new();
+    {
+        let sql = "SELECT id, keys FROM leadctl_claims WHERE scope_id = ?1 AND claimant_id = ?2 ORDER BY id";
+        let mut stmt = conn.prepare_cached(sql).at(shown)?;
+        let mut rows = stmt.query([scope_id, me]).at(shown)?;
+        while !left.is_empty() {
+            let Some(row) = rows.next().at(shown)? else { break };
+            let id: i64 = row.get(0).at(shown)?;
+            let held = claims::decode_keys(row.get_ref(1).at(shown)?.as_blob().map_err(|_| damaged_claim(shown))?)
+                .ok_or_else(|| damaged_claim(shown))?;
+            let mut found = Vec::new();
+            let rest: Vec<PhoneKey> = held
+                .into_iter()
+                .filter(|k| {
+                    let ours = left.binary_search(k).is_ok();
+                    if ours {
+                        found.push(*k);
+                    }
+                    !ours
+                })
+                .collect();
+            if !found.is_empty() {
+                removed += found.len() as u64;
+                found.sort_unstable();
+                // Found here: not looked for further.
+                left.retain(|k| found.binary_search(k).is_err());
+                changed.push((id, rest));
+            }
+        }
+    }
+    for (id, rest) in changed {
+        rewrite_claim(conn, id, &rest, shown)?;
+    }
+    Ok(removed)
+}
+
 /// SQLite's side of the shared claim algorithm, inside a `BEGIN IMMEDIATE`.
 pub(super) struct SqliteClaim<'a> {
     pub conn: &'a Connection,
     pub ids: &'a mut Ids,
+    /// The log, read up to date in this transaction.
+    pub log: &'a mut super::sqlite_log::Log,
     pub scope_id: i64,
     pub me: i64,
     pub shown: &'a str,
@@ -252,8 +311,8 @@ impl ClaimTx for SqliteClaim<'_> {
         Ok(found)
     }
 
-    fn known(&mut self, keys: &[PhoneKey]) -> Result<HashMap<PhoneKey, Known>, LedgerError> {
-        known_keys(self.conn, self.ids, self.scope_id, keys, self.shown)
+    fn known(&mut self, keys: &[PhoneKey]) -> Result<KeyMap<Known>, LedgerError> {
+        self.log.known(self.conn, self.ids, self.scope_id, keys, self.shown)
     }
 
     fn insert_claim(&mut self, keys: &[PhoneKey]) -> Result<(), LedgerError> {

@@ -65,6 +65,33 @@ impl fmt::Display for PhoneKey {
     }
 }
 
+/// Hashes phone keys (and the log's packed keys) with one multiplication:
+/// they are spread already, and SipHash costs more than the lookup.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (n ^ (n >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A map keyed by phone, hashed cheaply.
+pub(crate) type KeyMap<V> = HashMap<PhoneKey, V, std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// A set of phone keys, hashed cheaply.
+pub(crate) type KeySet = std::collections::HashSet<PhoneKey, std::hash::BuildHasherDefault<KeyHasher>>;
+
 /// Where a lead lives on the server: the same phone is a different lead for
 /// another API, project or process.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -266,24 +293,25 @@ pub enum ClaimMode {
     /// Keys the server decided (accepted or refused) are answered
     /// [`ClaimResult::Known`] and not claimed: the run will not send them.
     New,
-    /// Decided keys are claimed too: the run sends them all the same (a
-    /// lead initialized by its id).
-    Any,
+    /// Decided keys are claimed too, but for leads already initialized:
+    /// an earlier upload this run initializes by its id (another run may
+    /// have initialized it since the lookup; it is not called twice).
+    Initialize,
     /// Decided keys last recorded before this time (milliseconds since the
-    /// epoch) are claimed too; those recorded since are answered `Known`:
-    /// `--resend-known` resends what the ledger knew when the run started,
-    /// never what another run delivered while it ran.
+    /// epoch, the store's clock) are claimed too; those recorded since are
+    /// answered `Known`: `--resend-known` resends what the ledger knew when
+    /// the run started, never what another run delivered while it ran.
     AnyBefore(i64),
 }
 
 impl ClaimMode {
-    /// Whether a key the server decided, last recorded (or seen) at
-    /// `last_seen_ms`, is claimed rather than answered `Known`.
-    pub(crate) fn claims_decided(self, last_seen_ms: i64) -> bool {
+    /// Whether a key the server decided, as `known`, is claimed rather than
+    /// answered `Known`.
+    pub(crate) fn claims_decided(self, known: &Known) -> bool {
         match self {
             ClaimMode::New => false,
-            ClaimMode::Any => true,
-            ClaimMode::AnyBefore(since) => last_seen_ms < since,
+            ClaimMode::Initialize => !matches!(known.outcome, Outcome::Accepted { initialized: true, .. }),
+            ClaimMode::AnyBefore(since) => to_millis(known.last_seen) < since,
         }
     }
 }
@@ -406,9 +434,9 @@ pub(crate) fn outcome_columns(outcome: &Outcome) -> (i16, Option<&str>, Option<b
 
 /// Answers in the order of `keys` from what a query found (a key given
 /// twice gets the same answer twice).
-pub(crate) fn in_key_order<T: Clone>(keys: &[PhoneKey], mut found: HashMap<PhoneKey, T>) -> Vec<Option<T>> {
+pub(crate) fn in_key_order<T: Clone>(keys: &[PhoneKey], mut found: KeyMap<T>) -> Vec<Option<T>> {
     let mut out: Vec<Option<T>> = Vec::with_capacity(keys.len());
-    let mut first_at: HashMap<PhoneKey, usize> = HashMap::new();
+    let mut first_at: KeyMap<usize> = KeyMap::default();
     for (i, key) in keys.iter().enumerate() {
         match found.remove(key) {
             Some(v) => {
@@ -427,7 +455,7 @@ pub(crate) fn in_key_order<T: Clone>(keys: &[PhoneKey], mut found: HashMap<Phone
 /// The outcomes to write, the last one winning when a key comes twice (a
 /// single PostgreSQL upsert cannot touch one row twice; both stores do the same).
 pub(crate) fn last_per_key(outcomes: &[Recorded]) -> Vec<&Recorded> {
-    let mut seen: HashMap<PhoneKey, usize> = HashMap::with_capacity(outcomes.len());
+    let mut seen: KeyMap<usize> = KeyMap::with_capacity_and_hasher(outcomes.len(), Default::default());
     let mut out: Vec<&Recorded> = Vec::with_capacity(outcomes.len());
     for r in outcomes {
         match seen.get(&r.phone) {
@@ -440,6 +468,9 @@ pub(crate) fn last_per_key(outcomes: &[Recorded]) -> Vec<&Recorded> {
     }
     out
 }
+
+/// A day in milliseconds: "seen" is kept at day granularity (UTC days).
+pub(crate) const DAY_MS: i64 = 86_400_000;
 
 /// A time as both stores keep it: milliseconds since the Unix epoch.
 pub(crate) fn to_millis(t: SystemTime) -> i64 {

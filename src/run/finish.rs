@@ -7,10 +7,10 @@ use anyhow::{Context, Result};
 
 use crate::deliver::Stop;
 use crate::exit::{Exit, Tolerance};
-use crate::output::{FileKind, OutFormat, Tally};
+use crate::output::{FileKind, Layout, Tally};
 use crate::rundir::Dir;
 use crate::settings::RunRecord;
-use crate::summary::{InputInfo, Requests, Summary, ToleranceInfo};
+use crate::summary::{InputInfo, OutputsInfo, Requests, Summary, ToleranceInfo};
 
 /// What decides a run's exit code.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -138,7 +138,7 @@ pub(super) struct Ending<'a> {
     pub(super) record: &'a RunRecord,
     pub(super) input: InputInfo,
     pub(super) run_dir: &'a Dir,
-    pub(super) out_format: OutFormat,
+    pub(super) layout: &'a Layout,
     pub(super) kinds: &'a [FileKind],
     pub(super) read: u64,
     pub(super) passed: Option<u64>,
@@ -151,6 +151,10 @@ pub(super) struct Ending<'a> {
     pub(super) checks_skipped: Vec<&'static str>,
     /// The ledger used (without any password).
     pub(super) ledger: Option<String>,
+    /// `--dry-run`.
+    pub(super) dry_run: bool,
+    /// The command that sends the retryable rows again.
+    pub(super) resend_command: Option<String>,
 }
 
 /// Builds the summary of a run and writes `summary.json`.
@@ -163,16 +167,20 @@ pub(super) fn write_summary(e: Ending<'_>) -> Result<Summary> {
         resumed: e.resumed,
         input: e.input,
         run_dir: e.run_dir.path().to_path_buf(),
-        files: Summary::files_for(e.run_dir.path(), e.out_format, e.kinds),
+        files: Summary::files_for(e.run_dir.path(), e.layout.format, e.kinds),
+        outputs: OutputsInfo::of(e.layout.format, e.layout.dialect),
+        dry_run: e.dry_run,
         counts: Summary::counts(e.read, e.tally, e.passed),
         rejected_by_code: e.tally.rejected_by_code.clone(),
         checks_skipped: e.checks_skipped,
         ledger: e.ledger,
-        tolerance: e
-            .facts
-            .tolerance
-            .map(|t| ToleranceInfo { max_rejected: t.to_string(), within: e.facts.tolerated() }),
+        tolerance: e.facts.tolerance.map(|t| ToleranceInfo {
+            max_rejected: t.to_string(),
+            max_rejected_rows: t.max_rows(e.read),
+            within: e.facts.tolerated(),
+        }),
         requests: e.requests,
+        resend_command: e.resend_command,
         started_at: humantime::format_rfc3339_seconds(e.started_at).to_string(),
         finished_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         elapsed_s: elapsed,

@@ -56,7 +56,7 @@ pub(super) fn watch_signals(cancel: CancellationToken) {
 pub(super) fn confirm_initialize(cfg: &UploadConfig, project_id: Option<&str>, regular: bool) -> Result<bool> {
     use std::io::{BufRead, IsTerminal, Write};
     let common = &cfg.common;
-    if !common.initialize || cfg.yes || matches!(cfg.destination, Destination::DryRun) {
+    if !common.initialize || cfg.yes || matches!(cfg.destination, Destination::DryRun { .. }) {
         return Ok(true);
     }
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
@@ -72,7 +72,7 @@ pub(super) fn confirm_initialize(cfg: &UploadConfig, project_id: Option<&str>, r
     let target = match &cfg.destination {
         Destination::Sandbox => "the bundled sandbox".to_owned(),
         Destination::Remote { api_url, .. } => api_url.clone(),
-        Destination::DryRun => String::new(),
+        Destination::DryRun { .. } => String::new(),
     };
     eprint!(
         "--initialize will start phone calls to {calls} leads (project {}) through {target}.\nType yes to start calling: ",
@@ -89,7 +89,7 @@ pub(super) fn confirm_initialize(cfg: &UploadConfig, project_id: Option<&str>, r
 fn count_calls(common: &crate::config::Common, project_id: Option<&str>) -> Result<u64> {
     let mut source = crate::input::Source::open(&common.input).map_err(|e| anyhow::anyhow!(e))?;
     let mut checker = Checker::new(
-        check_settings(common, project_id.map(str::to_owned), true),
+        check_settings(common, project_id.map(str::to_owned), true, true),
         Arc::new(RwLock::new(Default::default())),
     );
     let mut calls = 0u64;

@@ -40,14 +40,13 @@ pub use validate::validate;
 use finish::{Ending, Facts, StopKind, exit_code, invariant_broken, stop_advice, write_summary};
 use interactive::{confirm_initialize, watch_signals};
 pub use prepare::Resumed;
-use prepare::{Input, RunDir, Start, Target, check_settings, open_ledger};
+use prepare::{Input, RunDir, Start, Target, check_settings, no_process_anywhere, open_ledger};
 use read::{ReadJob, ReadReport, read_and_check};
 
 /// How a run ended: its exit code and its summary.
 pub struct Outcome {
     pub exit: Exit,
     pub summary: Summary,
-    pub resend: Option<String>,
 }
 
 /// `leadctl upload`; `resumed`: the run directory of `--resume`, already
@@ -67,14 +66,25 @@ pub async fn upload(cfg: UploadConfig, resumed: Option<Resumed>) -> Result<Outco
             cfg.common.input.path.display()
         );
     }
+    if no_process_anywhere(&cfg.common, &source) {
+        bail!(
+            "no process: pass --process-id ID, or put `process-id` in the config file, or name the column that \
+             holds it with --map processId=COLUMN ({} has no processId column, so every row would be rejected); \
+             nothing was sent",
+            cfg.common.input.path.display()
+        );
+    }
     if !confirm_initialize(&cfg, target.project_id.as_deref(), input.regular)? {
         bail!("not confirmed: nothing was sent and no call was started");
     }
     let ledger = open_ledger(&cfg, &target, start.path()).await?;
     let ledger_shown = ledger.as_ref().map(|l| l.location().to_owned());
     let (taken, run) = start.open(&cfg, &input, &record)?;
-    let out_format = input.out_format;
+    let layout = run.layout.clone();
     let run_dir = taken.dir.path().to_path_buf();
+    // Claims name the run by the directory it got (a same-second run's has a suffix).
+    let ledger = ledger
+        .map(|s| s.for_run(&std::path::absolute(&run_dir).unwrap_or_else(|_| run_dir.clone()).display().to_string()));
     let dry_run = target.client.is_none();
 
     let ran = run_stages(&cfg, source, target, run, ledger).await?;
@@ -99,8 +109,8 @@ pub async fn upload(cfg: UploadConfig, resumed: Option<Resumed>) -> Result<Outco
     if let Some(s) = &ran.stop {
         log::say(log::Level::Warn, &stop_advice(s));
     }
-    let resend = (ran.tally.retryable > 0 && !dry_run).then(|| {
-        let file = crate::output::file_path(&run_dir, FileKind::Retryable, out_format);
+    let resend_command = (ran.tally.retryable > 0 && !dry_run).then(|| {
+        let file = crate::output::file_path(&run_dir, FileKind::Retryable, layout.format);
         crate::settings::resend_command(&file, &record, None, &cfg.resend_unrecorded)
     });
     let summary = write_summary(Ending {
@@ -110,7 +120,7 @@ pub async fn upload(cfg: UploadConfig, resumed: Option<Resumed>) -> Result<Outco
         record: &record,
         input: input.info(record.input.clone()),
         run_dir: &taken.dir,
-        out_format,
+        layout: &layout,
         kinds: &FileKind::ALL,
         read: ran.report.read,
         passed: dry_run.then_some(ran.report.passed),
@@ -121,8 +131,10 @@ pub async fn upload(cfg: UploadConfig, resumed: Option<Resumed>) -> Result<Outco
         facts,
         checks_skipped: Vec::new(),
         ledger: ledger_shown,
+        dry_run,
+        resend_command,
     })?;
-    Ok(Outcome { exit, summary, resend })
+    Ok(Outcome { exit, summary })
 }
 
 /// What the running stages of an upload leave.
@@ -150,9 +162,11 @@ async fn run_stages(
     let already = run.sinks.tally().total();
     let counters = Arc::new(Counters { bytes: source.progress(), ..Counters::default() });
     let ledger_failed = LedgerFailure::default();
-    let writes = ledger.clone().map(|s| (s, ledger_failed.clone()));
+    let dry_run = target.client.is_none();
+    // A dry run only looks leads up: it records nothing and claims nothing.
+    let writes = ledger.clone().filter(|_| !dry_run).map(|s| (s, ledger_failed.clone()));
     let (outbox, writer) = writer::spawn(run.sinks, run.journal, Arc::clone(&counters), writes)?;
-    let checker = Checker::new(check_settings(common, target.project_id.clone(), true), Arc::clone(&unknown));
+    let checker = Checker::new(check_settings(common, target.project_id.clone(), true, true), Arc::clone(&unknown));
     let cancel = CancellationToken::new();
     watch_signals(cancel.clone());
     let mode = Mode::choose(common.quiet, common.progress_interval, common.log_format);
@@ -167,12 +181,17 @@ async fn run_stages(
         in_flight: run.in_flight,
         out: outbox.clone(),
         counters: Arc::clone(&counters),
-        ledger: ledger
-            .clone()
-            .filter(|_| cfg.ledger.as_ref().is_some_and(|c| !c.resend_known))
-            .map(|session| Lookups { session, initialize: common.initialize, seen: true }),
+        ledger: ledger.clone().map(|session| Lookups {
+            session,
+            // A run that sends claims its leads as it looks them up; a dry
+            // run only looks (no claims, nothing marked seen).
+            claim: !dry_run,
+            resend_known: cfg.ledger.as_ref().is_some_and(|c| c.resend_known),
+            initialize: common.initialize,
+            seen: !dry_run,
+        }),
     };
-    let reader = spawn_reader(job, target.client.is_none(), outbox.clone(), items_tx);
+    let reader = spawn_reader(job, dry_run, outbox.clone(), items_tx);
     let (stop, requests) = match target.client {
         Some(client) => {
             let claims = ledger.map(|s| (s, ledger_failed.clone()));
@@ -203,7 +222,9 @@ async fn run_stages(
 }
 
 /// The reader/checker on a blocking thread. Valid rows go to delivery, or,
-/// in a dry run, straight to retryable.
+/// in a dry run, straight to retryable (keeping a may-exist mark, so the
+/// file still says it when fed back), each lead logged at `-vvv` as a
+/// batch would send it.
 fn spawn_reader(
     job: ReadJob,
     dry_run: bool,
@@ -214,8 +235,9 @@ fn spawn_reader(
         read_and_check(job, |batch| {
             if dry_run {
                 let reason = || "not sent (--dry-run)".to_owned();
+                batch.iter().for_each(deliver::trace_lead);
                 let rows =
-                    batch.into_iter().map(|i| (i.row, Verdict::Retryable { reason: reason(), may_exist: false }));
+                    batch.into_iter().map(|i| (i.row, Verdict::Retryable { reason: reason(), may_exist: i.may_exist }));
                 out.sort_blocking(rows.collect()).is_ok()
             } else {
                 items.blocking_send(batch).is_ok()

@@ -12,10 +12,10 @@ use sha2::{Digest, Sha256};
 use crate::checks::CheckSettings;
 use crate::config::{Common, Destination, UploadConfig};
 use crate::deliver::Client;
-use crate::input::{DelimiterUsed, Format, InputFacts, Source};
+use crate::input::{DelimiterUsed, EncodingSource, Format, InputFacts, Source};
 use crate::journal::{self, Entry, InputId, Journal, RangeSet, Recovered};
 use crate::ledger::{Session, SessionOptions};
-use crate::output::{FileKind, OutFormat, Sinks};
+use crate::output::{Dialect, FileKind, Layout, OutFormat, Sinks};
 use crate::rundir::{Dir, Lock, Place};
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::settings::RunRecord;
@@ -29,7 +29,11 @@ pub(super) fn out_format(format: Format) -> OutFormat {
     }
 }
 
-/// `<input dir>/<input stem>.leadctl/<UTC yyyymmddThhmmssZ>/`.
+/// `<input dir>/<input stem>.leadctl/<UTC yyyymmddThhmmssZ>/`; for a file
+/// of a run directory (a retryable file sent again, a rejected file fixed
+/// and sent), beside that run: `<run>-resend-<UTC time>` (a resend of a
+/// resend beside the first run, with the first run's name), never nested
+/// inside the run.
 pub fn default_run_dir(input: &Path) -> PathBuf {
     let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
         .to_string()
@@ -40,7 +44,34 @@ pub fn default_run_dir(input: &Path) -> PathBuf {
     if input.as_os_str() == "-" {
         return PathBuf::from(format!("{stem}.leadctl")).join(stamp);
     }
-    input.parent().unwrap_or(Path::new("")).join(format!("{stem}.leadctl")).join(stamp)
+    let parent = input.parent().unwrap_or(Path::new(""));
+    // Absolute, so that a file named from inside its run directory is known too.
+    let run_dir = std::path::absolute(input).ok().and_then(|i| i.parent().map(Path::to_path_buf));
+    if let Some(run_dir) = run_dir.filter(|d| is_run_dir(d))
+        && let (Some(run), Some(beside)) = (run_dir.file_name(), run_dir.parent())
+    {
+        let run = run.to_string_lossy();
+        let first = run.split_once(RESEND).map_or(&*run, |(first, _)| first);
+        // As the input was named (relative stays relative), unless it ends in `..` or is the working directory.
+        let named = matches!(parent.components().next_back(), Some(std::path::Component::Normal(_)));
+        let beside = match parent.parent().filter(|_| named) {
+            Some(p) => p.to_path_buf(),
+            None => beside.to_path_buf(),
+        };
+        return beside.join(format!("{first}{RESEND}{stamp}"));
+    }
+    parent.join(format!("{stem}.leadctl")).join(stamp)
+}
+
+/// What a resend's run directory adds to the name of the run it resends.
+const RESEND: &str = "-resend-";
+
+/// Whether `dir` is a leadctl run directory: it holds a run's lock file and
+/// its rejected file (every run writes both).
+fn is_run_dir(dir: &Path) -> bool {
+    let has = |name: &str| std::fs::symlink_metadata(dir.join(name)).is_ok();
+    let rejected = |format| has(&crate::output::file_name(FileKind::Rejected, format));
+    has(crate::rundir::LOCK_FILE) && (rejected(OutFormat::Csv) || rejected(OutFormat::Ndjson))
 }
 
 /// Size and SHA-256 of the input file (none for stdin).
@@ -64,9 +95,15 @@ pub(super) fn identify(path: &Path) -> Result<Option<InputId>> {
     Ok(Some(InputId { size, sha256 }))
 }
 
-/// The settings the checks depend on. `require_project`: `validate` with no
-/// project configured skips the project rule.
-pub(super) fn check_settings(common: &Common, project_id: Option<String>, require_project: bool) -> CheckSettings {
+/// The settings the checks depend on. `require_project` and
+/// `require_process`: `validate` with no project (no process) configured
+/// skips the rule.
+pub(super) fn check_settings(
+    common: &Common,
+    project_id: Option<String>,
+    require_project: bool,
+    require_process: bool,
+) -> CheckSettings {
     CheckSettings {
         project_id,
         process_id: common.process_id.clone(),
@@ -74,7 +111,15 @@ pub(super) fn check_settings(common: &Common, project_id: Option<String>, requir
         initialize: common.initialize,
         existing: common.input.existing,
         require_project,
+        require_process,
     }
+}
+
+/// Whether no row can have a process: none configured, and a header
+/// (CSV, TSV, a sheet) with no column that feeds `processId` after `--map`.
+/// (JSON objects each say it; lead ids need none.)
+pub(super) fn no_process_anywhere(common: &Common, source: &Source) -> bool {
+    common.process_id.is_none() && !common.input.existing && source.has_process_column() == Some(false)
 }
 
 pub(super) fn open_source(common: &Common) -> Result<Source> {
@@ -141,6 +186,22 @@ impl Input {
         self.regular.then(|| identify(&self.path).ok().flatten()).flatten()
     }
 
+    /// What the output files look like (see `output::Dialect`): `origin`
+    /// names the input in them, as the run records it.
+    pub(super) fn layout(&self, origin: &Path) -> Layout {
+        let encoding = self.facts.encoding();
+        let marked = encoding.is_some_and(|e| !e.is_utf8() || e.source == EncodingSource::Bom);
+        Layout {
+            format: self.out_format,
+            dialect: Dialect {
+                delimiter: self.delimiter.map_or(b',', |d| d.delimiter),
+                bom: marked || self.format.is_spreadsheet(),
+            },
+            columns: self.columns.clone(),
+            origin: origin.display().to_string().into(),
+        }
+    }
+
     /// What the summary says about the input.
     pub(super) fn info(&self, path: PathBuf) -> InputInfo {
         let id = self.identity();
@@ -161,6 +222,12 @@ impl Input {
     }
 }
 
+/// The API every in-process sandbox (`upload --sandbox`) is to the ledger:
+/// each one listens on a port of its own, but a rehearsal with `--ledger
+/// FILE` must remember what the last rehearsal sent. No real API has this
+/// URL (`--api-url` takes only `https://`, or `http://` to loopback).
+pub const SANDBOX_LEDGER_URL: &str = "sandbox://in-process";
+
 /// Where the leads of an upload go: a client, and the sandbox it talks to
 /// when the run started one.
 pub(super) struct Target {
@@ -168,8 +235,9 @@ pub(super) struct Target {
     pub(super) sandbox: Option<Sandbox>,
     /// The project the rows must match: the setting, or the sandbox's.
     pub(super) project_id: Option<String>,
-    /// The API base URL the leads go to (the sandbox's, for `--sandbox`).
-    pub(super) api_url: Option<String>,
+    /// The API the ledger keys this run's leads by: the API URL, or
+    /// [`SANDBOX_LEDGER_URL`]; for a dry run, the API it would send to.
+    pub(super) ledger_api: Option<String>,
 }
 
 impl Target {
@@ -177,8 +245,23 @@ impl Target {
     /// (the sandbox's URL and project).
     pub(super) async fn connect(cfg: &UploadConfig, record: &mut RunRecord) -> Result<Target> {
         let mut project_id = cfg.common.project_id.clone();
-        let (client, sandbox) = match &cfg.destination {
-            Destination::DryRun => (None, None),
+        let target = match &cfg.destination {
+            Destination::DryRun { api_url, sandbox } => {
+                if *sandbox {
+                    sandbox_project(&mut project_id, record);
+                }
+                let ledger_api = match (&cfg.ledger, sandbox, api_url) {
+                    (None, _, _) => None,
+                    (Some(_), true, _) => Some(SANDBOX_LEDGER_URL.to_owned()),
+                    (Some(_), false, Some(url)) => Some(crate::config::check_url(url)?),
+                    (Some(_), false, None) => bail!(
+                        "a dry run with a ledger looks the leads up by the API they would go to, and there is no API \
+                         URL: pass --api-url URL, set LEADCTL_API_URL, or put `api-url` in the config file (no key \
+                         is needed; --sandbox for the sandbox's), or drop --ledger"
+                    ),
+                };
+                Target { client: None, sandbox: None, project_id, ledger_api }
+            }
             Destination::Sandbox => {
                 // A key of its own, so that no other account on this machine
                 // reads the rehearsal's leads from `/_sandbox/state`.
@@ -197,22 +280,24 @@ impl Target {
                 let key = crate::config::ApiKey::new(sb.api_key());
                 let client = Client::new(&url, &key, cfg.timeout, &crate::config::Route::Direct)?;
                 record.decide("api-url", url.into());
-                if project_id.is_none() {
-                    project_id = Some(sb.project_id().to_owned());
-                    record.decide("project-id", sb.project_id().into());
-                }
-                (Some(client), Some(sb))
+                sandbox_project(&mut project_id, record);
+                let ledger_api = Some(SANDBOX_LEDGER_URL.to_owned());
+                Target { client: Some(client), sandbox: Some(sb), project_id, ledger_api }
             }
             Destination::Remote { api_url, api_key, route } => {
-                (Some(Client::new(api_url, api_key, cfg.timeout, route)?), None)
+                let client = Client::new(api_url, api_key, cfg.timeout, route)?;
+                Target { client: Some(client), sandbox: None, project_id, ledger_api: Some(api_url.clone()) }
             }
         };
-        let api_url = match &cfg.destination {
-            Destination::Remote { api_url, .. } => Some(api_url.clone()),
-            Destination::Sandbox => sandbox.as_ref().map(Sandbox::url),
-            Destination::DryRun => None,
-        };
-        Ok(Target { client, sandbox, project_id, api_url })
+        Ok(target)
+    }
+}
+
+/// With `--sandbox`, a run with no project takes the sandbox's.
+fn sandbox_project(project_id: &mut Option<String>, record: &mut RunRecord) {
+    if project_id.is_none() {
+        *project_id = Some(crate::sandbox::DEFAULT_PROJECT_ID.to_owned());
+        record.decide("project-id", crate::sandbox::DEFAULT_PROJECT_ID.into());
     }
 }
 
@@ -261,7 +346,7 @@ impl Resumed {
 /// Opens the ledger for the run in `dir` sending to the target's API, when
 /// the run uses one.
 pub(super) async fn open_ledger(cfg: &UploadConfig, target: &Target, dir: &Path) -> Result<Option<Session>> {
-    let (Some(choice), Some(api_url)) = (&cfg.ledger, &target.api_url) else { return Ok(None) };
+    let (Some(choice), Some(api_url)) = (&cfg.ledger, &target.ledger_api) else { return Ok(None) };
     // The run is named by its directory, absolute: a resumed run is the same
     // run, and takes its own claims back.
     let run = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()).display().to_string();
@@ -332,6 +417,8 @@ impl Start {
 /// The run directory's open files, new or resumed.
 pub(super) struct RunDir {
     pub(super) sinks: Sinks,
+    /// What the output files look like.
+    pub(super) layout: Layout,
     pub(super) journal: Option<Journal>,
     /// Rows the resumed run already sorted into accepted or rejected.
     pub(super) skip: RangeSet,
@@ -348,7 +435,8 @@ impl RunDir {
     /// that sends to a real API from a file it can read again).
     pub(super) fn create(dir: &Dir, cfg: &UploadConfig, input: &Input, record: &RunRecord) -> Result<RunDir> {
         let common = &cfg.common;
-        let sinks = Sinks::create(dir, input.out_format, &input.columns, &FileKind::ALL)
+        let layout = input.layout(&record.input);
+        let sinks = Sinks::create(dir, &layout, &FileKind::ALL)
             .with_context(|| format!("cannot create the output files in {}", dir.path().display()))?;
         if matches!(cfg.destination, Destination::Remote { .. }) && !input.regular && !common.quiet {
             crate::log::say(
@@ -377,6 +465,7 @@ impl RunDir {
         };
         Ok(RunDir {
             sinks,
+            layout,
             journal,
             skip: RangeSet::default(),
             in_flight: RangeSet::default(),
@@ -394,10 +483,12 @@ impl RunDir {
                 cfg.common.input.path.display()
             );
         }
-        let sinks = Sinks::reopen(dir, rec.out_format, &input.columns, rec.tally)
+        let layout = Layout { format: rec.out_format, ..input.layout(&rec.record.input) };
+        let sinks = Sinks::reopen(dir, &layout, rec.tally)
             .with_context(|| format!("cannot reopen the output files in {}", dir.path().display()))?;
         Ok(RunDir {
             sinks,
+            layout,
             journal: Some(Journal::reopen(dir)?),
             skip: rec.done,
             in_flight: rec.sent,

@@ -131,16 +131,18 @@ type Stage<T, Out> = (JoinHandle<T>, Receiver<Out>);
 /// valid row from then on is retryable, and the run ends in error.
 fn ask_ledger(
     lookups: &Lookups,
-    items: Vec<Item>,
+    mut items: Vec<Item>,
     failed: &mut bool,
     report: &mut ReadReport,
 ) -> (Vec<Item>, Vec<(Row, Verdict)>) {
     if !*failed {
-        match lookups.lookup(&items) {
-            Ok(known) => return lookups.split(items, known),
-            Err(e) => {
+        let asked = if lookups.claim { lookups.claim(items) } else { lookups.look(items) };
+        match asked {
+            Ok(decided) => return decided,
+            Err((e, back)) => {
                 *failed = true;
                 report.error.get_or_insert_with(|| format!("the ledger failed: {e}"));
+                items = back;
             }
         }
     }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, anyhow};
 
 use super::Outcome;
 use super::finish::{Ending, Facts, exit_code, invariant_broken, write_summary};
-use super::prepare::{Input, Taken, check_settings, new_run_dir};
+use super::prepare::{Input, Taken, check_settings, new_run_dir, no_process_anywhere};
 use super::read::{ReadJob, read_and_check};
 use crate::checks::Checker;
 use crate::config::ValidateConfig;
@@ -24,7 +24,8 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
     let (source, input) = Input::open(common, false)?;
     let (path, place) = new_run_dir(common);
     let taken = Taken::create(&path, place)?;
-    let sinks = Sinks::create(&taken.dir, input.out_format, &input.columns, &[FileKind::Rejected])
+    let layout = input.layout(&common.record.input);
+    let sinks = Sinks::create(&taken.dir, &layout, &[FileKind::Rejected])
         .with_context(|| format!("cannot create the output files in {}", path.display()))?;
     let counters = Arc::new(Counters { bytes: source.progress(), ..Counters::default() });
     let (outbox, writer) = writer::spawn(sinks, None, Arc::clone(&counters), None)?;
@@ -36,7 +37,18 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
              are not rejected for it; an upload will need one",
         );
     }
-    let settings = check_settings(common, common.project_id.clone(), !skip_project);
+    let skip_process = no_process_anywhere(common, &source);
+    if skip_process && !common.quiet {
+        crate::log::say(
+            crate::log::Level::Info,
+            &format!(
+                "no process configured (--process-id or the config file) and {} has no processId column: rows are \
+                 not rejected for it; an upload will need one",
+                common.input.path.display()
+            ),
+        );
+    }
+    let settings = check_settings(common, common.project_id.clone(), !skip_project, !skip_process);
     let checker = Checker::new(settings, Arc::new(RwLock::new(Default::default())));
     let mode = Mode::choose(common.quiet, common.progress_interval, common.log_format);
     let display = Display::start(mode, Arc::clone(&counters), source.total_bytes(), Job::Validate);
@@ -78,7 +90,7 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
         record: &common.record,
         input: input.info(common.record.input.clone()),
         run_dir: &taken.dir,
-        out_format: input.out_format,
+        layout: &layout,
         kinds: &[FileKind::Rejected],
         read: report.read,
         passed: Some(report.passed),
@@ -87,8 +99,13 @@ pub async fn validate(cfg: ValidateConfig) -> Result<Outcome> {
         started,
         started_at,
         facts,
-        checks_skipped: if skip_project { vec!["project"] } else { Vec::new() },
+        checks_skipped: [(skip_project, "project"), (skip_process, "process")]
+            .into_iter()
+            .filter_map(|(skipped, rule)| skipped.then_some(rule))
+            .collect(),
         ledger: None,
+        dry_run: false,
+        resend_command: None,
     })?;
-    Ok(Outcome { exit, summary, resend: None })
+    Ok(Outcome { exit, summary })
 }

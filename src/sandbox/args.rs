@@ -13,9 +13,11 @@ use crate::api;
 /// Run the bundled emulator of the Bulk Initiate Leads API on 127.0.0.1.
 ///
 /// The first line on stdout is `listening on http://127.0.0.1:<port>`: that
-/// URL is the API base URL. `GET <url>/_sandbox/state` (with the sandbox's
-/// key as `Authorization: Bearer <key>`) reports every lead and request.
-/// Stops cleanly on Ctrl-C or SIGTERM.
+/// URL is the API base URL. Stderr then shows the `export LEADCTL_API_URL=...`,
+/// `LEADCTL_API_KEY` and `LEADCTL_PROJECT_ID` lines to paste into another
+/// shell. `GET <url>/_sandbox/state` (with the sandbox's key as
+/// `Authorization: Bearer <key>`) reports every lead and request. Stops
+/// cleanly on Ctrl-C or SIGTERM.
 #[derive(clap::Args, Debug, Clone)]
 pub struct SandboxArgs {
     /// Port on 127.0.0.1; 0 picks a free one (the first line on stdout says which).

@@ -257,15 +257,24 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     let url = sandbox.url();
     announce(&url)?;
     if !args.quiet {
+        // A key given with --api-key may be meant to keep other accounts
+        // out of the state report: it is not printed.
         let key = if default_key { DEFAULT_API_KEY } else { "<the --api-key value>" };
+        let export_key = if default_key { DEFAULT_API_KEY.to_owned() } else { "'<the --api-key value>'".to_owned() };
+        let quote = crate::settings::shell_quote;
         eprintln!(
-            "sandbox: project {}, processes {}\n\
+            "sandbox: project {project}, processes {}\n\
              sandbox: POST {url}{}?version={} with Authorization: Bearer {key}\n\
-             sandbox: state at {url}{STATE_PATH}; fault seed {seed}; Ctrl-C stops",
-            sandbox.project_id(),
+             sandbox: state at {url}{STATE_PATH}; fault seed {seed}; Ctrl-C stops\n\
+             sandbox: to upload to it from another shell, paste:\n\
+             \x20 export LEADCTL_API_URL={url}\n\
+             \x20 export LEADCTL_API_KEY={export_key}\n\
+             \x20 export LEADCTL_PROJECT_ID={}",
             args.process_ids.join(", "),
             api::PATH,
             api::VERSION,
+            quote(sandbox.project_id()),
+            project = sandbox.project_id(),
         );
     }
     wait_for_signal().await?;

@@ -131,7 +131,9 @@ crate::settings::settings_group! {
         #[arg(long, value_name = "URL")]
         proxy: Option<String> = flag().file();
 
-        /// Check and batch, send nothing.
+        /// Check and batch, send nothing: the rows that would be sent go to retryable ("not sent
+        /// (--dry-run)"), and the exit code is 0, or 3 with rejected rows. With --ledger, leads are
+        /// looked up (read only) and those it knows counted already_uploaded.
         #[arg(long)]
         dry_run: bool = flag().run();
 

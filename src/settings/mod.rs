@@ -28,7 +28,7 @@ use serde_json::{Map, Value};
 
 pub use groups::{CommonSettings, UploadSettings};
 pub use record::RunRecord;
-pub use resend::resend_command;
+pub use resend::{resend_command, shell_quote};
 
 /// What a setting takes part in, besides flags (every setting is a flag).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

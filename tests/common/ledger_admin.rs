@@ -228,5 +228,9 @@ pub fn the_handle_renews_its_lease(b: &dyn Backend) {
         "a lease nobody renewed runs out: {lapsed:?}"
     );
     assert!(renewing.claims_safe());
+    // The idle handle's lease ran out and its keys were taken: the store
+    // says so when it is next asked, and the lapse is final.
+    let err = idle.ensure_lease(Duration::from_millis(1)).wait().expect_err("lapsed");
+    assert!(matches!(err, leadctl::ledger::LedgerError::Lapsed { .. }), "{err:?}");
     assert!(!idle.claims_safe(), "the idle handle's lease ran out");
 }

@@ -168,18 +168,34 @@ pub fn a_dead_process_on_this_machine_is_taken_over_at_once(b: &dyn Backend) {
 }
 
 /// A resume (same run, new process) takes its run's claims back, unless
-/// the process holding them is provably still alive.
+/// the process holding them is provably still alive; a run of the same name
+/// on another machine keeps them.
 pub fn the_same_run_takes_its_claims_back(b: &dyn Backend) {
     let mut store = b.open();
     let s = scope("p");
-    let mut killed = foreign("run-1");
-    killed.run.host = "this-host".into();
+    // The killed process of this run, on this machine: its pid is gone.
+    let me = local("run-1");
+    let here = me.stamp.clone().expect("a stamp on Linux");
+    let killed = leadctl::ledger::Claimant {
+        run: me.run.clone(),
+        pid: u32::MAX - 7,
+        stamp: Some(leadctl::ledger::ProcessStamp { start_ticks: 1, ..here }),
+    };
     store.claim(&s, &keys(0, 2), &killed, MINUTE, ClaimMode::New).expect("claim");
-    let resumed = store.claim(&s, &keys(0, 2), &local("run-1"), MINUTE, ClaimMode::New).expect("claim");
-    assert!(resumed.iter().all(|r| matches!(r, ClaimResult::TakenOver { why: Takeover::SameRun, .. })), "{resumed:?}");
+    let resumed = store.claim(&s, &keys(0, 2), &me, MINUTE, ClaimMode::New).expect("claim");
+    assert!(
+        resumed.iter().all(|r| matches!(r, ClaimResult::TakenOver { why: Takeover::ProcessGone, .. })),
+        "{resumed:?}"
+    );
     // Another run with a different name has no such right.
     let other = store.claim(&s, &keys(0, 2), &local("run-9"), MINUTE, ClaimMode::New).expect("claim");
     assert!(other.iter().all(|r| matches!(r, ClaimResult::HeldBy(_))), "{other:?}");
+    // A run of the same name on another machine may well be alive.
+    let mut elsewhere = foreign("run-1");
+    elsewhere.run.host = me.run.host.clone();
+    store.claim(&s, &keys(3, 1), &elsewhere, MINUTE, ClaimMode::New).expect("claim");
+    let same_name = store.claim(&s, &keys(3, 1), &me, MINUTE, ClaimMode::New).expect("claim");
+    assert!(matches!(&same_name[..], [ClaimResult::HeldBy(_)]), "{same_name:?}");
 
     let Some(mut child) = sleeper() else { return };
     store.claim(&s, &keys(7, 1), &claimant_of(&child, "run-5"), MINUTE, ClaimMode::New).expect("claim");

@@ -62,13 +62,57 @@ pub fn a_lapse_is_final_for_the_handle(b: &dyn Backend) {
     faults.always(Op::Renew, Fault::unavailable());
     // Time must pass for a lease to run out: this is the behaviour under test.
     std::thread::sleep(lease + Duration::from_millis(400));
-    assert!(!ledger.claims_safe(), "the lease ran out while the ledger was away");
+    // The handle could not renew in time: sending pauses (no lease for a
+    // request), but only the store can say the lease ran out.
+    let paused = ledger.ensure_lease(Duration::from_millis(100)).wait().expect_err("no lease for a request");
+    assert!(matches!(paused, LedgerError::Busy { .. }), "{paused:?}");
     faults.clear();
     std::thread::sleep(Duration::from_millis(400));
-    assert!(!ledger.claims_safe(), "renewals that work again do not bring the claims back");
+    assert!(!ledger.claims_safe(), "the store said the lease had run out: final");
     let err = ledger.ensure_lease(Duration::from_millis(1)).wait().expect_err("no request under a lapsed claim");
     assert!(matches!(err, LedgerError::Lapsed { .. }), "{err:?}");
     let err = ledger.claim(&s, keys(5, 1), &foreign("run-1"), ClaimMode::New).wait().expect_err("no new claims");
+    assert!(matches!(err, LedgerError::Lapsed { .. }), "{err:?}");
+}
+
+/// A ledger busy for a while (its renewals fail) pauses sending; when the
+/// store answers again and the lease had not run out there, sending goes on.
+pub fn a_busy_spell_shorter_than_the_lease_only_pauses(b: &dyn Backend) {
+    let (ledger, faults) = faulty_handle(b, Duration::from_secs(3), Duration::from_millis(50));
+    ledger.claim(&scope("p"), keys(0, 2), &foreign("run-1"), ClaimMode::New).wait().expect("claim");
+    faults.always(Op::Renew, Fault::busy());
+    // Time must pass for the lease to shrink: this is the behaviour under test.
+    std::thread::sleep(Duration::from_millis(1200));
+    let paused = ledger.ensure_lease(Duration::from_millis(2500)).wait().expect_err("not enough lease");
+    assert!(matches!(paused, LedgerError::Busy { .. }), "{paused:?}");
+    faults.clear();
+    ledger.ensure_lease(Duration::from_millis(2500)).wait().expect("renewed: sending goes on");
+    assert!(ledger.claims_safe());
+}
+
+/// A renewal that waited for the write lock past the lease's end finds the
+/// lease ran out (the clock is read once the lock is held, not before).
+pub fn a_renewal_that_waited_for_the_lock_past_its_lease_is_lapsed(b: &dyn Backend) {
+    let (s, holder) = (scope("p"), foreign("run-1"));
+    let mut store = b.open();
+    store.claim(&s, &keys(0, 2), &holder, Duration::from_millis(600), ClaimMode::New).expect("claim");
+    let lock = super::ledger_runs::Lock::take(&b.location().to_string().replacen("sqlite://", "", 1));
+    let renewal = std::thread::spawn(move || store.renew(&holder, MINUTE));
+    // Time must pass for the lease to run out: this is the behaviour under test.
+    std::thread::sleep(Duration::from_millis(1200));
+    drop(lock);
+    let renewed = renewal.join().expect("no panic").expect("renew");
+    assert_eq!(renewed, Renewal::Lapsed, "the lease ran out while the renewal waited for the lock");
+}
+
+/// A claimant whose lease ran out while it held claims is not revived by a
+/// new claim (another run may have taken its keys).
+pub fn a_claim_does_not_revive_a_lease_that_ran_out(b: &dyn Backend) {
+    let (s, holder) = (scope("p"), foreign("run-1"));
+    b.open().claim(&s, &keys(0, 2), &holder, Duration::from_secs(10), ClaimMode::New).expect("claim");
+    let later = Clock::default();
+    later.jump(30_000);
+    let err = b.open_at(&later).claim(&s, &keys(5, 1), &holder, MINUTE, ClaimMode::New).expect_err("lapsed");
     assert!(matches!(err, LedgerError::Lapsed { .. }), "{err:?}");
 }
 
@@ -104,9 +148,9 @@ pub fn a_reconnect_verifies_the_claims_before_more_is_sent(b: &dyn Backend) {
     assert!(renewals >= 1, "the claims were verified at once");
     assert!(ledger.claims_safe(), "verified: still ours");
 
-    // The server lost the claimant (and its claims) with the connection.
+    // The server lost the newest claims with the connection (a failover to a
+    // standby behind), though the claimant's row and lease are still there.
     b.execute("DELETE FROM leadctl_claims");
-    b.execute("DELETE FROM leadctl_claimants");
     faults.next(Op::Lookup, Fault::Reconnect);
     ledger.lookup(&s, keys(0, 1), false).wait().expect("lookup");
     assert!(!ledger.claims_safe(), "claims the server lost are never sent under");
@@ -138,16 +182,26 @@ pub fn a_lead_that_may_exist_is_kept_and_claimed_with_the_mark(b: &dyn Backend) 
 }
 
 /// Issue "`--resend-known` sends without claiming": leads sent whatever the
-/// ledger knows are claimed like any other, so two such runs take turns.
+/// ledger knows are claimed like any other, so two such runs take turns;
+/// an earlier upload initialized by its id is claimed, unless another run
+/// initialized it meanwhile (it is not called twice).
 pub fn known_keys_are_claimed_when_asked(b: &dyn Backend) {
     let mut store = b.open();
     let s = scope("p");
     deliver(&mut *store, &s, &keys(0, 2), &local("run-1"), &accepted("ld"));
-    let new = store.claim(&s, &keys(0, 2), &foreign("run-2"), MINUTE, ClaimMode::New).expect("claim");
+    let initialized = Outcome::Accepted { lead_id: Some("ld_2".into()), initialized: true };
+    deliver(&mut *store, &s, &[key(2)], &local("run-1"), &initialized);
+    let new = store.claim(&s, &keys(0, 3), &foreign("run-2"), MINUTE, ClaimMode::New).expect("claim");
     assert!(new.iter().all(|r| matches!(r, ClaimResult::Known(_))), "{new:?}");
-    let any = store.claim(&s, &keys(0, 2), &foreign("run-2"), MINUTE, ClaimMode::Any).expect("claim");
-    assert_eq!(any, vec![ClaimResult::Claimed; 2]);
-    let other = store.claim(&s, &keys(0, 2), &local("run-3"), MINUTE, ClaimMode::Any).expect("claim");
+    let by_id = store.claim(&s, &keys(0, 3), &foreign("run-2"), MINUTE, ClaimMode::Initialize).expect("claim");
+    match &by_id[..] {
+        [ClaimResult::Claimed, ClaimResult::Claimed, ClaimResult::Known(k)] => {
+            assert_eq!(k.outcome, initialized, "called already: not claimed to be called again");
+        }
+        other => panic!("{other:?}"),
+    }
+    let later = store.now_ms().expect("now") + 1;
+    let other = store.claim(&s, &keys(0, 2), &local("run-3"), MINUTE, ClaimMode::AnyBefore(later)).expect("claim");
     assert!(other.iter().all(|r| matches!(r, ClaimResult::HeldBy(_))), "{other:?}");
 }
 
@@ -157,6 +211,7 @@ pub fn a_lookup_marks_the_leads_it_finds_seen(b: &dyn Backend) {
     let mut store = b.open();
     let s = scope("p");
     deliver(&mut *store, &s, &keys(0, 3), &local("run-1"), &accepted("ld"));
+    store.stats().expect("stats (the SQLite store merges its log into the entries first)");
     let ten_days = 10 * 86_400_000_i64;
     b.execute(&format!(
         "UPDATE leadctl_entries SET first_seen = first_seen - {ten_days}, last_seen = last_seen - {ten_days}"
@@ -201,6 +256,7 @@ pub fn an_old_ledger_is_migrated_and_its_scopes_merged(b: &dyn Backend) {
     let mut store = b.open();
     let s = scope("p");
     deliver(&mut *store, &s, &keys(0, 2), &local("run-1"), &accepted("ld"));
+    store.stats().expect("stats (the SQLite store merges its log into the entries first)");
     drop(store);
     let run_id = b.query_text("SELECT run_id FROM leadctl_entries LIMIT 1").expect("run");
     b.execute(&format!(

@@ -176,11 +176,13 @@ impl Run {
     }
 }
 
-/// The rows of an output CSV by column. A malformed row is written as read
-/// (not padded to the header): its `leadctl_*` values are its last fields.
+/// The rows of an output CSV by column, in the file's own dialect. A
+/// malformed row is written as read (not padded to the header): its
+/// `leadctl_*` values are its last fields.
 pub fn read_csv(path: &Path) -> Vec<Record> {
-    let mut r =
-        csv::ReaderBuilder::new().flexible(true).from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut r = leadctl::output::output_csv_reader(std::io::BufReader::new(file))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let headers = r.byte_headers().expect("header").clone();
     let text = |v: &[u8]| String::from_utf8(v.to_vec()).expect("outputs are UTF-8");
     r.byte_records()
