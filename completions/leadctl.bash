@@ -19,6 +19,9 @@ _leadctl() {
             leadctl,completions)
                 cmd="leadctl__subcmd__completions"
                 ;;
+            leadctl,doctor)
+                cmd="leadctl__subcmd__doctor"
+                ;;
             leadctl,help)
                 cmd="leadctl__subcmd__help"
                 ;;
@@ -36,6 +39,9 @@ _leadctl() {
                 ;;
             leadctl__subcmd__help,completions)
                 cmd="leadctl__subcmd__help__subcmd__completions"
+                ;;
+            leadctl__subcmd__help,doctor)
+                cmd="leadctl__subcmd__help__subcmd__doctor"
                 ;;
             leadctl__subcmd__help,help)
                 cmd="leadctl__subcmd__help__subcmd__help"
@@ -110,7 +116,7 @@ _leadctl() {
 
     case "${cmd}" in
         leadctl)
-            opts="-h -V --help --version upload validate sandbox ledger completions help"
+            opts="-V -h --version --help upload validate sandbox doctor ledger completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -124,7 +130,7 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__completions)
-            opts="-h -V --help --version bash elvish fish powershell zsh"
+            opts="-h --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -137,8 +143,142 @@ _leadctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        leadctl__subcmd__doctor)
+            opts="-y -q -v -h --yes --sandbox --api-url --api-key-file --proxy --dry-run --batch-size --concurrency --rate --max-attempts --timeout --max-rate-limit-wait --ledger --no-ledger --resend-known --retry-base-ms --crash-at --ledger-wait-ms --process-id --project-id --default-region --map --format --delimiter --encoding --sheet --limit --existing --initialize --out-dir --progress-interval --color --log-format --metrics-file --metrics-job --max-rejected --config --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --api-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-attempts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-rate-limit-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-base-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --crash-at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger-wait-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --process-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --default-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --map)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "csv tsv json ndjson lines xlsx xls ods" -- "${cur}"))
+                    return 0
+                    ;;
+                --delimiter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --encoding)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sheet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --out-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --progress-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --metrics-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-job)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-rejected)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         leadctl__subcmd__help)
-            opts="upload validate sandbox ledger completions help"
+            opts="upload validate sandbox doctor ledger completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -152,6 +292,20 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        leadctl__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -306,21 +460,13 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__ledger)
-            opts="-h -V --ledger --api-url --project-id --json --config --help --version stats import forget prune export help"
+            opts="-h --ledger --json --config --help stats import forget prune export help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --ledger)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --api-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --project-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -336,7 +482,7 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__ledger__subcmd__export)
-            opts="-h -V --format --ledger --api-url --project-id --json --config --help --version"
+            opts="-h --format --ledger --json --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -347,14 +493,6 @@ _leadctl() {
                     return 0
                     ;;
                 --ledger)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --api-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --project-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -370,7 +508,7 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__ledger__subcmd__forget)
-            opts="-h -V --phone --process --default-region --ledger --api-url --project-id --json --config --help --version"
+            opts="-h --phone --process --default-region --ledger --json --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -389,14 +527,6 @@ _leadctl() {
                     return 0
                     ;;
                 --ledger)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --api-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --project-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -510,13 +640,21 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__ledger__subcmd__import)
-            opts="-h -V --leads --process-id --default-region --ledger --api-url --project-id --json --config --help --version"
+            opts="-h --leads --api-url --project-id --process-id --default-region --ledger --json --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --leads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -532,14 +670,6 @@ _leadctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --api-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --project-id)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -552,7 +682,7 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__ledger__subcmd__prune)
-            opts="-h -V --older-than --ledger --api-url --project-id --json --config --help --version"
+            opts="-h --older-than --ledger --json --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -563,14 +693,6 @@ _leadctl() {
                     return 0
                     ;;
                 --ledger)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --api-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --project-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -586,21 +708,13 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__ledger__subcmd__stats)
-            opts="-h -V --ledger --api-url --project-id --json --config --help --version"
+            opts="-h --ledger --json --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --ledger)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --api-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --project-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -616,7 +730,7 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__sandbox)
-            opts="-q -h -V --port --project-id --api-key --process-id --max-leads --rate --burst --block-threshold --block-window --block-for --inactive --idempotency --preexisting --seed --latency-ms --latency-jitter-ms --fail-rate --drop-rate --lost-rate --fail-first --quiet --help --version"
+            opts="-q -h --port --project-id --api-key --process-id --max-leads --rate --burst --block-threshold --block-window --block-for --inactive --idempotency --preexisting --seed --latency-ms --latency-jitter-ms --fail-rate --drop-rate --lost-rate --fail-first --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -702,7 +816,7 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__upload)
-            opts="-y -q -v -h -V --resume --yes --sandbox --api-url --api-key-file --proxy --dry-run --batch-size --concurrency --rate --max-attempts --timeout --max-rate-limit-wait --ledger --no-ledger --resend-known --retry-base-ms --crash-at --ledger-wait-ms --process-id --project-id --default-region --map --format --delimiter --encoding --sheet --limit --existing --initialize --out-dir --progress-interval --color --log-format --metrics-file --metrics-job --max-rejected --config --json --quiet --verbose --help --version"
+            opts="-y -q -v -h --resume --yes --sandbox --api-url --api-key-file --proxy --dry-run --batch-size --concurrency --rate --max-attempts --timeout --max-rate-limit-wait --ledger --no-ledger --resend-known --retry-base-ms --crash-at --ledger-wait-ms --process-id --project-id --default-region --map --format --delimiter --encoding --sheet --limit --existing --initialize --out-dir --progress-interval --color --log-format --metrics-file --metrics-job --max-rejected --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -840,7 +954,7 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__validate)
-            opts="-q -v -h -V --process-id --project-id --default-region --map --format --delimiter --encoding --sheet --limit --existing --initialize --out-dir --progress-interval --color --log-format --metrics-file --metrics-job --max-rejected --config --json --quiet --verbose --help --version"
+            opts="-q -v -h --process-id --project-id --default-region --map --format --delimiter --encoding --sheet --limit --existing --initialize --out-dir --progress-interval --color --log-format --metrics-file --metrics-job --max-rejected --config --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

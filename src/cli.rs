@@ -58,16 +58,58 @@ Examples:
   leadctl ledger prune --older-than 90d
   leadctl ledger export --format csv > ledger.csv";
 
+const DOCTOR_ABOUT: &str = "\
+Check, without sending a lead, that an upload with these settings would work tonight.
+
+Takes upload's flags, so that `upload` in a cron line can be replaced by `doctor`. Prints
+the settings in effect and where each came from, then one line per check: `ok`, `warn` or
+`fail`, its name, what was found, and the fix. Checks: the config file; the settings; the
+API URL (https, or http to loopback); the API key and where it came from (a key file's
+mode); the route (a proxy, if any); DNS and TCP to the API host (or the proxy); TLS (the
+certificate trusted); the key and the project, by one request that carries no lead
+(`{\"leadIds\": []}`); the ledger (opens, writable, schema version, entries, mode); the
+input file and its output directory; the --metrics-file directory. Never prints the key
+or a password. Exit 0 when no check failed, 1 otherwise.";
+
+const DOCTOR_EXAMPLES: &str = "\
+Examples:
+  After setting up a cron job, with its settings:
+    leadctl doctor /data/export.csv --metrics-file /var/lib/node_exporter/textfile/leadctl.prom
+
+  In CI, before anything else (one JSON object on stdout; exit 1 when a check failed):
+    leadctl doctor --json";
+
 /// Bulk lead uploader for the Bulk Initiate Leads API.
 ///
 /// Reads a CSV or JSON lead file, checks every row locally, sends the good
 /// rows in batches, retries only what is safe to retry, and sorts every
 /// input row into exactly one of three files: accepted, rejected, retryable.
 #[derive(Debug, Parser)]
-#[command(name = "leadctl", version, propagate_version = true)]
+// A single-value flag given twice takes the last value (a printed command
+// can be amended by appending a flag); repeatable flags accumulate.
+#[command(name = "leadctl", version, args_override_self = true, disable_version_flag = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// Print the version (one line).
+    #[arg(long, action = clap::ArgAction::Version)]
+    version: (),
+
+    /// Print the long version: the commit, ledger schema, API version, ledger stores and TLS
+    /// compiled in.
+    #[arg(short = 'V', action = clap::ArgAction::Version)]
+    long_version: (),
+}
+
+impl Cli {
+    /// The command line with this build's versions. clap prints a
+    /// command's `version` for a short flag (`-V`) and its `long_version`
+    /// for a long one (`--version`): `--version` stays one line, for
+    /// scripts, and `-V` gives the long form.
+    pub fn with_versions() -> clap::Command {
+        <Cli as clap::CommandFactory>::command().version(crate::version::long()).long_version(crate::version::VERSION)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +122,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Run the bundled API emulator on loopback (rehearsals, demos, tests).
     Sandbox(crate::sandbox::SandboxArgs),
+    /// Check, without sending a lead, that an upload with these settings would work tonight.
+    #[command(after_help = DOCTOR_EXAMPLES, long_about = DOCTOR_ABOUT)]
+    Doctor(DoctorArgs),
     /// Look after the delivery ledger: what earlier runs sent, consulted before sending.
     #[command(after_help = LEDGER_EXAMPLES)]
     Ledger(LedgerArgs),
@@ -152,6 +197,56 @@ pub struct ValidateArgs {
     pub run: RunArgs,
 }
 
+/// `leadctl doctor`: upload's flags, the input file optional.
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// The lead file tonight's run reads: checks that it can be read and that its
+    /// output directory can be written.
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Accepted, so that an upload command line works as it is; doctor asks nothing.
+    #[arg(short = 'y', long, hide = true)]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub upload: UploadSettings,
+
+    #[command(flatten)]
+    pub common: CommonSettings,
+
+    /// Config file (TOML) [env: LEADCTL_CONFIG] [default: ./leadctl.toml, then
+    /// $XDG_CONFIG_HOME/leadctl/config.toml]
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Print the settings and every check as one JSON object on stdout, and nothing else there.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print only the checks that warn or fail.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Accepted, so that an upload command line works as it is.
+    #[arg(short, long, action = clap::ArgAction::Count, hide = true)]
+    pub verbose: u8,
+}
+
+impl DoctorArgs {
+    /// The upload command line these flags would make.
+    pub fn as_upload(&self) -> UploadArgs {
+        UploadArgs {
+            file: self.file.clone(),
+            resume: None,
+            yes: self.yes,
+            upload: self.upload.clone(),
+            common: self.common.clone(),
+            run: RunArgs { config: self.config.clone(), json: self.json, quiet: self.quiet, verbose: self.verbose },
+        }
+    }
+}
+
 /// `leadctl ledger`: the command and the settings every action takes.
 #[derive(Debug, Clone, Args)]
 pub struct LedgerArgs {
@@ -162,14 +257,6 @@ pub struct LedgerArgs {
     /// [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]
     #[arg(long, value_name = "URL", global = true)]
     pub ledger: Option<String>,
-
-    /// API base URL the leads belong to (`import --leads`) [env: LEADCTL_API_URL]
-    #[arg(long, value_name = "URL", global = true)]
-    pub api_url: Option<String>,
-
-    /// Project the leads belong to when rows have none (`import --leads`) [env: LEADCTL_PROJECT_ID]
-    #[arg(long, value_name = "ID", global = true)]
-    pub project_id: Option<String>,
 
     /// Print the result as one JSON object on stdout.
     #[arg(long, global = true)]
@@ -193,6 +280,12 @@ pub enum LedgerAction {
         /// A CSV or JSON file of existing leads: phoneNumber, processId, optionally leadId and projectId.
         #[arg(long, value_name = "FILE", conflicts_with = "run_dirs")]
         leads: Option<PathBuf>,
+        /// API base URL the `--leads` belong to [env: LEADCTL_API_URL]
+        #[arg(long, value_name = "URL")]
+        api_url: Option<String>,
+        /// Project for `--leads` rows without one [env: LEADCTL_PROJECT_ID]
+        #[arg(long, value_name = "ID")]
+        project_id: Option<String>,
         /// Process for `--leads` rows without one.
         #[arg(long, value_name = "ID")]
         process_id: Option<String>,

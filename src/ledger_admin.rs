@@ -30,7 +30,7 @@ use crate::vocab::column;
 pub struct LedgerCommand {
     pub action: LedgerAction,
     pub location: Location,
-    /// For `import --leads` and filters: the API and project the keys belong to.
+    /// For `import --leads`: the API and project the keys belong to (none for other actions).
     pub api_url: Option<String>,
     pub project_id: Option<String>,
     pub json: bool,
@@ -43,7 +43,7 @@ pub fn run(cmd: LedgerCommand) -> Result<Exit> {
     let store = store.as_mut();
     match &cmd.action {
         LedgerAction::Stats => stats(store, cmd.json),
-        LedgerAction::Import { run_dirs, leads, process_id, default_region } => {
+        LedgerAction::Import { run_dirs, leads, process_id, default_region, .. } => {
             let region = region(default_region.as_deref())?;
             let entries = match leads {
                 Some(file) => leads_file(&cmd, file, process_id.as_deref(), region)?,

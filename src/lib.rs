@@ -20,6 +20,7 @@ pub mod config;
 #[doc(hidden)]
 pub mod crash;
 pub mod deliver;
+pub mod doctor;
 pub mod exit;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -38,12 +39,13 @@ pub mod sandbox;
 pub mod settings;
 pub mod summary;
 pub mod trust;
+pub mod version;
 pub mod vocab;
 pub mod writer;
 
 use std::io::Write;
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;
@@ -51,7 +53,7 @@ use crate::exit::Exit;
 /// Runs leadctl with the process's arguments and environment; returns the exit code.
 pub fn main_entry() -> Exit {
     not_dumpable();
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::with_versions().try_get_matches().and_then(|m| Cli::from_arg_matches(&m)) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -128,6 +130,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             log::init(log::LogFormat::Text, 1, stderr_color(cli::ColorChoice::Auto));
             sandbox::run(args).await?;
             Ok(Exit::Success)
+        }
+        Command::Doctor(args) => {
+            log::init(log::LogFormat::Text, 0, stderr_color(cli::ColorChoice::Auto));
+            doctor::run(&args, &env).await
         }
         Command::Ledger(args) => {
             let cmd = config::ledger_command(&args, &env)?;
@@ -206,7 +212,7 @@ fn stderr_color(choice: cli::ColorChoice) -> bool {
 /// the run's own outcome stands, as with ripgrep. (Rust ignores SIGPIPE, so
 /// the write fails with `BrokenPipe`, which `println!` would turn into a
 /// panic.)
-fn to_stdout(bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn to_stdout(bytes: &[u8]) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(bytes).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

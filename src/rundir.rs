@@ -106,7 +106,7 @@ impl Dir {
             // By path, for the message only: what keeps outputs from being
             // overwritten is that every file is created new (O_EXCL).
             if std::fs::read_dir(&dir.path)?.next().is_some() {
-                bail!("output directory {} exists and is not empty; leadctl never overwrites outputs", path.display());
+                return Err(not_empty(path));
             }
             nix::sys::stat::fchmod(dir.fd.as_fd(), Mode::from_bits_truncate(0o700))
                 .map_err(|e| anyhow!("cannot make {} private: {e}", path.display()))?;
@@ -219,16 +219,42 @@ fn runs_folder(path: &Path) -> Result<OwnedFd> {
     let name = path.file_name().map(Path::new).ok_or_else(|| anyhow!("no folder for runs in {}", path.display()))?;
     let input_fd = plain_dir(input_dir)?;
     let made = make_dir(&input_fd, name).with_context(|| format!("cannot create {}", path.display()))?;
-    let fd = trust::open_dir(At::dir(input_fd.as_fd(), input_dir), name, &RUNS).map_err(|e| {
-        anyhow!(
-            "{e}. leadctl keeps runs beside the input only in a folder of its own; pass --out-dir DIR (a directory \
-             of yours) to put this run elsewhere"
-        )
-    })?;
+    let fd = trust::open_dir(At::dir(input_fd.as_fd(), input_dir), name, &RUNS).map_err(not_ours)?;
     if made {
         File::from(input_fd).sync_all().with_context(|| format!("cannot sync {}", input_dir.display()))?;
     }
     Ok(fd)
+}
+
+/// A `<stem>.leadctl` folder leadctl may not use.
+fn not_ours(e: Untrusted) -> anyhow::Error {
+    anyhow!(
+        "{e}. leadctl keeps runs beside the input only in a folder of its own; pass --out-dir DIR (a directory of \
+         yours) to put this run elsewhere"
+    )
+}
+
+fn not_empty(path: &Path) -> anyhow::Error {
+    anyhow!("output directory {} exists and is not empty; leadctl never overwrites outputs", path.display())
+}
+
+/// Judges, making nothing, whether [`Dir::create`] could make a run
+/// directory at `path` (for `leadctl doctor`): what exists of it must pass
+/// the same rules. Returns the directory the run would write in first:
+/// `--out-dir` or `<stem>.leadctl` when it exists, else `None` (the run
+/// makes it).
+pub fn judge(path: &Path, place: Place) -> Result<Option<PathBuf>> {
+    let (dir, rule) = match place {
+        Place::Named => (path, &NAMED),
+        Place::BesideInput => (path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")), &RUNS),
+    };
+    match trust::open_dir(At::cwd(), dir, rule) {
+        Ok(_) if place == Place::Named && std::fs::read_dir(dir)?.next().is_some() => Err(not_empty(path)),
+        Ok(_) => Ok(Some(dir.to_path_buf())),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) if place == Place::BesideInput => Err(not_ours(e)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The process holding a run directory, as its lock file says.

@@ -341,6 +341,37 @@ async fn project_403s_and_process_404_create_nothing() {
     }
 }
 
+/// `{"leadIds": []}`, the probe `leadctl doctor` sends: 200 with empty
+/// lists once the key, the rate limit and the project's state have been
+/// checked (401, 429, 403 as for any request); it creates nothing and is
+/// never counted as a bad lead.
+#[tokio::test]
+async fn an_empty_lead_ids_array_is_answered_after_the_key_rate_and_project_checks() {
+    let probe = json!({"leadIds": []});
+    // A key blocked after more than 0 bad leads: a probe counted as bad would block it.
+    let api = Api::start(SandboxConfig { block_threshold: 0, ..config() }).await;
+    for _ in 0..3 {
+        let a = api.post(probe.clone()).await;
+        assert_eq!((a.status, &a.body), (200, &json!({"leads": [], "errors": []})));
+    }
+    let wrong_key = api.send(api.http.post(api.endpoint()).bearer_auth("sk_wrong").json(&probe)).await;
+    assert_eq!((wrong_key.status, wrong_key.error()), (401, msg::INVALID_API_KEY));
+    let state = api.state();
+    assert!(state.leads.is_empty() && state.blocked_for_ms.is_none(), "{state:?}");
+    assert!(state.requests.iter().all(|r| r.lead_count == 0 && r.created == 0 && r.errors == 0));
+
+    let limited = Api::start(SandboxConfig { rate_per_sec: 0.5, burst: 1, ..config() }).await;
+    assert_eq!(limited.post(probe.clone()).await.status, 200);
+    let again = limited.post(probe.clone()).await;
+    assert_eq!((again.status, again.error(), again.retry_after), (429, msg::RATE_LIMITED, Some(2)));
+
+    let inactive = Api::start(SandboxConfig { active: false, ..config() }).await;
+    let a = inactive.post(probe.clone()).await;
+    assert_eq!((a.status, a.error()), (403, msg::PROJECT_INACTIVE));
+    let wrong_key = inactive.send(inactive.http.post(inactive.endpoint()).bearer_auth("sk_x").json(&probe)).await;
+    assert_eq!(wrong_key.status, 401, "the key before the project");
+}
+
 #[tokio::test]
 async fn version_and_routes() {
     let api = Api::start(config()).await;

@@ -40,6 +40,11 @@ impl fmt::Display for ApiKey {
 /// The key from the first place that has one, checked: it must fit in an
 /// HTTP header.
 pub(super) fn api_key(flag_file: Option<&Path>, file: &ConfigFile, env: &Env) -> Result<ApiKey> {
+    api_key_from(flag_file, file, env).map(|(key, _)| key)
+}
+
+/// [`api_key`], and where the key came from, in words (`leadctl doctor` says it).
+pub(super) fn api_key_from(flag_file: Option<&Path>, file: &ConfigFile, env: &Env) -> Result<(ApiKey, String)> {
     let (key, from) = if let Some(p) = flag_file {
         (read_key_file(p)?, format!("the API key file {}", p.display()))
     } else if let Some(k) = nonempty(env, ENV_API_KEY) {
@@ -50,7 +55,7 @@ pub(super) fn api_key(flag_file: Option<&Path>, file: &ConfigFile, env: &Env) ->
         return Err(no_key());
     };
     check_header_safe(&key, &from)?;
-    Ok(key)
+    Ok((key, from))
 }
 
 /// A key that cannot be sent as `Authorization: Bearer <key>` is refused

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, anyhow};
 
 use super::file::{ConfigFile, load_file};
-use super::{Common, Env, LedgerChoice, UsageError, check_url, lower_layers, merge, nonempty, pgpass};
+use super::{Env, LedgerChoice, UsageError, check_url, lower_layers, merge, nonempty, pgpass};
 use crate::ledger::Location;
 use crate::settings::{CommonSettings, Origin, Source, UploadSettings};
 
@@ -28,7 +28,7 @@ pub(super) fn choice(
     u: &UploadSettings,
     text: Option<(String, Source)>,
     origins: &BTreeMap<String, Origin>,
-    common: &Common,
+    existing: bool,
     env: &Env,
     file: &ConfigFile,
 ) -> Result<(Option<LedgerChoice>, Option<String>)> {
@@ -42,7 +42,7 @@ pub(super) fn choice(
     let no_ledger =
         u.no_ledger && !(from == Some(&Source::Flag) && origins.get("no-ledger").is_some_and(|o| o.from_journal));
     let rehearsal = u.sandbox || u.dry_run;
-    if no_ledger || off || common.input.existing || (rehearsal && from != Some(&Source::Flag)) {
+    if no_ledger || off || existing || (rehearsal && from != Some(&Source::Flag)) {
         return Ok((None, None));
     }
     let location = match text.as_deref() {
@@ -104,10 +104,15 @@ fn with_password(location: Location, env: &Env) -> (Location, Option<String>) {
 /// project, from the same layers as `upload` (flags, environment, config file).
 pub fn ledger_command(args: &crate::cli::LedgerArgs, env: &Env) -> Result<crate::ledger_admin::LedgerCommand> {
     let file = load_file(args.config.as_deref(), env)?;
-    let flags =
-        UploadSettings { ledger: args.ledger.clone(), api_url: args.api_url.clone(), ..UploadSettings::default() };
+    // Only `import` takes the API and the project (what `--leads` belong to).
+    let import = match &args.action {
+        crate::cli::LedgerAction::Import { api_url, project_id, .. } => Some((api_url.clone(), project_id.clone())),
+        _ => None,
+    };
+    let (api_url, project_id) = import.clone().unwrap_or_default();
+    let flags = UploadSettings { ledger: args.ledger.clone(), api_url, ..UploadSettings::default() };
     let upload = merge(&flags, lower_layers::<UploadSettings>(None, env, &file), &file)?;
-    let flags = CommonSettings { project_id: args.project_id.clone(), ..CommonSettings::default() };
+    let flags = CommonSettings { project_id, ..CommonSettings::default() };
     let common = merge(&flags, lower_layers::<CommonSettings>(None, env, &file), &file)?;
     let from = upload.origins.get("ledger").map(|o| &o.source);
     let u = upload.value;
@@ -118,8 +123,8 @@ pub fn ledger_command(args: &crate::cli::LedgerArgs, env: &Env) -> Result<crate:
     Ok(crate::ledger_admin::LedgerCommand {
         action: args.action.clone(),
         location: with_password(location, env).0,
-        api_url: u.api_url.as_deref().map(check_url).transpose()?,
-        project_id: common.value.project_id,
+        api_url: u.api_url.as_deref().filter(|_| import.is_some()).map(check_url).transpose()?,
+        project_id: common.value.project_id.filter(|_| import.is_some()),
         json: args.json,
     })
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Result, anyhow, bail};
 
 mod file;
+mod inspect;
 mod key;
 mod ledger;
 mod metrics;
@@ -18,6 +19,7 @@ mod pgpass;
 mod proxy;
 mod resume;
 
+pub use inspect::{Inspection, KeyFound, Remote, SettingInEffect, inspect};
 pub use key::ApiKey;
 pub use ledger::ledger_command;
 pub use metrics::{MetricsTarget, metrics_target};
@@ -190,12 +192,17 @@ fn merge<G: Group>(flags: &G, lower: Vec<Layer>, file: &ConfigFile) -> Result<La
 /// resumed run goes on with the same input, server, project and rules.
 pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Result<UploadConfig> {
     let file = load_file(args.run.config.as_deref(), env)?;
-    let upload = merge(&args.upload, lower_layers::<UploadSettings>(resumed, env, &file), &file)?;
-    let common = merge(&args.common, lower_layers::<CommonSettings>(resumed, env, &file), &file)?;
+    upload_with(args, env, resumed, &file)
+}
+
+/// [`upload`] with the config file already read.
+fn upload_with(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>, file: &ConfigFile) -> Result<UploadConfig> {
+    let upload = merge(&args.upload, lower_layers::<UploadSettings>(resumed, env, file), file)?;
+    let common = merge(&args.common, lower_layers::<CommonSettings>(resumed, env, file), file)?;
     let resumed_ledger = match resumed {
         Some(r) => {
-            resume::check_api_url(r, &args.upload, env, &file)?;
-            resume::ledger(r, &args.upload, env, &file)?
+            resume::check_api_url(r, &args.upload, env, file)?;
+            resume::ledger(r, &args.upload, env, file)?
         }
         None => None,
     };
@@ -211,9 +218,10 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
     let u = upload.value;
 
     if let Some(proxy) = u.proxy.as_deref() {
-        proxy::refuse_password(proxy, upload.origins.get("proxy").map(|o| &o.source), &file)?;
+        proxy::refuse_password(proxy, upload.origins.get("proxy").map(|o| &o.source), file)?;
     }
-    let (ledger, password_from) = ledger::choice(&u, resumed_ledger, &upload.origins, &common, env, &file)?;
+    let (ledger, password_from) =
+        ledger::choice(&u, resumed_ledger, &upload.origins, common.input.existing, env, file)?;
     if let Some(l) = &ledger {
         // A resumed run records into the same ledger (see `resume::ledger`); never its password.
         let source = upload.origins.get("ledger").map_or(Source::Default, |o| o.source.clone());
@@ -222,11 +230,7 @@ pub fn upload(args: &UploadArgs, env: &Env, resumed: Option<&RunRecord>) -> Resu
     if let Some(from) = password_from {
         common.dump.push_str(&format!("ledger password = \"<from {from}>\" (decided)\n"));
     }
-    let proxy_from = match upload.origins.get("proxy").map(|o| &o.source) {
-        Some(Source::File) => "the config file's `proxy`",
-        _ => "--proxy",
-    };
-    let destination = destination(&u, proxy_from, &file, env, &mut common)?;
+    let destination = destination(&u, proxy_from(&upload.origins), file, env, &mut common)?;
 
     let batch_size = u.batch_size.unwrap_or(crate::api::MAX_LEADS_PER_REQUEST);
     if !(1..=crate::api::MAX_LEADS_PER_REQUEST).contains(&batch_size) {
@@ -290,12 +294,7 @@ fn destination(
     if u.sandbox {
         return Ok(Destination::Sandbox);
     }
-    let api_url = u.api_url.as_deref().ok_or_else(|| {
-        anyhow!(
-            "no API URL: pass --api-url URL, set {ENV_API_URL}, or put `api-url = \"https://...\"` \
-             in the config file (or use --sandbox to rehearse against the bundled emulator)"
-        )
-    })?;
+    let api_url = u.api_url.as_deref().ok_or_else(no_api_url)?;
     let api_url = check_url(api_url)?;
     if u.api_key_file.as_deref().is_some_and(|p| p.as_os_str() == "-") && common.input.path.as_os_str() == "-" {
         return Err(UsageError(
@@ -310,6 +309,21 @@ fn destination(
     let route = proxy::route(&url, u.proxy.as_deref().map(|p| (p, proxy_from)), env)?;
     common.dump.push_str(&format!("route = {:?} (decided)\n", route.to_string()));
     Ok(Destination::Remote { api_url, api_key, route })
+}
+
+/// Where a `proxy` setting came from, in the words of its errors.
+fn proxy_from(origins: &std::collections::BTreeMap<String, crate::settings::Origin>) -> &'static str {
+    match origins.get("proxy").map(|o| &o.source) {
+        Some(Source::File) => "the config file's `proxy`",
+        _ => "--proxy",
+    }
+}
+
+fn no_api_url() -> anyhow::Error {
+    anyhow!(
+        "no API URL: pass --api-url URL, set {ENV_API_URL}, or put `api-url = \"https://...\"` in the config \
+         file (or use --sandbox to rehearse against the bundled emulator)"
+    )
 }
 
 /// Resolves `validate`'s settings.

@@ -34,6 +34,7 @@ mod prepare;
 mod read;
 mod validate;
 
+pub use prepare::default_run_dir;
 pub use validate::validate;
 
 use finish::{Ending, Facts, StopKind, exit_code, invariant_broken, stop_advice, write_summary};

@@ -34,7 +34,7 @@ pub(super) fn out_format(format: Format) -> OutFormat {
 /// and sent), beside that run: `<run>-resend-<UTC time>` (a resend of a
 /// resend beside the first run, with the first run's name), never nested
 /// inside the run.
-pub(super) fn default_run_dir(input: &Path) -> PathBuf {
+pub fn default_run_dir(input: &Path) -> PathBuf {
     let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
         .to_string()
         .chars()
