@@ -119,10 +119,10 @@ impl SqliteStore {
         // rather than copy pages through SQLite's small default cache.
         conn.pragma_update(None, "mmap_size", 1_i64 << 30).at(&shown)?;
         // A run appends to the log and reads its tail: SQLite's default
-        // page cache (2 MB) serves it. A merge (sorted writes) is one long
-        // transaction: a checkpoint about every 30 MB of WAL, and the WAL
-        // cut back to 64 MB after it.
-        conn.pragma_update(None, "wal_autocheckpoint", 8_192).at(&shown)?;
+        // page cache (2 MB) and checkpoints (every 4 MB of WAL) serve it. A
+        // merge checkpoints and truncates the WAL when it is done; the WAL is
+        // cut back to 64 MB after any other checkpoint.
+        conn.pragma_update(None, "wal_autocheckpoint", 1_000).at(&shown)?;
         conn.pragma_update(None, "journal_size_limit", 64_i64 << 20).at(&shown)?;
         conn.set_prepared_statement_cache_capacity(32);
         rusqlite::vtab::array::load_module(&conn).at(&shown)?;
@@ -208,8 +208,25 @@ impl SqliteStore {
 
     /// Merges the log into the entries (see `sqlite_log.rs`); `leadctl
     /// ledger` does it before it reads or changes entries.
+    ///
+    /// One transaction per segment (bounded memory; a run waiting for the
+    /// write lock gets it between segments, and reads what is left of the
+    /// log as it reads the rest), then the WAL is folded into the file and
+    /// cut back, so that the next reads do not search a long WAL.
     fn merge(&mut self) -> Result<u64, LedgerError> {
-        self.write(|tx, c| sqlite_log::merge_all(tx, c.upsert, c.shown))
+        let mut merged = 0;
+        loop {
+            let n = self.write(|tx, c| sqlite_log::merge_segment(tx, c.upsert, c.shown))?;
+            if n == 0 {
+                break;
+            }
+            merged += n;
+        }
+        if merged > 0 {
+            // Best effort: a reader elsewhere may keep part of the WAL alive.
+            let _ = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
+        Ok(merged)
     }
 }
 

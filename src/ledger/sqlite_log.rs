@@ -158,9 +158,89 @@ fn damaged(shown: &str) -> LedgerError {
     LedgerError::Corrupt { location: shown.to_owned(), detail: "a row of its log is damaged".into() }
 }
 
+/// The records of the rows this process appended (a whole run's answers:
+/// up to millions), kept small: sorted runs of (key, place), 16 bytes a
+/// record, merged as a binary counter merges (so there are few runs), behind
+/// a Bloom filter (10 bits a record): a key never recorded, which is what a
+/// run asks about, costs a few bit tests.
+#[derive(Debug, Default)]
+struct Own {
+    bits: Vec<u64>,
+    keys: usize,
+    runs: Vec<Vec<(Packed, Place)>>,
+}
+
+impl Own {
+    const PROBES: u64 = 7;
+
+    fn probes(key: Packed, len_bits: u64) -> impl Iterator<Item = u64> {
+        let h1 = (key ^ (key >> 31)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let h2 = (key ^ (key >> 27)).wrapping_mul(0xC2B2_AE3D_27D4_EB4F) | 1;
+        (0..Own::PROBES).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % len_bits)
+    }
+
+    fn set_bits(bits: &mut [u64], key: Packed) {
+        let len = bits.len() as u64 * 64;
+        for b in Own::probes(key, len) {
+            bits[(b / 64) as usize] |= 1 << (b % 64);
+        }
+    }
+
+    fn add(&mut self, mut batch: Vec<(Packed, Place)>) {
+        self.keys += batch.len();
+        if self.bits.len() * 64 < self.keys * 10 {
+            // Twice the room, and every key set again.
+            let words = (self.keys * 20).div_ceil(64).max(1024);
+            self.bits = vec![0; words];
+            for run in &self.runs {
+                for (key, _) in run {
+                    Own::set_bits(&mut self.bits, *key);
+                }
+            }
+        }
+        for (key, _) in &batch {
+            Own::set_bits(&mut self.bits, *key);
+        }
+        batch.sort_unstable();
+        self.runs.push(batch);
+        while self.runs.len() >= 2 && self.runs[self.runs.len() - 1].len() >= self.runs[self.runs.len() - 2].len() {
+            let (b, a) = (self.runs.pop().unwrap_or_default(), self.runs.pop().unwrap_or_default());
+            let mut merged = Vec::with_capacity(a.len() + b.len());
+            let (mut i, mut j) = (0, 0);
+            while i < a.len() && j < b.len() {
+                if a[i] <= b[j] {
+                    merged.push(a[i]);
+                    i += 1;
+                } else {
+                    merged.push(b[j]);
+                    j += 1;
+                }
+            }
+            merged.extend_from_slice(&a[i..]);
+            merged.extend_from_slice(&b[j..]);
+            self.runs.push(merged);
+        }
+    }
+
+    /// Where `key`'s records lie, in no order (appended to `out`).
+    fn places(&self, key: Packed, out: &mut Vec<Place>) {
+        if self.bits.is_empty() {
+            return;
+        }
+        let len = self.bits.len() as u64 * 64;
+        if !Own::probes(key, len).all(|b| self.bits[(b / 64) as usize] & (1 << (b % 64)) != 0) {
+            return;
+        }
+        for run in &self.runs {
+            let from = run.partition_point(|(k, _)| *k < key);
+            out.extend(run[from..].iter().take_while(|(k, _)| *k == key).map(|(_, at)| *at));
+        }
+    }
+}
+
 /// The log's records by key, as far as this process has read (or written)
-/// it; see the module doc. About 20 bytes a record: where each record is,
-/// not what it says (that is read back from its row when a key is asked).
+/// it; see the module doc. Where each record is, not what it says (that is
+/// read back from its row when a key is asked).
 #[derive(Debug, Default)]
 pub(super) struct Log {
     generation: i64,
@@ -168,10 +248,13 @@ pub(super) struct Log {
     high: i64,
     /// The rows read, by slot: id, recording run, time.
     rows: Vec<(i64, i64, i64)>,
-    /// Each key's last record.
+    /// Rows other processes appended: each key's last record (few keys:
+    /// the log is merged when a run finds it long).
     last: Keyed<Place>,
-    /// Keys with more than one record: all of them, in log order.
+    /// Keys with more than one record there: all of them, in log order.
     more: Keyed<Vec<Place>>,
+    /// This process's own rows.
+    own: Own,
     /// Scope ids to the slots packed into keys.
     scopes: HashMap<i64, u64>,
     /// Whether a scope has merged entries (asked once per generation): a
@@ -248,10 +331,8 @@ impl Log {
         let slot = self.rows.len();
         self.rows.push((id, run_id, at));
         let scope = self.slot(scope_id);
-        for (r, off) in records.iter().zip(offsets) {
-            let key = Log::packed(scope, r.phone);
-            self.note(key, place(slot, off));
-        }
+        self.own
+            .add(records.iter().zip(offsets).map(|(r, off)| (Log::packed(scope, r.phone), place(slot, off))).collect());
         self.high = id;
         Ok(())
     }
@@ -288,18 +369,24 @@ impl Log {
         } else {
             KeyMap::default()
         };
-        if self.last.is_empty() {
+        if self.last.is_empty() && self.own.keys == 0 {
             return Ok(found);
         }
         let mut bodies: HashMap<usize, Vec<u8>> = HashMap::new();
         let scope = self.slot(scope_id);
         for key in keys {
             let packed = Log::packed(scope, *key);
-            let places: Vec<Place> = match (self.more.get(&packed), self.last.get(&packed)) {
+            let mut places: Vec<Place> = match (self.more.get(&packed), self.last.get(&packed)) {
                 (Some(all), _) => all.clone(),
                 (None, Some(one)) => vec![*one],
-                (None, None) => continue,
+                (None, None) => Vec::new(),
             };
+            self.own.places(packed, &mut places);
+            if places.is_empty() {
+                continue;
+            }
+            // In log order: rows by slot, records by offset.
+            places.sort_unstable();
             let mut state = found.get(key).map(state_of);
             for at in places {
                 let slot = (at >> 32) as usize;
@@ -379,21 +466,32 @@ pub(super) fn pending(conn: &Connection, shown: &str) -> Result<i64, LedgerError
     conn.query_row("SELECT COALESCE(sum(n), 0) FROM leadctl_log", [], |r| r.get(0)).at(shown)
 }
 
-/// Merges the whole log into the entries, in key order, in the caller's
-/// write transaction; returns how many keys were written. Each key's records
-/// are folded by the rule first, then upserted with `MERGE_SET` (the same
-/// rule), so the entries end as if every record had been upserted in turn.
-pub(super) fn merge_all(conn: &Connection, upsert: &str, shown: &str) -> Result<u64, LedgerError> {
+/// Records merged in one transaction at most: the fold of a segment is held
+/// in memory (about 100 bytes a record), so a log of millions is merged in
+/// bounded memory, segment after segment.
+pub(super) const MERGE_SEGMENT: i64 = 100_000;
+
+/// Merges the oldest segment of the log (at least one row, about
+/// [`MERGE_SEGMENT`] records) into the entries, in key order, in the caller's
+/// write transaction; returns how many records it took (0: the log is
+/// empty). Each key's records are folded by the rule first, then upserted
+/// with `MERGE_SET` (the same rule), so the entries end as if every record
+/// had been upserted in turn; a later segment continues from there.
+pub(super) fn merge_segment(conn: &Connection, upsert: &str, shown: &str) -> Result<u64, LedgerError> {
     let mut folded: HashMap<(i64, PhoneKey), State<(i64, u32), i64>> = HashMap::new();
     let mut bodies: HashMap<i64, Vec<u8>> = HashMap::new();
     let mut last = 0i64;
+    let mut taken = 0i64;
     {
-        let mut stmt = conn.prepare("SELECT id, scope_id, run_id, at, body FROM leadctl_log ORDER BY id").at(shown)?;
+        let sql = "SELECT id, scope_id, run_id, at, n, body FROM leadctl_log ORDER BY id";
+        let mut stmt = conn.prepare(sql).at(shown)?;
         let mut rows = stmt.query([]).at(shown)?;
-        while let Some(row) = rows.next().at(shown)? {
+        while taken < MERGE_SEGMENT {
+            let Some(row) = rows.next().at(shown)? else { break };
             let (id, scope_id, run_id, at): (i64, i64, i64, i64) =
                 (row.get(0).at(shown)?, row.get(1).at(shown)?, row.get(2).at(shown)?, row.get(3).at(shown)?);
-            let body: Vec<u8> = row.get(4).at(shown)?;
+            taken += row.get::<_, i64>(4).at(shown)?.max(1);
+            let body: Vec<u8> = row.get(5).at(shown)?;
             for d in decode(&body).ok_or_else(|| damaged(shown))? {
                 let state = State {
                     outcome: d.outcome,
@@ -411,12 +509,14 @@ pub(super) fn merge_all(conn: &Connection, upsert: &str, shown: &str) -> Result<
             last = id;
         }
     }
+    if last == 0 {
+        return Ok(0);
+    }
     let mut keys: Vec<_> = folded.into_iter().collect();
     keys.sort_unstable_by_key(|(k, _)| *k);
     let mut upsert = conn.prepare_cached(upsert).at(shown)?;
     let seen_sql = "UPDATE leadctl_entries SET last_seen = max(last_seen, ?3) WHERE scope_id = ?1 AND phone = ?2";
     let mut seen = conn.prepare_cached(seen_sql).at(shown)?;
-    let written = keys.len() as u64;
     for ((scope_id, phone), s) in keys {
         let Some(outcome) = s.outcome else {
             seen.execute(params![scope_id, phone.to_db(), s.last_seen]).at(shown)?;
@@ -433,5 +533,5 @@ pub(super) fn merge_all(conn: &Connection, upsert: &str, shown: &str) -> Result<
     let sql = "INSERT INTO leadctl_meta (key, value) VALUES (?1, '1') \
                ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)";
     conn.execute(sql, [GENERATION_KEY]).at(shown)?;
-    Ok(written)
+    Ok(taken as u64)
 }
