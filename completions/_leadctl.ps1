@@ -225,6 +225,8 @@ Register-ArgumentCompleter -Native -CommandName 'leadctl' -ScriptBlock {
         'leadctl;ledger;forget' {
             [CompletionResult]::new('--phone', '--phone', [CompletionResultType]::ParameterName, 'The number (E.164, or national with --default-region)')
             [CompletionResult]::new('--process', '--process', [CompletionResultType]::ParameterName, 'Only in this process')
+            [CompletionResult]::new('--project-id', '--project-id', [CompletionResultType]::ParameterName, 'Only in this project')
+            [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'Only under this API base URL (any spelling of it)')
             [CompletionResult]::new('--default-region', '--default-region', [CompletionResultType]::ParameterName, 'Region for a number written without a leading `+` [default: US]')
             [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [env: LEADCTL_CONFIG]')

@@ -508,7 +508,7 @@ _leadctl() {
             return 0
             ;;
         leadctl__subcmd__ledger__subcmd__forget)
-            opts="-h --phone --process --default-region --ledger --json --config --help"
+            opts="-h --phone --process --project-id --api-url --default-region --ledger --json --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -519,6 +519,14 @@ _leadctl() {
                     return 0
                     ;;
                 --process)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -214,6 +214,8 @@ set edit:completion:arg-completer[leadctl] = {|@words|
         &'leadctl;ledger;forget'= {
             cand --phone 'The number (E.164, or national with --default-region)'
             cand --process 'Only in this process'
+            cand --project-id 'Only in this project'
+            cand --api-url 'Only under this API base URL (any spelling of it)'
             cand --default-region 'Region for a number written without a leading `+` [default: US]'
             cand --ledger 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]'
             cand --config 'Config file (TOML) [env: LEADCTL_CONFIG]'

@@ -217,6 +217,8 @@ complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help'
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from forget" -l phone -d 'The number (E.164, or national with --default-region)' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from forget" -l process -d 'Only in this process' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from forget" -l project-id -d 'Only in this project' -r
+complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from forget" -l api-url -d 'Only under this API base URL (any spelling of it)' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from forget" -l default-region -d 'Region for a number written without a leading `+` [default: US]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from forget" -l ledger -d 'The delivery ledger: `sqlite://PATH` (or a path) or `postgres://user@host/db?sslmode=...` [env: LEADCTL_LEDGER] [default: ~/.local/share/leadctl/ledger.db]' -r
 complete -c leadctl -n "__fish_leadctl_using_subcommand ledger; and __fish_seen_subcommand_from forget" -l config -d 'Config file (TOML) [env: LEADCTL_CONFIG]' -r -F

@@ -301,6 +301,12 @@ pub enum LedgerAction {
         /// Only in this process.
         #[arg(long, value_name = "ID")]
         process: Option<String>,
+        /// Only in this project.
+        #[arg(long = "project-id", value_name = "ID")]
+        project: Option<String>,
+        /// Only under this API base URL (any spelling of it).
+        #[arg(long = "api-url", value_name = "URL")]
+        api_url: Option<String>,
         /// Region for a number written without a leading `+` [default: US]
         #[arg(long, value_name = "REGION")]
         default_region: Option<String>,

@@ -54,10 +54,11 @@ pub fn run(cmd: LedgerCommand) -> Result<Exit> {
             report(cmd.json, json!({"imported": n}), &format!("imported {n} entries into {}", cmd.location));
             Ok(Exit::Success)
         }
-        LedgerAction::Forget { phone, process, default_region } => {
+        LedgerAction::Forget { phone, process, project, api_url, default_region } => {
             let key = phone_key(phone, region(default_region.as_deref())?)
                 .ok_or_else(|| anyhow!("--phone {phone:?} is not a phone number"))?;
-            let which = ScopeFilter { process: process.clone(), ..ScopeFilter::default() };
+            // Everywhere unless narrowed: an erasure must not miss a scope.
+            let which = ScopeFilter { api_url: api_url.clone(), project: project.clone(), process: process.clone() };
             let n = store.forget(key, &which)?;
             report(
                 cmd.json,

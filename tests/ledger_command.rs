@@ -105,3 +105,37 @@ fn bad_ledger_commands_say_what_to_fix() {
     run.assert_code(1);
     assert!(run.stderr.contains("--api-url"), "{}", run.stderr);
 }
+
+/// An erasure removes the number everywhere (every API, project and
+/// process, and the claims of a run that stopped while sending it), unless
+/// narrowed by `--api-url`, `--project-id` or `--process`.
+#[test]
+fn forget_removes_a_number_everywhere_unless_narrowed() {
+    let world = World::with_sandbox(|_| {});
+    let db = world.path("ledger.db");
+    let db = db.to_str().expect("utf-8");
+    let phone = valid_phone(0);
+    let mut crm = String::from("phone,process_id\n");
+    for process in ["proc_sales", "proc_support"] {
+        crm.push_str(&format!("{phone},{process}\n"));
+    }
+    let crm = world.file("crm.csv", crm);
+    let crm = crm.to_str().expect("utf-8");
+    for api in ["https://api.one.example/v1", "https://api.two.example/v1"] {
+        let run = ledger(&world, db, &["import", "--leads", crm, "--api-url", api, "--project-id", "prj_1"]);
+        run.assert_code(0);
+    }
+    let forgot = |args: &[&str]| {
+        let mut all = vec!["forget", "--phone", phone.as_str(), "--json"];
+        all.extend_from_slice(args);
+        let run = ledger(&world, db, &all);
+        run.assert_code(0);
+        json(&run)["forgotten"].as_u64().expect("a count")
+    };
+    assert_eq!(forgot(&["--project-id", "prj_other"]), 0, "another project has none");
+    assert_eq!(forgot(&["--api-url", "HTTPS://API.ONE.example/v1/", "--process", "proc_sales"]), 1);
+    assert_eq!(forgot(&["--api-url", "https://api.one.example/v1"]), 1, "the other process of that API");
+    assert_eq!(json(&ledger(&world, db, &["stats", "--json"]))["entries"], 2, "the other API keeps both");
+    assert_eq!(forgot(&[]), 2, "everywhere");
+    assert_eq!(json(&ledger(&world, db, &["stats", "--json"]))["entries"], 0);
+}
