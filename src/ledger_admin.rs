@@ -19,22 +19,13 @@ use crate::cli::{ExportFormat, LedgerAction};
 use crate::exit::Exit;
 use crate::input::{InputSpec, Source, column_for};
 use crate::ledger::{
-    self, Entry, Known, Location, OpenOptions, Outcome, PhoneKey, RejectCode, RunRef, Scope, ScopeFilter, Store,
+    self, Entry, Known, OpenOptions, Outcome, PhoneKey, RejectCode, RunRef, Scope, ScopeFilter, Store,
 };
 use crate::output::{FileKind, OutFormat, file_path, output_csv_reader, record_fields};
 use crate::phone::{self, Region};
 use crate::vocab::column;
 
-/// What the `ledger` command works with, resolved.
-#[derive(Debug, Clone)]
-pub struct LedgerCommand {
-    pub action: LedgerAction,
-    pub location: Location,
-    /// For `import --leads`: the API and project the keys belong to (none for other actions).
-    pub api_url: Option<String>,
-    pub project_id: Option<String>,
-    pub json: bool,
-}
+pub use crate::config::LedgerCommand;
 
 /// Runs a `ledger` command (on a plain thread: the stores block).
 pub fn run(cmd: LedgerCommand) -> Result<Exit> {

@@ -33,9 +33,11 @@ pub mod metrics;
 pub mod output;
 pub mod phone;
 pub mod progress;
+pub mod ranges;
 pub mod run;
 pub mod rundir;
 pub mod sandbox;
+pub mod screen;
 pub mod settings;
 pub mod summary;
 pub mod trust;
@@ -127,17 +129,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             finish(&common, run::validate(cfg).await, started)
         }
         Command::Sandbox(args) => {
-            log::init(log::LogFormat::Text, 1, stderr_color(cli::ColorChoice::Auto));
+            log::init(log::LogFormat::Text, 1, stderr_color(settings::ColorChoice::Auto));
             sandbox::run(args).await?;
             Ok(Exit::Success)
         }
         Command::Doctor(args) => {
-            log::init(log::LogFormat::Text, 0, stderr_color(cli::ColorChoice::Auto));
+            log::init(log::LogFormat::Text, 0, stderr_color(settings::ColorChoice::Auto));
             doctor::run(&args, &env).await
         }
         Command::Ledger(args) => {
             let cmd = config::ledger_command(&args, &env)?;
-            log::init(log::LogFormat::Text, 0, stderr_color(cli::ColorChoice::Auto));
+            log::init(log::LogFormat::Text, 0, stderr_color(settings::ColorChoice::Auto));
             // The stores block (PostgreSQL's client runs a runtime of its own).
             tokio::task::spawn_blocking(move || ledger_admin::run(cmd)).await?
         }
@@ -199,12 +201,12 @@ fn write_metrics(m: &config::MetricsTarget, figures: &metrics::Figures) {
 
 /// Whether stderr gets colour: `--color`, with `auto` meaning a terminal
 /// (`NO_COLOR` already turned `auto` into `never` in `config`).
-fn stderr_color(choice: cli::ColorChoice) -> bool {
+fn stderr_color(choice: settings::ColorChoice) -> bool {
     use std::io::IsTerminal;
     match choice {
-        cli::ColorChoice::Always => true,
-        cli::ColorChoice::Never => false,
-        cli::ColorChoice::Auto => std::io::stderr().is_terminal(),
+        settings::ColorChoice::Always => true,
+        settings::ColorChoice::Never => false,
+        settings::ColorChoice::Auto => std::io::stderr().is_terminal(),
     }
 }
 
@@ -234,6 +236,6 @@ fn report(outcome: &run::Outcome, common: &config::Common) {
         }
     }
     if !common.quiet || common.log_format == log::LogFormat::Json {
-        log::summary(&outcome.summary, stderr_color(common.color));
+        summary::print(&outcome.summary, stderr_color(common.color));
     }
 }

@@ -5,18 +5,17 @@
 //! Two kinds of lines go through here. Log records (`tracing` events from
 //! any module) show by verbosity: warnings always, batches at `-v`, retries
 //! and pauses at `-vv`, lead values at `-vvv`. What the operator is told
-//! (notices, errors, progress lines off a terminal, the final summary)
-//! goes through [`say`], [`progress`] and [`summary`]: plain `leadctl: ...`
-//! lines in text, JSON lines of the same shape as the log records
-//! otherwise, shown at every verbosity. The key is in none of them.
+//! (notices, errors) goes through [`say`]: plain `leadctl: ...` lines in
+//! text, JSON lines of the same shape as the log records otherwise
+//! ([`json_line`], which the progress lines and the final summary use too),
+//! shown at every verbosity. The key is in none of them.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::SystemTime;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use crate::progress::{LogWriter, Status, Total};
-use crate::summary::Summary;
+use crate::screen::LogWriter;
 
 /// How stderr is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
@@ -82,13 +81,13 @@ impl Level {
 
 /// One JSON log line, in the shape of the log records: `timestamp`,
 /// `level`, `message`, then the event's fields.
-fn json_line(level: Level, message: &str, fields: Map<String, Value>) {
+pub fn json_line(level: Level, message: &str, fields: Map<String, Value>) {
     let mut line = Map::new();
     line.insert("timestamp".into(), humantime::format_rfc3339_micros(SystemTime::now()).to_string().into());
     line.insert("level".into(), level.name().into());
     line.insert("message".into(), message.into());
     line.extend(fields);
-    crate::progress::eprint_line(&Value::Object(line).to_string());
+    crate::screen::eprint_line(&Value::Object(line).to_string());
 }
 
 /// Tells the operator something: `leadctl: <message>` (errors:
@@ -97,7 +96,7 @@ pub fn say(level: Level, message: &str) {
     match format() {
         LogFormat::Text => {
             let prefix = if level == Level::Error { "leadctl: error: " } else { "leadctl: " };
-            crate::progress::eprint_line(&format!("{prefix}{message}"));
+            crate::screen::eprint_line(&format!("{prefix}{message}"));
         }
         LogFormat::Json => json_line(level, message, Map::new()),
     }
@@ -108,60 +107,8 @@ pub fn error(message: &str) {
     say(Level::Error, message);
 }
 
-/// A progress line off a terminal.
-pub fn progress(status: &Status) {
-    match format() {
-        LogFormat::Text => crate::progress::eprint_line(&status.line()),
-        LogFormat::Json => {
-            let s = &status.snapshot;
-            let (total, estimated) = match status.total() {
-                Total::Exact(n) => (Some(n), false),
-                Total::Estimate(n) => (Some(n), true),
-                Total::Unknown => (None, false),
-            };
-            let fields = json!({
-                "elapsed_s": status.elapsed.as_secs_f64(),
-                "rows_done": status.done(),
-                "rows_total": total,
-                "total_estimated": estimated,
-                "percent": status.percent(),
-                "rows_per_s": status.rate,
-                "eta_s": status.eta().map(|d| d.as_secs_f64()),
-                "accepted": s.accepted,
-                "rejected": s.rejected,
-                "retryable": s.retryable,
-                "paused_s": status.paused().map(|d| d.as_secs_f64()),
-            });
-            json_line(Level::Info, "progress", object(fields));
-        }
-    }
-}
-
-/// The end of a run: the table in text, a `summary` line in JSON (the
-/// line a cron log keeps, `--quiet` or not).
-pub fn summary(summary: &Summary, color: bool) {
-    match format() {
-        LogFormat::Text => {
-            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), summary.table(color).as_bytes());
-        }
-        LogFormat::Json => {
-            let fields = json!({
-                "exit_code": summary.exit_code,
-                "counts": summary.counts,
-                "rejected_by_code": summary.rejected_by_code,
-                "files": summary.files,
-                "run_dir": summary.run_dir,
-                "stopped": summary.stopped,
-                "tolerance": summary.tolerance_verdict(),
-                "dry_run": summary.dry_run,
-                "resend_command": summary.resend_command,
-            });
-            json_line(Level::Info, "summary", object(fields));
-        }
-    }
-}
-
-fn object(v: Value) -> Map<String, Value> {
+/// The fields of a `json!({...})` object, for [`json_line`].
+pub fn object(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,
         _ => Map::new(),

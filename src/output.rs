@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::input::{Raw, Row};
-use crate::journal::RangeSet;
+use crate::ranges::RangeSet;
 use crate::rundir::Dir;
 use crate::trust::Access;
 use crate::vocab::{self, Note, column};

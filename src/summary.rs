@@ -253,3 +253,28 @@ impl Summary {
         }
     }
 }
+
+/// The end of a run on stderr: the table in text, a `summary` line in JSON
+/// (the line a cron log keeps, `--quiet` or not).
+pub fn print(summary: &Summary, color: bool) {
+    use crate::log::{Level, LogFormat, json_line, object};
+    match crate::log::format() {
+        LogFormat::Text => {
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), summary.table(color).as_bytes());
+        }
+        LogFormat::Json => {
+            let fields = serde_json::json!({
+                "exit_code": summary.exit_code,
+                "counts": summary.counts,
+                "rejected_by_code": summary.rejected_by_code,
+                "files": summary.files,
+                "run_dir": summary.run_dir,
+                "stopped": summary.stopped,
+                "tolerance": summary.tolerance_verdict(),
+                "dry_run": summary.dry_run,
+                "resend_command": summary.resend_command,
+            });
+            json_line(Level::Info, "summary", object(fields));
+        }
+    }
+}

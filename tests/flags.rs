@@ -101,7 +101,8 @@ fn each_ledger_action_offers_only_its_own_flags() {
         ("stats", &[], &["--api-url", "--project-id", "--process-id", "--phone", "--format", "--older-than"]),
         ("export", &["--format"], &["--api-url", "--project-id", "--older-than"]),
         ("prune", &["--older-than"], &["--api-url", "--project-id", "--format"]),
-        ("forget", &["--phone", "--process", "--default-region"], &["--api-url", "--project-id"]),
+        // An erasure is narrowed by API and project as well as process.
+        ("forget", &["--phone", "--process", "--project-id", "--api-url", "--default-region"], &["--older-than"]),
         ("import", &["--leads", "--api-url", "--project-id", "--process-id", "--default-region"], &["--older-than"]),
     ];
     for (action, has, lacks) in cases {

@@ -102,7 +102,18 @@ fn with_password(location: Location, env: &Env) -> (Location, Option<String>) {
 
 /// Resolves `leadctl ledger`'s settings: the ledger, the API and the
 /// project, from the same layers as `upload` (flags, environment, config file).
-pub fn ledger_command(args: &crate::cli::LedgerArgs, env: &Env) -> Result<crate::ledger_admin::LedgerCommand> {
+/// What the `ledger` command works with, resolved.
+#[derive(Debug, Clone)]
+pub struct LedgerCommand {
+    pub action: crate::cli::LedgerAction,
+    pub location: Location,
+    /// For `import --leads`: the API and project the keys belong to (none for other actions).
+    pub api_url: Option<String>,
+    pub project_id: Option<String>,
+    pub json: bool,
+}
+
+pub fn ledger_command(args: &crate::cli::LedgerArgs, env: &Env) -> Result<LedgerCommand> {
     let file = load_file(args.config.as_deref(), env)?;
     // Only `import` takes the API and the project (what `--leads` belong to).
     let import = match &args.action {
@@ -120,7 +131,7 @@ pub fn ledger_command(args: &crate::cli::LedgerArgs, env: &Env) -> Result<crate:
         Some(text) => parse(text, from, &file)?,
         None => default_ledger(env)?,
     };
-    Ok(crate::ledger_admin::LedgerCommand {
+    Ok(LedgerCommand {
         action: args.action.clone(),
         location: with_password(location, env).0,
         api_url: u.api_url.as_deref().filter(|_| import.is_some()).map(check_url).transpose()?,

@@ -4,7 +4,6 @@
 //! Nothing downstream reads environment variables, and nothing here reads
 //! a run directory: a resumed run's journal record is handed in.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,19 +20,20 @@ mod resume;
 
 pub use inspect::{Inspection, KeyFound, Remote, SettingInEffect, inspect};
 pub use key::ApiKey;
-pub use ledger::ledger_command;
+pub use ledger::{LedgerCommand, ledger_command};
 pub use metrics::{MetricsTarget, metrics_target};
 pub use proxy::{ProxyUrl, Route};
 
 use file::{ConfigFile, load_file};
 use key::api_key;
 
-use crate::cli::{ColorChoice, RunArgs, UploadArgs, ValidateArgs};
+use crate::cli::{RunArgs, UploadArgs, ValidateArgs};
 use crate::exit::Tolerance;
 use crate::input::InputSpec;
 use crate::ledger::Location;
 use crate::log::LogFormat;
 use crate::phone::{self, Region};
+use crate::settings::ColorChoice;
 use crate::settings::{self, CommonSettings, Group, Layer, Layered, RunRecord, Source, UploadSettings};
 
 /// Environment variable holding the API base URL.
@@ -153,8 +153,7 @@ pub struct ValidateConfig {
     pub common: Common,
 }
 
-/// A view of the process environment (a map in tests).
-pub type Env = HashMap<String, String>;
+pub use crate::settings::Env;
 
 /// The real environment, for `main`.
 pub fn process_env() -> Env {

@@ -15,10 +15,9 @@
 //! everything else again; leads that were in flight are marked as possibly
 //! existing, so an "already exists" answer counts them as accepted.
 
-mod ranges;
 mod recover;
 
-pub use ranges::RangeSet;
+pub use crate::ranges::RangeSet;
 pub use recover::{Recovered, read_record, read_record_in, recover};
 
 use std::fs::File;

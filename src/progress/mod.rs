@@ -16,13 +16,12 @@ use crate::output::Tally;
 
 mod bar;
 mod rate;
-mod screen;
 mod status;
 mod units;
 
 use rate::RateWindow;
 
-pub use screen::{LogLine, LogWriter, eprint_line};
+use crate::screen;
 pub use status::{Job, Snapshot, Status, Total};
 
 /// Live counts of a run.
@@ -198,10 +197,40 @@ async fn lines(mut sampler: Sampler, every: Duration, mut stopped: tokio::sync::
         }
         let status = sampler.sample();
         if status.elapsed >= next {
-            crate::log::progress(&status);
+            report(&status);
             while next <= status.elapsed {
                 next += every;
             }
+        }
+    }
+}
+
+/// A progress line off a terminal: text, or a `progress` JSON event.
+fn report(status: &Status) {
+    use crate::log::{Level, LogFormat, json_line, object};
+    match crate::log::format() {
+        LogFormat::Text => screen::eprint_line(&status.line()),
+        LogFormat::Json => {
+            let s = &status.snapshot;
+            let (total, estimated) = match status.total() {
+                Total::Exact(n) => (Some(n), false),
+                Total::Estimate(n) => (Some(n), true),
+                Total::Unknown => (None, false),
+            };
+            let fields = serde_json::json!({
+                "elapsed_s": status.elapsed.as_secs_f64(),
+                "rows_done": status.done(),
+                "rows_total": total,
+                "total_estimated": estimated,
+                "percent": status.percent(),
+                "rows_per_s": status.rate,
+                "eta_s": status.eta().map(|d| d.as_secs_f64()),
+                "accepted": s.accepted,
+                "rejected": s.rejected,
+                "retryable": s.retryable,
+                "paused_s": status.paused().map(|d| d.as_secs_f64()),
+            });
+            json_line(Level::Info, "progress", object(fields));
         }
     }
 }

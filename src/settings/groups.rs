@@ -7,8 +7,8 @@
 
 use std::path::PathBuf;
 
+use super::ColorChoice;
 use super::Scope;
-use crate::cli::ColorChoice;
 use crate::input::Format;
 use crate::log::LogFormat;
 

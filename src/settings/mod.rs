@@ -22,6 +22,18 @@ mod resend;
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// A view of the process environment (a map in tests).
+pub type Env = std::collections::HashMap<String, String>;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -202,7 +214,7 @@ impl<G: Group> Layered<G> {
 }
 
 /// The environment variables the settings of `G` read, as a layer.
-pub fn env_layer<G: Group>(env: &crate::config::Env) -> Layer {
+pub fn env_layer<G: Group>(env: &Env) -> Layer {
     Layer::from_values(
         Source::Env,
         G::KEYS.iter().filter_map(|k| {

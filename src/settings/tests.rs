@@ -15,7 +15,7 @@ fn file(values: serde_json::Value) -> Map<String, Value> {
     }
 }
 
-fn env(pairs: &[(&str, &str)]) -> crate::config::Env {
+fn env(pairs: &[(&str, &str)]) -> super::Env {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
 }
 
@@ -66,7 +66,7 @@ fn every_file_key_is_a_flag_and_the_env_vars_are_the_spec_s() {
     assert_eq!(envs, ["LEADCTL_PROJECT_ID", "LEADCTL_API_URL", "LEADCTL_LEDGER"]);
 }
 
-fn record(flags: &UploadSettings, common: &CommonSettings, env: &crate::config::Env) -> RunRecord {
+fn record(flags: &UploadSettings, common: &CommonSettings, env: &super::Env) -> RunRecord {
     let up: Layered<UploadSettings> = layer(&[
         Layer::of(Source::Flag, flags),
         env_layer::<UploadSettings>(env),

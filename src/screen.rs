@@ -1,4 +1,6 @@
-//! The terminal's bottom line while a bar is shown. The bar is drawn there
+//! Stderr, line by line, and the terminal's bottom line while a progress
+//! bar is shown (the one place that writes to stderr, below `log` and
+//! `progress`, which both use it). The terminal's bottom line while a bar is shown. The bar is drawn there
 //! in place (back to column 0, the line, erase what is left of a longer
 //! one), and every other line written to stderr meanwhile (log records,
 //! notices) goes above it: the bar is erased, the line written, the bar
@@ -39,7 +41,7 @@ pub fn eprint_line(line: &str) {
 /// Shows `line` as the bar, in place of the one shown. The caller fits it
 /// to the width, one column short of it so that the cursor never waits at
 /// the right margin (where some terminals wrap at once).
-pub(super) fn draw(line: &str) {
+pub fn draw(line: &str) {
     let mut shown = shown();
     if shown.as_deref() == Some(line) {
         return;
@@ -52,7 +54,7 @@ pub(super) fn draw(line: &str) {
 
 /// Erases the bar, leaving the cursor at the start of its (now empty) line,
 /// so what is printed next (the final table) stands alone.
-pub(super) fn clear() {
+pub fn clear() {
     let mut shown = shown();
     if shown.take().is_some() {
         let mut err = std::io::stderr().lock();
@@ -63,7 +65,7 @@ pub(super) fn clear() {
 
 /// Columns of the terminal on stderr, asked before each redraw so that a
 /// resize takes effect at the next frame.
-pub(super) fn width() -> usize {
+pub fn width() -> usize {
     console::Term::stderr().size_checked().map_or(80, |(_, cols)| usize::from(cols))
 }
 
