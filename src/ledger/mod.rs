@@ -11,6 +11,8 @@
 //! | `claims.rs` | claimants, liveness of a claimant, the shared claim algorithm |
 //! | `schema.rs` | the tables and the schema version, for both stores |
 //! | `sqlite.rs`, `sqlite_sql.rs`, `sqlite_file.rs` | the embedded store (one host), its statements, its file's safety |
+//! | `sqlite_log.rs` | the embedded store's log of answers, and its merge into the entries |
+//! | `merge.rs` | the merge rule of two outcomes of a key, in Rust (`schema::MERGE_SET` in SQL) |
 //! | `postgres.rs`, `pg_sql.rs`, `pg_rows.rs`, `pg_conn.rs`, `tls.rs` | the shared store (many hosts), its statements, its connection, rustls |
 //! | `handle.rs` | [`Ledger`]: the store on its own thread, blocking and async calls, lease renewal |
 //! | `session.rs` | [`Session`]: one run's use of it (its claimant, its API), calls over many scopes, a busy ledger waited for |
@@ -27,21 +29,29 @@
 //!
 //! Claims are kept apart from entries, one row per claim call with its keys
 //! in one blob: keys in flight are few, so a claimer reads all of a scope's
-//! claims at once, and claiming a batch writes one row. Only recording
-//! writes to the big index (see `schema.rs` for what that choice measured).
-//! Claimers and recorders of a scope take turns (SQLite's write lock, the
-//! scope's row lock on PostgreSQL), so a key is always either claimed,
-//! recorded, or free, as one transaction sees it.
+//! claims at once, and claiming a chunk writes one row. Claimers and
+//! recorders of a scope take turns (SQLite's write lock, the scope's row
+//! lock on PostgreSQL), so a key is always either claimed, recorded, or
+//! free, as one transaction sees it.
+//!
+//! A run claims each chunk of leads in the transaction that looks them up
+//! (the read stage), and records each answered batch in one transaction
+//! that also gives its claims back. PostgreSQL upserts the answers into the
+//! entries (the server does the B-tree work). SQLite appends them to a log
+//! (`sqlite_log.rs`): one row a batch, merged into the entries in key order
+//! when the next run finds the log long, or before `leadctl ledger` reads
+//! the entries; what the ledger knows of a key is its entry merged with its
+//! log records by the one rule (`merge.rs`).
 //!
 //! # Cost (`cargo bench --bench ledger_store`)
 //!
 //! A lookup is a primary-key probe per key, about 2 us on SQLite (1,000,000
 //! keys in 2-3 s on two busy cores) and 2-3 times that on PostgreSQL over
-//! loopback. `claim` answers known keys too, so a run needs no lookup before
-//! claiming. Recording is the expensive step: each new key lands on a
-//! random page of the entries index, so a batch of 1,000 dirties about
-//! 1,000 pages, each written whole to SQLite's WAL (15-20 us a key measured,
-//! mostly in the kernel); sorted bulk writes (`import`) cost a tenth of that.
+//! loopback; a scope with no entries yet (a ledger that only has a log) is
+//! not probed. Recording into the entries put each new key on a random page
+//! of the index (about 4 KB of WAL a key: 15-20 us a key, mostly in the
+//! kernel); the log writes a batch as one row of about 40 bytes a key, and
+//! the merge writes the entries sorted (about 1 us a key, once).
 
 mod claims;
 #[doc(hidden)]
