@@ -154,6 +154,7 @@ impl Checker {
         let unknown = Arc::clone(&self.unknown);
         // A poisoned lock still holds a usable set: the writer only inserts.
         let unknown = unknown.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.memory.touch(&pre.0);
         pre.0.into_iter().map(|p| self.memory.judge(p, settings, &unknown)).collect()
     }
 
@@ -397,6 +398,23 @@ struct Memory {
 }
 
 impl Memory {
+    /// Brings the duplicate memory of a chunk's keys into the cache in one
+    /// pass, before [`Memory::judge`] takes the rows one by one.
+    fn touch(&mut self, chunk: &[Pre]) {
+        for pre in chunk {
+            match &pre.kind {
+                PreKind::Existing(Some((_, key))) => self.duplicates.touch(*key),
+                PreKind::New { lead, process, phone: Some(phone), .. } => {
+                    if let Some(process) = process.as_deref().or(lead.as_ref().map(|l| l.process_id.as_str())) {
+                        let key = self.processes.key(process, *phone);
+                        self.duplicates.touch(key);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
     fn judge(&mut self, pre: Pre, settings: &CheckSettings, unknown: &HashSet<String>) -> Checked {
         let Pre { line, mut rejects, kind } = pre;
         match kind {
