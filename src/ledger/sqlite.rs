@@ -115,9 +115,13 @@ impl SqliteStore {
             });
         }
         conn.pragma_update(None, "synchronous", "NORMAL").at(&shown)?;
-        // A lookup of a full ledger reads its whole index: map the file
-        // rather than copy pages through SQLite's small default cache.
-        conn.pragma_update(None, "mmap_size", 1_i64 << 30).at(&shown)?;
+        // No memory map: its pages count in the run's RSS (a cron
+        // container's memory limit), and it bought no speed. Measured with
+        // benches/bench_ledger.py, 1,000,000 rows, a map of up to 1 GiB
+        // against none: the rerun with every lead known 5.09 s / 185 MiB
+        // peak RSS against 4.85 s / 116 MiB; an empty ledger, 200,000 rows
+        // (pinned, as bench_cost.py), 94-98 MiB against 90-93 MiB.
+        conn.pragma_update(None, "mmap_size", 0_i64).at(&shown)?;
         // A run appends to the log and reads its tail: SQLite's default
         // page cache (2 MB) and checkpoints (every 4 MB of WAL) serve it. A
         // merge checkpoints and truncates the WAL when it is done; the WAL is
