@@ -13,27 +13,18 @@ number is a repeating-digits pattern), `invalid` (not valid, or more than 15
 digits in E.164), or the E.164 form. One line each: raw TAB region TAB verdict.
 """
 import argparse
+import os
 import random
+import sys
 
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_leads import repeating  # noqa: E402  (the API's rule, as src/phone.rs has_repeating_digits)
+
 REGIONS = ["US", "GB", "DE", "FR", "IN", "BR", "AU", "JP", "MX", "ZA"]
 TYPES = [PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE, PhoneNumberType.TOLL_FREE]
-
-
-def repeating(nsn):
-    """The API's rule (src/phone.rs has_repeating_digits)."""
-    if len(nsn) < 6:
-        return False
-    for p in (1, 2, 3):
-        if all(nsn[i] == nsn[i - p] for i in range(p, len(nsn))):
-            return True
-    run = best = 1
-    for i in range(1, len(nsn)):
-        run = run + 1 if nsn[i] == nsn[i - 1] else 1
-        best = max(best, run)
-    return best >= 7
 
 
 def verdict(raw, region):

@@ -202,14 +202,7 @@ fn the_printed_resend_command_runs_in_a_shell_with_only_the_key() {
     );
     run.assert_code(4);
     assert_eq!(world.state().requests.len(), 3);
-    let command = run
-        .stderr
-        .lines()
-        .skip_while(|l| !l.starts_with("send the retryable rows again with:"))
-        .nth(1)
-        .expect("the resend command follows its heading")
-        .trim()
-        .to_owned();
+    let command = run.resend_command();
     let parts =
         ["--api-url", "--batch-size 10", "--map phoneNumber=Cell", "--map processId=proc", "--project-id", "--ledger"];
     for part in parts {

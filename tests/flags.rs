@@ -18,14 +18,7 @@ fn the_printed_resend_command_runs_with_a_flag_appended() {
     let file = world.file("l.csv", leads_csv(25, "proc_sales"));
     let run = world.upload(&file, &["--batch-size", "10", "--max-attempts", "1", "--no-ledger"]);
     run.assert_code(4);
-    let command = run
-        .stderr
-        .lines()
-        .skip_while(|l| !l.starts_with("send the retryable rows again with:"))
-        .nth(1)
-        .expect("the resend command follows its heading")
-        .trim()
-        .to_owned();
+    let command = run.resend_command();
     assert!(command.contains("--max-attempts 1") && command.contains("--batch-size 10"), "{command}");
     let shell_line = command.replacen("leadctl", env!("CARGO_BIN_EXE_leadctl"), 1)
         + " --max-attempts 5 --batch-size 7 --quiet --out-dir again";

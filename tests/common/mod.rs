@@ -148,6 +148,17 @@ impl Run {
         text.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
     }
 
+    /// The resend command the run printed on stderr, under its heading.
+    pub fn resend_command(&self) -> String {
+        self.stderr
+            .lines()
+            .skip_while(|l| !l.starts_with("send the retryable rows again with:"))
+            .nth(1)
+            .expect("the resend command follows its heading")
+            .trim()
+            .to_owned()
+    }
+
     pub fn summary(&self) -> serde_json::Value {
         let text = std::fs::read_to_string(self.out.join("summary.json")).expect("summary.json");
         serde_json::from_str(&text).expect("summary is JSON")
